@@ -1,0 +1,5 @@
+"""`python -m pcipass`."""
+
+from pcipass.cli.main import main
+
+main()

@@ -1,0 +1,91 @@
+"""`pcipass`: the command group, global options, and the error contract.
+
+Exit codes: 0 success, 1 the operation failed, 2 bad input or usage.
+A user error prints exactly one line `pcipass: error: <what> — <fix>` on stderr.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from pcipass import __version__
+from pcipass.cli.context import AppContext
+from pcipass.errors import PcipassError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="/",
+    envvar="PCIPASS_ROOT",
+    show_default=True,
+    help="Resolve every host path (sys, proc, etc, var/lib) under this directory.",
+)
+@click.option(
+    "--sim",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="PCIPASS_SIM",
+    help="Use the simulated host kept in this directory (see `pcipass sim init`).",
+)
+@click.option("--json", "json_", is_flag=True, help="Machine output: JSON only on stdout.")
+@click.option("--debug", is_flag=True, help="Show tracebacks for internal errors.")
+@click.version_option(__version__, prog_name="pcipass")
+@click.pass_context
+def cli(ctx: click.Context, root: Path, sim: Path | None, json_: bool, debug: bool) -> None:
+    """Hand PCI devices and SR-IOV VFs to virtual machines, safely and reversibly."""
+    ctx.obj = AppContext(root=root, json=json_, debug=debug, sim=sim)
+
+
+def _register() -> None:
+    from pcipass.cli import cmd_config, cmd_spec  # noqa: PLC0415
+
+    for module in (cmd_spec, cmd_config):
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+def _fail(line: str, code: int) -> int:
+    sys.stderr.write(f"pcipass: error: {line}\n")
+    return code
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code (the testable entry point)."""
+    _register()
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        result = cli.main(args=argv, prog_name="pcipass", standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except PcipassError as exc:
+        if debug:
+            traceback.print_exc()
+        return _fail(exc.line(), exc.exit_code)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        return _fail("aborted", 1)
+    except click.UsageError as exc:
+        hint = f"see `{exc.ctx.command_path} --help`" if exc.ctx else "see `pcipass --help`"
+        return _fail(f"{exc.format_message()} — {hint}", 2)
+    except click.ClickException as exc:
+        return _fail(exc.format_message(), exc.exit_code)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except BrokenPipeError:
+        return 1
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        return _fail(
+            f"internal error: {type(exc).__name__}: {exc} — rerun with --debug and report it", 1
+        )
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(run())

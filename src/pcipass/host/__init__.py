@@ -1,0 +1,1 @@
+"""The one boundary to the machine: sysfs/procfs reads and writes, modules, subprocesses."""

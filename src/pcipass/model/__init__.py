@@ -1,0 +1,1 @@
+"""Plain-data model of a host's PCI devices, built from what `pcipass.host` reads."""

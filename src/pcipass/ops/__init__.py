@@ -1,0 +1,1 @@
+"""Requests → plans: pure functions over the model (assign, sriov, guards)."""

@@ -1,0 +1,1 @@
+"""The executor: journal, lock, step execution with verify and undo."""
