@@ -1,0 +1,165 @@
+"""pcipass's memory of where each assignable device came from.
+
+A record keeps a device's original driver (and its module), its original
+`driver_override`, the backend it was handed to and its name. Records live in
+one JSON file in the state directory (replaced atomically, fsync'd), so they
+survive reboots and other tools. For Xen, libxl's own memory is read too:
+xenstore `/libxl/pci/DDDD-BB-DD-F/{driver_path,name,domid}` (and
+`/libxl/pciback/...` before Xen 4.15), through `xenstore-read`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from pcipass.errors import OperationError
+from pcipass.host.base import CommandFailed, Host
+from pcipass.run.state_dir import STATE_DIR
+
+RECORDS = f"{STATE_DIR}/records.json"
+
+
+@dataclass(frozen=True)
+class Record:
+    """What a device had before pcipass (or xl) made it assignable."""
+
+    bdf: str
+    driver: str | None
+    module: str | None = None
+    driver_override: str | None = None
+    backend: str = "vfio"
+    name: str | None = None
+    source: str = "pcipass"
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> Record:
+        fields = {k: obj.get(k) for k in ("bdf", "driver", "module", "driver_override", "name")}
+        return cls(
+            bdf=str(fields["bdf"]),
+            driver=fields["driver"],
+            module=fields["module"],
+            driver_override=fields["driver_override"],
+            backend=str(obj.get("backend", "vfio")),
+            name=fields["name"],
+            source=str(obj.get("source", "pcipass")),
+        )
+
+
+class RecordStore:
+    """The records of one host; implements the executor's `RecordKeeper`."""
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+        self._cache: dict[str, dict[str, Any]] | None = None
+
+    def all(self) -> dict[str, Record]:
+        return {bdf: Record.from_json(obj) for bdf, obj in sorted(self._load().items())}
+
+    def get(self, bdf: str) -> Record | None:
+        obj = self._load().get(bdf)
+        return Record.from_json(obj) if obj is not None else None
+
+    def has(self, bdf: str) -> bool:
+        return bdf in self._load()
+
+    def save(self, bdf: str, payload: dict[str, Any]) -> None:
+        data = dict(self._load())
+        data[bdf] = dict(payload, bdf=bdf)
+        self._store(data)
+
+    def drop(self, bdf: str) -> None:
+        data = dict(self._load())
+        if data.pop(bdf, None) is not None:
+            self._store(data)
+
+    def by_name(self, name: str) -> Record | None:
+        return next((r for r in self.all().values() if r.name == name), None)
+
+    def _load(self) -> dict[str, dict[str, Any]]:
+        if self._cache is None:
+            text = self.host.try_read_text(RECORDS)
+            try:
+                loaded = json.loads(text) if text else {}
+            except ValueError as exc:
+                raise OperationError(
+                    f"the record file /{RECORDS} is damaged ({exc})",
+                    "restore it from a backup or fix the JSON by hand",
+                ) from exc
+            self._cache = loaded if isinstance(loaded, dict) else {}
+        return self._cache
+
+    def _store(self, data: dict[str, dict[str, Any]]) -> None:
+        try:
+            self.host.write_state_file(RECORDS, json.dumps(data, indent=1, sort_keys=True) + "\n")
+        except OSError as exc:
+            raise OperationError(
+                f"cannot write /{RECORDS}: {exc.strerror or exc}",
+                "run pcipass as root, or check that the state directory is writable",
+            ) from exc
+        self._cache = data
+
+
+# -- libxl's memory in xenstore ----------------------------------------------
+def xs_key(bdf: str) -> str:
+    """libxl's xenstore key of a BDF: `0000:05:00.0` → `0000-05-00-0`."""
+    return bdf.replace(":", "-").replace(".", "-")
+
+
+def xenstore_read(host: Host, path: str) -> str | None:
+    """One xenstore value, or None if the key (or xenstore) is absent."""
+    try:
+        result = host.run(["xenstore-read", path])
+    except CommandFailed:
+        return None
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def xenstore_list(host: Host, path: str) -> list[str]:
+    """Children of a xenstore node; empty if absent."""
+    try:
+        result = host.run(["xenstore-list", path])
+    except CommandFailed:
+        return []
+    return result.stdout.split() if result.returncode == 0 else []
+
+
+def xen_driver_path(host: Host, bdf: str) -> str | None:
+    """The original driver's sysfs path libxl remembered (4.15+ key, then the older one)."""
+    for node in ("pci", "pciback"):
+        value = xenstore_read(host, f"/libxl/{node}/{xs_key(bdf)}/driver_path")
+        if value:
+            return value
+    return None
+
+
+def xen_driver(host: Host, bdf: str) -> str | None:
+    """The original driver's name libxl remembered, or None."""
+    path = xen_driver_path(host, bdf)
+    return os.path.basename(path.rstrip("/")) if path else None
+
+
+def xen_name(host: Host, bdf: str) -> str | None:
+    return xenstore_read(host, f"/libxl/pci/{xs_key(bdf)}/name")
+
+
+def xen_domid(host: Host, bdf: str) -> int | None:
+    """The domain libxl says holds the device, or None."""
+    value = xenstore_read(host, f"/libxl/pci/{xs_key(bdf)}/domid")
+    return int(value) if value and value.isdigit() else None
+
+
+def xen_names(host: Host) -> dict[str, str]:
+    """Every name libxl knows: name → BDF (what `xl pci-assignable-remove NAME` resolves)."""
+    names: dict[str, str] = {}
+    for key in xenstore_list(host, "/libxl/pci"):
+        name = xenstore_read(host, f"/libxl/pci/{key}/name")
+        parts = key.split("-")
+        if name and len(parts) == 4:
+            names[name] = f"{parts[0]}:{parts[1]}:{parts[2]}.{parts[3]}"
+    return names

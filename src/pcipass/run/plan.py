@@ -1,0 +1,271 @@
+"""A plan: the ordered host changes of one command, as plain data.
+
+Every `Step` says what it writes (or runs), which state to expect afterwards
+(re-read from the host, never trusted from the write's success), and which
+steps undo it. `--dry-run` renders the plan; the journal stores it; the
+executor runs it. Expectations make steps idempotent for recovery: a step
+whose expected state already holds needs not run again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+CheckKind = Literal["driver", "text", "exists", "absent", "record"]
+Action = Literal["write", "run", "modprobe", "record", "forget"]
+
+EMPTY_OVERRIDE = "(null)"
+"""What the kernel reads back from a cleared `driver_override`."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """One fact to re-read after a step.
+
+    `driver`: the device `bdf`'s driver link names `value` (None: no driver).
+    `text`: the file `path` reads `value` (None: empty or `(null)`).
+    `exists` / `absent`: `path` exists or not. `record`: pcipass holds a record
+    for `bdf` (`value` "present") or not ("absent").
+    """
+
+    kind: CheckKind
+    bdf: str = ""
+    path: str = ""
+    value: str | None = None
+
+    def describe(self) -> str:
+        if self.kind == "driver":
+            return f"{self.bdf} on {self.value}" if self.value else f"{self.bdf} without driver"
+        if self.kind == "text":
+            return f"/{self.path} reads {self.value or '(empty)'}"
+        if self.kind == "record":
+            return f"record of {self.bdf} {self.value}"
+        return f"/{self.path} {'exists' if self.kind == 'exists' else 'is absent'}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "bdf": self.bdf, "path": self.path, "value": self.value}
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> Check:
+        return cls(obj["kind"], obj.get("bdf", ""), obj.get("path", ""), obj.get("value"))
+
+
+@dataclass(frozen=True)
+class Step:
+    """One host change.
+
+    `write`: write `data` to host file `path`. `run`: run `argv` (exit 0 required).
+    `modprobe`: load module `data`. `record` / `forget`: store or drop pcipass's
+    memory of device `bdf` (`record` carries it in `payload`).
+    """
+
+    action: Action
+    why: str
+    bdf: str = ""
+    path: str = ""
+    data: str = ""
+    argv: tuple[str, ...] = ()
+    payload: dict[str, Any] | None = field(default=None, compare=False)
+    expect: tuple[Check, ...] = ()
+    undo: tuple[Step, ...] = ()
+
+    def render(self) -> str:
+        """The exact change, as a shell user would write it."""
+        if self.action == "write":
+            shown = self.data if self.data.strip() else "\\n"
+            return f"echo {shown} > /{self.path}"
+        if self.action == "run":
+            return " ".join(self.argv)
+        if self.action == "modprobe":
+            return f"modprobe {self.data}"
+        if self.action == "record":
+            return f"remember {self.bdf}: {_payload_summary(self.payload or {})}"
+        return f"forget the record of {self.bdf}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "why": self.why,
+            "bdf": self.bdf,
+            "path": self.path,
+            "data": self.data,
+            "argv": list(self.argv),
+            "payload": self.payload,
+            "expect": [c.to_json() for c in self.expect],
+            "undo": [u.to_json() for u in self.undo],
+            "shell": self.render(),
+        }
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> Step:
+        return cls(
+            action=obj["action"],
+            why=obj.get("why", ""),
+            bdf=obj.get("bdf", ""),
+            path=obj.get("path", ""),
+            data=obj.get("data", ""),
+            argv=tuple(obj.get("argv", ())),
+            payload=obj.get("payload"),
+            expect=tuple(Check.from_json(c) for c in obj.get("expect", ())),
+            undo=tuple(cls.from_json(u) for u in obj.get("undo", ())),
+        )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The steps of one command, in order, plus what it is for."""
+
+    command: str
+    steps: tuple[Step, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.steps)
+
+    def __add__(self, other: Plan) -> Plan:
+        return Plan(self.command, self.steps + other.steps, self.notes + other.notes)
+
+    def render(self) -> list[str]:
+        """`--dry-run` text: one line per change, in order."""
+        return [step.render() for step in self.steps]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "command": self.command,
+            "steps": [s.to_json() for s in self.steps],
+            "notes": list(self.notes),
+        }
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> Plan:
+        return cls(
+            command=obj.get("command", ""),
+            steps=tuple(Step.from_json(s) for s in obj.get("steps", ())),
+            notes=tuple(obj.get("notes", ())),
+        )
+
+
+def _payload_summary(payload: dict[str, Any]) -> str:
+    keys = ("driver", "driver_override", "backend", "name")
+    return ", ".join(f"{k}={payload.get(k)}" for k in keys if k in payload)
+
+
+# -- step builders shared by the ops ------------------------------------------
+def dev_path(bdf: str, attr: str = "") -> str:
+    base = f"sys/bus/pci/devices/{bdf}"
+    return f"{base}/{attr}" if attr else base
+
+
+def drv_path(driver: str, attr: str = "") -> str:
+    base = f"sys/bus/pci/drivers/{driver}"
+    return f"{base}/{attr}" if attr else base
+
+
+def bind(bdf: str, driver: str, why: str = "") -> Step:
+    """Write the BDF to `drivers/DRIVER/bind`; undone by unbinding."""
+    return Step(
+        "write",
+        why or f"bind {bdf} to {driver}",
+        bdf=bdf,
+        path=drv_path(driver, "bind"),
+        data=bdf,
+        expect=(Check("driver", bdf, value=driver),),
+        undo=(_plain_unbind(bdf, driver),),
+    )
+
+
+def unbind(bdf: str, driver: str, why: str = "") -> Step:
+    """Write the BDF to `drivers/DRIVER/unbind`; undone by binding it back."""
+    return Step(
+        "write",
+        why or f"unbind {bdf} from {driver}",
+        bdf=bdf,
+        path=drv_path(driver, "unbind"),
+        data=bdf,
+        expect=(Check("driver", bdf, value=None),),
+        undo=(_plain_bind(bdf, driver),),
+    )
+
+
+def probe(bdf: str, driver: str, why: str = "") -> Step:
+    """Write the BDF to `drivers_probe`, expecting `driver` to take it (via its override)."""
+    return Step(
+        "write",
+        why or f"probe {bdf} (driver_override {driver})",
+        bdf=bdf,
+        path="sys/bus/pci/drivers_probe",
+        data=bdf,
+        expect=(Check("driver", bdf, value=driver),),
+        undo=(_plain_unbind(bdf, driver),),
+    )
+
+
+def set_override(bdf: str, new: str | None, old: str | None, why: str = "") -> Step:
+    """Write `driver_override` (None clears it); undone by writing the old value back."""
+    default = f"set driver_override of {bdf} to {new}" if new else f"clear driver_override of {bdf}"
+    return Step(
+        "write",
+        why or default,
+        bdf=bdf,
+        path=dev_path(bdf, "driver_override"),
+        data=new or "\n",
+        expect=(Check("text", path=dev_path(bdf, "driver_override"), value=new),),
+        undo=(
+            Step(
+                "write",
+                f"restore driver_override of {bdf}",
+                bdf=bdf,
+                path=dev_path(bdf, "driver_override"),
+                data=old or "\n",
+                expect=(Check("text", path=dev_path(bdf, "driver_override"), value=old),),
+            ),
+        ),
+    )
+
+
+def record(bdf: str, payload: dict[str, Any], existed: bool) -> Step:
+    """Store the device's record; undone by forgetting it unless it existed before."""
+    undo = () if existed else (forget(bdf, payload, restore=False),)
+    return Step(
+        "record",
+        f"remember where {bdf} came from",
+        bdf=bdf,
+        payload=payload,
+        expect=(Check("record", bdf, value="present"),),
+        undo=undo,
+    )
+
+
+def forget(bdf: str, payload: dict[str, Any], restore: bool = True) -> Step:
+    """Drop the device's record; undone by storing `payload` again."""
+    undo = (record(bdf, payload, existed=True),) if restore else ()
+    return Step(
+        "forget",
+        f"forget the record of {bdf}",
+        bdf=bdf,
+        expect=(Check("record", bdf, value="absent"),),
+        undo=undo,
+    )
+
+
+def _plain_bind(bdf: str, driver: str) -> Step:
+    return Step(
+        "write",
+        f"bind {bdf} to {driver}",
+        bdf=bdf,
+        path=drv_path(driver, "bind"),
+        data=bdf,
+        expect=(Check("driver", bdf, value=driver),),
+    )
+
+
+def _plain_unbind(bdf: str, driver: str) -> Step:
+    return Step(
+        "write",
+        f"unbind {bdf} from {driver}",
+        bdf=bdf,
+        path=drv_path(driver, "unbind"),
+        data=bdf,
+        expect=(Check("driver", bdf, value=None),),
+    )

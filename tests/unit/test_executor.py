@@ -1,0 +1,154 @@
+"""The executor: verify by re-reading, undo on failure, recover after a crash."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+import pytest
+
+from pcipass.errors import OperationError
+from pcipass.host.base import RealHost, RunResult, WriteFailed
+from pcipass.ops.records import RecordStore
+from pcipass.run.executor import Executor, Outcome
+from pcipass.run.journal import Journal
+from pcipass.run.plan import Plan, Step, probe, record, set_override, unbind
+
+BDF = "0000:01:00.0"
+
+
+class TinyKernel(RealHost):
+    """bind/unbind/driver_override/drivers_probe on a tmp tree (just enough for the executor)."""
+
+    def __init__(self, root: Path, drivers: tuple[str, ...] = ("e1000e", "vfio-pci")) -> None:
+        super().__init__(root)
+        self.writes: list[tuple[str, str]] = []
+        self.fail_on: str | None = None
+        self.ignore: str | None = None
+        dev = self.path(f"sys/bus/pci/devices/{BDF}")
+        dev.mkdir(parents=True)
+        (dev / "driver_override").write_text("(null)\n")
+        for drv in drivers:
+            self.path(f"sys/bus/pci/drivers/{drv}").mkdir(parents=True)
+        self._link(BDF, "e1000e")
+
+    def _link(self, bdf: str, drv: str | None) -> None:
+        link = self.path(f"sys/bus/pci/devices/{bdf}/driver")
+        if os.path.lexists(link):
+            link.unlink()
+        if drv:
+            link.symlink_to(f"../../drivers/{drv}")
+
+    def write(self, rel: str, data: str, timeout: float = 1.0) -> None:
+        self.writes.append((rel, data))
+        if self.fail_on and rel.endswith(self.fail_on):
+            raise WriteFailed(rel, data, errno.ENODEV)
+        if self.ignore and rel.endswith(self.ignore):
+            return
+        parts = rel.split("/")
+        bdf = data.strip()
+        if rel.endswith("driver_override"):
+            value = data.strip() or "(null)"
+            self.path(rel).write_text(value + "\n")
+        elif parts[-1] == "unbind":
+            self._link(bdf, None)
+        elif parts[-1] == "bind":
+            self._link(bdf, parts[-2])
+        elif parts[-1] == "drivers_probe":
+            over = self.try_read_text(f"sys/bus/pci/devices/{bdf}/driver_override")
+            self._link(bdf, over if over and over != "(null)" else "e1000e")
+
+    def run(self, argv: list[str], timeout: float = 1.0) -> RunResult:
+        self.writes.append(("run", " ".join(argv)))
+        return RunResult(tuple(argv), 0, "", "")
+
+
+def vfio_plan() -> Plan:
+    return Plan("assignable add", (
+        record(BDF, {"driver": "e1000e"}, existed=False),
+        unbind(BDF, "e1000e"),
+        set_override(BDF, "vfio-pci", None),
+        probe(BDF, "vfio-pci"),
+    ))
+
+
+def driver(host: RealHost) -> str | None:
+    return host.link_name(f"sys/bus/pci/devices/{BDF}/driver")
+
+
+def test_runs_and_verifies(tmp_path: Path) -> None:
+    host = TinyKernel(tmp_path)
+    records = RecordStore(host)
+    outcome = Executor(host, records, settle=0).run(vfio_plan())
+    assert outcome.state == "done" and len(outcome.done) == 4
+    assert driver(host) == "vfio-pci" and records.has(BDF)
+    entry = Journal(host).load()
+    assert entry is not None and entry.state == "done"
+
+
+def test_failed_write_is_undone(tmp_path: Path) -> None:
+    host = TinyKernel(tmp_path)
+    host.fail_on = "drivers_probe"
+    records = RecordStore(host)
+    with pytest.raises(OperationError, match="undone"):
+        Executor(host, records, settle=0).run(vfio_plan())
+    assert driver(host) == "e1000e"
+    assert host.try_read_text(f"sys/bus/pci/devices/{BDF}/driver_override") == "(null)"
+    assert not records.has(BDF)
+    entry = Journal(host).load()
+    assert entry is not None and entry.state == "rolled-back"
+
+
+def test_write_that_does_nothing_is_caught_and_undone(tmp_path: Path) -> None:
+    host = TinyKernel(tmp_path)
+    host.ignore = "drivers_probe"
+    with pytest.raises(OperationError, match="did not take effect"):
+        Executor(host, RecordStore(host), settle=0).run(vfio_plan())
+    assert driver(host) == "e1000e"
+
+
+def test_failed_command_is_undone(tmp_path: Path) -> None:
+    class Failing(TinyKernel):
+        def run(self, argv: list[str], timeout: float = 1.0) -> RunResult:
+            return RunResult(tuple(argv), 1, "", "libxl: error: failed to quarantine\n")
+
+    host = Failing(tmp_path)
+    plan = Plan("x", (unbind(BDF, "e1000e"), Step("run", "xl", argv=("xl", "x"))))
+    with pytest.raises(OperationError, match="failed to quarantine"):
+        Executor(host, RecordStore(host), settle=0).run(plan)
+    assert driver(host) == "e1000e"
+
+
+@pytest.mark.parametrize("stop", range(4))
+@pytest.mark.parametrize("rollback", [False, True])
+def test_recover_after_interruption(tmp_path: Path, stop: int, rollback: bool) -> None:
+    """Simulate a crash after `stop` steps (journal says step `stop` started)."""
+    host = TinyKernel(tmp_path)
+    records = RecordStore(host)
+    plan = vfio_plan()
+    journal = Journal(host)
+    journal.begin(plan)
+    scratch = Executor(host, records, journal, settle=0)
+    for index in range(stop + 1):
+        journal.at(index)
+        if index < stop:
+            scratch._take(plan.steps[index], Outcome(plan), strict=True)
+    executor = Executor(host, RecordStore(host), settle=0)
+    assert executor.pending() is not None
+    outcome = executor.recover(rollback=rollback)
+    assert outcome is not None
+    assert executor.pending() is None
+    if rollback:
+        assert driver(host) == "e1000e" and not RecordStore(host).has(BDF)
+    else:
+        assert driver(host) == "vfio-pci" and RecordStore(host).has(BDF)
+    assert executor.recover() is None
+
+
+def test_kill_hook_parses(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PCIPASS_TEST_KILL", "after:2")
+    host = TinyKernel(tmp_path)
+    assert Executor(host, RecordStore(host))._kill == ("after", 2)
+    monkeypatch.setenv("PCIPASS_TEST_KILL", "bogus")
+    assert Executor(host, RecordStore(host))._kill is None

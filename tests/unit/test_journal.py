@@ -1,0 +1,36 @@
+"""The journal survives the process: each state change is on disk before acting."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pcipass.errors import OperationError
+from pcipass.host.base import RealHost
+from pcipass.run.journal import JOURNAL, Journal
+from pcipass.run.plan import Plan, unbind
+
+
+def test_progress_is_written_before_each_step(tmp_path: Path) -> None:
+    host = RealHost(tmp_path)
+    plan = Plan("c", (unbind("0000:01:00.0", "e1000e"),))
+    journal = Journal(host)
+    assert journal.load() is None
+    journal.begin(plan)
+    journal.at(0)
+    on_disk = json.loads((tmp_path / JOURNAL).read_text())
+    assert on_disk["state"] == "running" and on_disk["step"] == 0
+    entry = Journal(host).load()
+    assert entry is not None and entry.interrupted and entry.plan == plan
+    journal.end("done")
+    done = Journal(host).load()
+    assert done is not None and not done.interrupted and done.state == "done"
+
+
+def test_damaged_journal_is_one_clear_error(tmp_path: Path) -> None:
+    (tmp_path / JOURNAL).parent.mkdir(parents=True)
+    (tmp_path / JOURNAL).write_text("{not json")
+    with pytest.raises(OperationError, match="damaged"):
+        Journal(RealHost(tmp_path)).load()

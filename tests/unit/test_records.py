@@ -1,0 +1,62 @@
+"""Records of original drivers: persisted, and libxl's xenstore memory read too."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pcipass.host.base import RealHost, RunResult
+from pcipass.ops.records import (
+    Record,
+    RecordStore,
+    xen_domid,
+    xen_driver,
+    xen_names,
+    xs_key,
+)
+
+
+def test_records_survive_a_new_store(tmp_path: Path) -> None:
+    host = RealHost(tmp_path)
+    store = RecordStore(host)
+    store.save("0000:05:00.0", {"driver": "ixgbe", "module": "ixgbe", "backend": "xen",
+                                "name": "nic0", "driver_override": None})
+    again = RecordStore(RealHost(tmp_path))
+    rec = again.get("0000:05:00.0")
+    assert rec == Record("0000:05:00.0", "ixgbe", "ixgbe", None, "xen", "nic0")
+    assert again.by_name("nic0") == rec and again.has("0000:05:00.0")
+    again.drop("0000:05:00.0")
+    assert not RecordStore(RealHost(tmp_path)).has("0000:05:00.0")
+
+
+class XsHost(RealHost):
+    """A host whose xenstore holds a fixed set of keys."""
+
+    def __init__(self, root: Path, keys: dict[str, str]) -> None:
+        super().__init__(root)
+        self.keys = keys
+
+    def run(self, argv: list[str], timeout: float = 1.0) -> RunResult:
+        tool, path = argv[0], argv[1]
+        if tool == "xenstore-read" and path in self.keys:
+            return RunResult(tuple(argv), 0, self.keys[path] + "\n", "")
+        if tool == "xenstore-list":
+            kids = sorted({k[len(path) + 1:].split("/")[0] for k in self.keys
+                           if k.startswith(path + "/")})
+            if kids:
+                return RunResult(tuple(argv), 0, "\n".join(kids) + "\n", "")
+        return RunResult(tuple(argv), 1, "", "xenstore-read: couldn't read path\n")
+
+
+def test_xenstore_keys_new_and_old(tmp_path: Path) -> None:
+    assert xs_key("0000:05:00.1") == "0000-05-00-1"
+    host = XsHost(tmp_path, {
+        "/libxl/pci/0000-05-00-0/driver_path": "/sys/bus/pci/drivers/ixgbe",
+        "/libxl/pci/0000-05-00-0/name": "nic0",
+        "/libxl/pci/0000-05-00-0/domid": "3",
+        "/libxl/pciback/0000-06-00-0/driver_path": "/sys/bus/pci/drivers/nvme",
+    })
+    assert xen_driver(host, "0000:05:00.0") == "ixgbe"
+    assert xen_driver(host, "0000:06:00.0") == "nvme"
+    assert xen_driver(host, "0000:07:00.0") is None
+    assert xen_domid(host, "0000:05:00.0") == 3
+    assert xen_names(host) == {"nic0": "0000:05:00.0"}
