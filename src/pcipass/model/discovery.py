@@ -1,0 +1,272 @@
+"""Build the host model from what a `pcipass.host.base.Host` reads (reads only).
+
+Devices come and go (hot-unplug, VFs destroyed by a driver): a function whose
+directory vanished mid-read is left out, and an attribute that cannot be read
+becomes `None` and is named in `Device.unknown`. ``detail=False`` reads only
+what a listing shows (IDs, class, revision, driver, IOMMU group, PF/VF links),
+which keeps ``pcipass list`` on thousands of functions cheap.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable
+from dataclasses import replace
+
+from pcipass.errors import InputError
+from pcipass.host.base import SYSFS_PCI_DEVICES, Host
+from pcipass.model import config_space, pciids, usage
+from pcipass.model.device import (
+    BDF,
+    Device,
+    HostModel,
+    Names,
+    Reset,
+    SriovPF,
+    status_of,
+)
+
+
+def require_host_tree(host: Host) -> None:
+    """Raise `InputError` unless the root holds a PCI sysfs tree."""
+    if not host.is_dir(SYSFS_PCI_DEVICES):
+        raise InputError(
+            f"{host.root} is not a host tree: it has no /{SYSFS_PCI_DEVICES}",
+            "point --root at / or at a snapshot directory (pcipass snapshot), or use --sim DIR",
+        )
+
+
+def _hex(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        return int(text, 16)
+    except ValueError:
+        return None
+
+
+def _int(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+def _bdf_of_link(target: str | None) -> BDF | None:
+    return BDF.try_parse(target.rstrip("/").rsplit("/", 1)[-1]) if target else None
+
+
+def _parent_of(link: str | None) -> BDF | None:
+    """The upstream bridge, from the bus link ``../../../devices/pci0000:00/<bridge>/<bdf>``."""
+    if not link:
+        return None
+    parts = link.rstrip("/").split("/")
+    return BDF.try_parse(parts[-2]) if len(parts) >= 2 else None
+
+
+class ModuleIndex:
+    """``modules.alias`` PCI patterns of the running kernel, matched per modalias (cached)."""
+
+    def __init__(self, text: str | None) -> None:
+        self.available = text is not None
+        self._by_vendor: dict[str, list[tuple[re.Pattern[str], str]]] = {}
+        self._cache: dict[str, tuple[str, ...]] = {}
+        for line in (text or "").splitlines():
+            parts = line.split()
+            if len(parts) != 3 or parts[0] != "alias" or not parts[1].startswith("pci:"):
+                continue
+            vendor = parts[1][4:13] if "*" not in parts[1][4:13] else "*"
+            pattern = re.compile(fnmatch.translate(parts[1]))
+            self._by_vendor.setdefault(vendor, []).append((pattern, parts[2]))
+
+    @classmethod
+    def load(cls, host: Host) -> ModuleIndex:
+        release = host.try_read_text("proc/sys/kernel/osrelease")
+        text = host.try_read_text(f"lib/modules/{release}/modules.alias") if release else None
+        return cls(text)
+
+    def match(self, modalias: str | None) -> tuple[str, ...] | None:
+        """Modules whose aliases match (None when unknown: no modalias or no alias file)."""
+        if modalias is None or not self.available:
+            return None
+        if modalias not in self._cache:
+            candidates = self._by_vendor.get(modalias[4:13], []) + self._by_vendor.get("*", [])
+            found = [mod for pat, mod in candidates if pat.match(modalias)]
+            self._cache[modalias] = tuple(dict.fromkeys(found))
+        return self._cache[modalias]
+
+
+def _names(ids: pciids.PciIds, dev: dict[str, int | None]) -> Names:
+    v, d, sv, sd, cls = (dev[k] for k in ("vendor", "device", "sv", "sd", "class"))
+    base = sub = pif = None
+    if cls is not None:
+        base, sub, pif = cls >> 16 & 0xFF, cls >> 8 & 0xFF, cls & 0xFF
+    return Names(
+        vendor=ids.vendor(v) if v is not None else None,
+        device=ids.device(v, d) if v is not None and d is not None else None,
+        subsystem_vendor=ids.vendor(sv) if sv else None,
+        subsystem_device=ids.subsystem(v, d, sv, sd)
+        if v is not None and d is not None and sv is not None and sd is not None
+        else None,
+        class_=ids.class_name(base) if base is not None else None,
+        subclass=ids.subclass_name(base, sub) if base is not None and sub is not None else None,
+        prog_if=ids.progif_name(base, sub, pif)
+        if base is not None and sub is not None and pif is not None
+        else None,
+    )
+
+
+def _read_function(
+    host: Host, name: str, bdf: BDF, ids: pciids.PciIds, detail: bool, mods: ModuleIndex | None
+) -> Device | None:
+    d = f"{SYSFS_PCI_DEVICES}/{name}"
+    read = host.try_read_text
+    raw = {
+        "vendor": _hex(read(f"{d}/vendor")),
+        "device": _hex(read(f"{d}/device")),
+        "class": _hex(read(f"{d}/class")),
+        "revision": _hex(read(f"{d}/revision")),
+        "sv": _hex(read(f"{d}/subsystem_vendor")),
+        "sd": _hex(read(f"{d}/subsystem_device")),
+    }
+    driver = host.link_name(f"{d}/driver")
+    if raw["vendor"] is None and not host.exists(d):
+        return None  # hot-unplugged while we looked
+    unknown = [k for k in ("vendor", "device", "class") if raw[k] is None]
+    group = _int(host.link_name(f"{d}/iommu_group"))
+    physfn = _bdf_of_link(host.readlink(f"{d}/physfn"))
+    fields: dict[str, object] = {}
+    if detail:
+        fields = _detail(host, d, unknown, mods)
+    else:
+        total = _int(read(f"{d}/sriov_totalvfs"))
+        if total is not None:
+            fields["sriov"] = _sriov(host, d, total, None)
+    cfg = fields.pop("config", None)
+    if raw["revision"] is None and isinstance(cfg, bytes) and len(cfg) > 8:
+        raw["revision"] = cfg[8]
+    readable = raw["vendor"] is not None
+    return Device(
+        bdf=bdf,
+        vendor_id=raw["vendor"],
+        device_id=raw["device"],
+        subsystem_vendor_id=raw["sv"],
+        subsystem_device_id=raw["sd"],
+        class_code=raw["class"],
+        revision=raw["revision"],
+        names=_names(ids, raw),
+        driver=driver,
+        iommu_group=group,
+        parent=_parent_of(host.readlink(d)),
+        physfn=physfn,
+        status=status_of(driver, readable),
+        unknown=tuple(unknown),
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def _either(first: int | None, second: int | None) -> int | None:
+    return first if first is not None else second
+
+
+def _sriov(host: Host, d: str, total: int, caps: config_space.ConfigCaps | None) -> SriovPF:
+    read = host.try_read_text
+    num = _int(read(f"{d}/sriov_numvfs"))
+    autoprobe = _int(read(f"{d}/sriov_drivers_autoprobe"))
+    vfs = sorted(
+        b
+        for entry in host.listdir(d)
+        if entry.startswith("virtfn") and (b := _bdf_of_link(host.readlink(f"{d}/{entry}")))
+    )
+    cap = caps.sriov if caps else None
+    return SriovPF(
+        total_vfs=total,
+        num_vfs=num if num is not None else (cap.num_vfs if cap else None),
+        vf_offset=_either(_int(read(f"{d}/sriov_offset")), cap.vf_offset if cap else None),
+        vf_stride=_either(_int(read(f"{d}/sriov_stride")), cap.vf_stride if cap else None),
+        vf_device_id=_either(_hex(read(f"{d}/sriov_vf_device")), cap.vf_device_id if cap else None),
+        drivers_autoprobe=None if autoprobe is None else bool(autoprobe),
+        vfs=tuple(vfs),
+    )
+
+
+def _detail(host: Host, d: str, unknown: list[str], mods: ModuleIndex | None) -> dict[str, object]:
+    read = host.try_read_text
+    cfg = host.try_read_bytes(f"{d}/config")
+    caps = config_space.parse(cfg) if cfg is not None else None
+    if caps is None:
+        unknown.append("config")
+    methods_text = read(f"{d}/reset_method")
+    total = _int(read(f"{d}/sriov_totalvfs"))
+    if total is None and caps is not None and caps.sriov is not None:
+        total = caps.sriov.total_vfs
+    modalias = read(f"{d}/modalias")
+    override = read(f"{d}/driver_override")
+    return {
+        "config": cfg,
+        "driver_override": None if override in (None, "(null)", "") else override,
+        "modalias": modalias,
+        "modules": mods.match(modalias) if mods else None,
+        "numa_node": _int(read(f"{d}/numa_node")),
+        "header_type": caps.header_type if caps else None,
+        "pcie_type": caps.pcie_type if caps else None,
+        "reset": Reset(
+            flr=caps.flr if caps else None,
+            af_flr=caps.af_flr if caps else None,
+            pm_no_soft_reset=caps.pm_no_soft_reset if caps else None,
+            reset_file=host.exists(f"{d}/reset"),
+            methods=tuple(methods_text.split()) if methods_text is not None else None,
+        ),
+        "acs": caps.acs if caps else None,
+        "ari": caps.ari if caps else None,
+        "sriov": _sriov(host, d, total, caps) if total is not None else None,
+    }
+
+
+def discover(
+    host: Host,
+    *,
+    detail: bool = True,
+    usage_facts: bool = True,
+    modules: bool = False,
+    only: Iterable[BDF] | None = None,
+) -> HostModel:
+    """The host model. ``only`` limits the detailed read to some functions (others: listing)."""
+    require_host_tree(host)
+    ids = pciids.load(lambda rel: host.try_read_bytes(rel))
+    mods = ModuleIndex.load(host) if modules else None
+    focus = set(only) if only is not None else None
+    devices: dict[BDF, Device] = {}
+    for name in host.listdir(SYSFS_PCI_DEVICES):
+        bdf = BDF.try_parse(name)
+        if bdf is None:
+            continue
+        want = detail and (focus is None or bdf in focus)
+        dev = _read_function(host, name, bdf, ids, want, mods if want else None)
+        if dev is not None:
+            devices[bdf] = dev
+    if usage_facts and detail:
+        devices = _with_usage(host, devices)
+    groups: dict[int, list[BDF]] = {}
+    for dev in devices.values():
+        if dev.iommu_group is not None:
+            groups.setdefault(dev.iommu_group, []).append(dev.bdf)
+    iommu = bool(groups) or bool(host.listdir("sys/class/iommu"))
+    return HostModel(
+        devices=dict(sorted(devices.items())),
+        groups={g: tuple(sorted(m)) for g, m in sorted(groups.items())},
+        iommu_enabled=iommu,
+        pci_ids_source=ids.source,
+    )
+
+
+def _with_usage(host: Host, devices: dict[BDF, Device]) -> dict[BDF, Device]:
+    net = usage.net_by_function(host)
+    block = usage.block_by_function(host)
+    for bdf in set(net) | set(block):
+        if bdf in devices:
+            devices[bdf] = replace(devices[bdf], net=net.get(bdf, ()), block=block.get(bdf, ()))
+    return devices

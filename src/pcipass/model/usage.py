@@ -1,0 +1,204 @@
+"""What the host uses a device for: its network interfaces and block devices.
+
+Read from ``sys/class/net``, ``sys/class/block`` (each entry resolved to the
+PCI function it sits under), ``proc/net/route``, ``proc/net/if_inet6``,
+``proc/mounts``, ``proc/swaps`` and ``proc/cmdline`` — so it works the same on
+the machine, a snapshot and the simulated host. The guards that refuse to take
+the NIC carrying the host's address or the disk holding ``/`` start here.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable
+
+from pcipass.host.base import Host
+from pcipass.model.device import BDF, BlockDevice, Mount, NetInterface
+
+_BDF_COMPONENT = re.compile(r"^[0-9a-f]{4,8}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
+
+
+def owning_function(path: str) -> BDF | None:
+    """The PCI function a resolved sysfs path lies under (its last BDF component)."""
+    for part in reversed(path.split("/")):
+        if _BDF_COMPONENT.match(part):
+            return BDF.try_parse(part)
+    return None
+
+
+def _hex_ipv4(text: str) -> str:
+    value = int(text, 16)
+    return ".".join(str(value >> s & 0xFF) for s in (0, 8, 16, 24))
+
+
+def _prefix_len(mask: str) -> int:
+    return bin(int(mask, 16)).count("1")
+
+
+def ipv4_routes(host: Host) -> dict[str, list[tuple[str, bool]]]:
+    """Interface → [(``dest/len``, is_default)] from ``proc/net/route``."""
+    out: dict[str, list[tuple[str, bool]]] = {}
+    text = host.try_read_text("proc/net/route") or ""
+    for line in text.splitlines()[1:]:
+        cols = line.split()
+        if len(cols) < 8:
+            continue
+        try:
+            dest, mask = _hex_ipv4(cols[1]), _prefix_len(cols[7])
+        except ValueError:
+            continue
+        out.setdefault(cols[0], []).append((f"{dest}/{mask}", dest == "0.0.0.0" and mask == 0))
+    return out
+
+
+def ipv6_addresses(host: Host) -> dict[str, list[str]]:
+    """Interface → IPv6 addresses (``addr/len``) from ``proc/net/if_inet6``."""
+    out: dict[str, list[str]] = {}
+    for line in (host.try_read_text("proc/net/if_inet6") or "").splitlines():
+        cols = line.split()
+        if len(cols) < 6 or len(cols[0]) != 32:
+            continue
+        try:
+            addr = ipaddress.IPv6Address(int(cols[0], 16))
+        except ValueError:
+            continue
+        out.setdefault(cols[5], []).append(f"{addr}/{int(cols[2], 16)}")
+    return out
+
+
+def ipv6_default_ifaces(host: Host) -> set[str]:
+    """Interfaces with an IPv6 default route (``::/0`` in ``proc/net/ipv6_route``)."""
+    found: set[str] = set()
+    for line in (host.try_read_text("proc/net/ipv6_route") or "").splitlines():
+        cols = line.split()
+        if len(cols) >= 10 and cols[0] == "0" * 32 and cols[1] == "00" and cols[9] != "lo":
+            found.add(cols[9])
+    return found
+
+
+def net_by_function(host: Host) -> dict[BDF, tuple[NetInterface, ...]]:
+    """Every network interface that sits on a PCI function, with its routes and master."""
+    routes = ipv4_routes(host)
+    addrs6 = ipv6_addresses(host)
+    default6 = ipv6_default_ifaces(host)
+    names = host.listdir("sys/class/net")
+    masters = {n: host.link_name(f"sys/class/net/{n}/master") for n in names}
+
+    def has_default(name: str | None, depth: int = 0) -> bool:
+        if name is None or depth > 4:
+            return False
+        if name in default6 or any(d for _, d in routes.get(name, [])):
+            return True
+        return has_default(masters.get(name), depth + 1)
+
+    out: dict[BDF, list[NetInterface]] = {}
+    for name in names:
+        bdf = owning_function(host.resolve(f"sys/class/net/{name}"))
+        if bdf is None:
+            continue
+        base = f"sys/class/net/{name}"
+        own = routes.get(name, [])
+        out.setdefault(bdf, []).append(
+            NetInterface(
+                name=name,
+                operstate=host.try_read_text(f"{base}/operstate"),
+                mac=host.try_read_text(f"{base}/address"),
+                master=masters[name],
+                ipv4_routes=tuple(r for r, _ in own),
+                ipv6_addresses=tuple(addrs6.get(name, [])),
+                default_route=any(d for _, d in own) or name in default6,
+                master_default_route=has_default(masters[name]),
+            )
+        )
+    return {b: tuple(v) for b, v in out.items()}
+
+
+def mounts(host: Host) -> list[Mount]:
+    """``proc/mounts`` (``proc/self/mounts`` on hosts where that is all there is)."""
+    text = host.try_read_text("proc/mounts") or host.try_read_text("proc/self/mounts") or ""
+    found = []
+    for line in text.splitlines():
+        cols = line.split()
+        if len(cols) >= 3:
+            found.append(Mount(cols[0], cols[1].replace("\\040", " "), cols[2]))
+    return found
+
+
+def _dev_name(source: str, root_arg: str | None, dm_names: dict[str, str]) -> str | None:
+    """The kernel block device name a mount or swap source refers to."""
+    if source == "/dev/root" and root_arg and root_arg.startswith("/dev/"):
+        source = root_arg
+    if source.startswith("/dev/mapper/"):
+        return dm_names.get(source[len("/dev/mapper/") :])
+    if source.startswith("/dev/"):
+        return source[len("/dev/") :].replace("/", "!")
+    return None
+
+
+def _holders_closure(host: Host, name: str) -> list[str]:
+    """Every device stacked on `name` (dm, md, ...), transitively."""
+    seen: list[str] = []
+    todo = [name]
+    while todo:
+        for holder in host.listdir(f"sys/class/block/{todo.pop()}/holders"):
+            if holder not in seen:
+                seen.append(holder)
+                todo.append(holder)
+    return seen
+
+
+def block_by_function(host: Host) -> dict[BDF, tuple[BlockDevice, ...]]:
+    """Every disk that sits on a PCI function, with its partitions, mounts, swap and holders."""
+    names = host.listdir("sys/class/block")
+    disks: dict[str, BDF] = {}
+    partitions: dict[str, list[str]] = {}
+    for name in names:
+        real = host.resolve(f"sys/class/block/{name}")
+        bdf = owning_function(real)
+        if bdf is None:
+            continue
+        if host.exists(f"sys/class/block/{name}/partition"):
+            partitions.setdefault(real.rstrip("/").split("/")[-2], []).append(name)
+        else:
+            disks[name] = bdf
+    if not disks:
+        return {}
+    dm_names = {
+        dm_name: n
+        for n in names
+        if n.startswith("dm-") and (dm_name := host.try_read_text(f"sys/class/block/{n}/dm/name"))
+    }
+    cmdline = host.try_read_text("proc/cmdline") or ""
+    root_arg = next((a[5:] for a in cmdline.split() if a.startswith("root=")), None)
+    all_mounts = mounts(host)
+    swaps = [
+        line.split()[0]
+        for line in (host.try_read_text("proc/swaps") or "").splitlines()[1:]
+        if line.split()
+    ]
+    mounted: dict[str, list[Mount]] = {}
+    for m in all_mounts:
+        if (dev := _dev_name(m.source, root_arg, dm_names)) is not None:
+            mounted.setdefault(dev, []).append(m)
+    swapped = {d: s for s in swaps if (d := _dev_name(s, root_arg, dm_names)) is not None}
+
+    out: dict[BDF, list[BlockDevice]] = {}
+    for disk, bdf in sorted(disks.items()):
+        parts = tuple(sorted(partitions.get(disk, [])))
+        holders = _unique(h for d in (disk, *parts) for h in _holders_closure(host, d))
+        users = (disk, *parts, *holders)
+        out.setdefault(bdf, []).append(
+            BlockDevice(
+                name=disk,
+                partitions=parts,
+                mounts=tuple(m for u in users for m in mounted.get(u, [])),
+                swap=tuple(swapped[u] for u in users if u in swapped),
+                holders=holders,
+            )
+        )
+    return {b: tuple(v) for b, v in out.items()}
+
+
+def _unique(items: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))
