@@ -42,9 +42,16 @@ def cli(ctx: click.Context, root: Path, sim: Path | None, json_: bool, debug: bo
 
 
 def _register() -> None:
-    from pcipass.cli import cmd_config, cmd_spec  # noqa: PLC0415
+    from pcipass.cli import (  # noqa: PLC0415
+        cmd_assignable,
+        cmd_config,
+        cmd_list,
+        cmd_recover,
+        cmd_reset,
+        cmd_spec,
+    )
 
-    for module in (cmd_spec, cmd_config):
+    for module in (cmd_spec, cmd_config, cmd_list, cmd_assignable, cmd_recover, cmd_reset):
         for command in module.COMMANDS:
             cli.add_command(command)
 

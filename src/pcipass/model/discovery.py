@@ -248,7 +248,7 @@ def discover(
         dev = _read_function(host, name, bdf, ids, want, mods if want else None)
         if dev is not None:
             devices[bdf] = dev
-    if usage_facts and detail:
+    if usage_facts:
         devices = _with_usage(host, devices)
     groups: dict[int, list[BDF]] = {}
     for dev in devices.values():

@@ -147,7 +147,7 @@ class PciIds:
         return self._named(key, self._find(key, b"\n\t\t%02x" % progif, outer, _NEXT_TOP))
 
 
-def _format_pair(vendor: str | None, device: str | None, num: str) -> str:
+def format_pair(vendor: str | None, device: str | None, num: str) -> str:
     if vendor and device:
         return f"{vendor} {device} [{num}]"
     if not vendor:
@@ -157,7 +157,7 @@ def _format_pair(vendor: str | None, device: str | None, num: str) -> str:
 
 def format_device(ids: PciIds, vendor_id: int, device_id: int) -> str:
     """``Vendor Device [vvvv:dddd]`` as ``lspci -nn`` prints it."""
-    return _format_pair(
+    return format_pair(
         ids.vendor(vendor_id), ids.device(vendor_id, device_id), f"{vendor_id:04x}:{device_id:04x}"
     )
 
@@ -166,7 +166,7 @@ def format_subsystem(
     ids: PciIds, vendor_id: int, device_id: int, sub_vendor: int, sub_device: int
 ) -> str:
     """``SubVendor SubDevice [ssss:ssss]`` as ``lspci -nnk`` prints after ``Subsystem:``."""
-    return _format_pair(
+    return format_pair(
         ids.vendor(sub_vendor),
         ids.subsystem(vendor_id, device_id, sub_vendor, sub_device),
         f"{sub_vendor:04x}:{sub_device:04x}",
