@@ -66,7 +66,7 @@ class TinyKernel(RealHost):
 
 def vfio_plan() -> Plan:
     return Plan("assignable add", (
-        record(BDF, {"driver": "e1000e"}, existed=False),
+        record(BDF, {"driver": "e1000e"}),
         unbind(BDF, "e1000e"),
         set_override(BDF, "vfio-pci", None),
         probe(BDF, "vfio-pci"),

@@ -41,15 +41,15 @@ def test_steps_carry_expectations_and_undo() -> None:
 
 def test_record_undo_depends_on_whether_it_existed() -> None:
     payload = {"driver": "e1000e"}
-    assert record(BDF, payload, existed=True).undo == ()
-    assert record(BDF, payload, existed=False).undo[0].action == "forget"
+    assert record(BDF, payload, previous={"driver": "igb"}).undo[0].payload == {"driver": "igb"}
+    assert record(BDF, payload).undo[0].action == "forget"
     assert forget(BDF, payload).undo[0].payload == payload
 
 
 def test_json_round_trip() -> None:
     plan = Plan(
         "x",
-        (record(BDF, {"driver": "e1000e"}, existed=False), unbind(BDF, "e1000e")),
+        (record(BDF, {"driver": "e1000e"}), unbind(BDF, "e1000e")),
         notes=("n",),
     )
     again = Plan.from_json(plan.to_json())

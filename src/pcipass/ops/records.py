@@ -23,6 +23,15 @@ RECORDS = f"{STATE_DIR}/records.json"
 
 
 @dataclass(frozen=True)
+class XenDevice:
+    """libxl's memory of one device in xenstore `/libxl/pci/<key>/`."""
+
+    driver: str | None = None
+    name: str | None = None
+    domid: int | None = None
+
+
+@dataclass(frozen=True)
 class Record:
     """What a device had before pcipass (or xl) made it assignable."""
 
@@ -163,3 +172,24 @@ def xen_names(host: Host) -> dict[str, str]:
         if name and len(parts) == 4:
             names[name] = f"{parts[0]}:{parts[1]}:{parts[2]}.{parts[3]}"
     return names
+
+
+def xen_devices(host: Host) -> dict[str, XenDevice]:
+    """Every device libxl keeps keys for (old `pciback` node first, `pci` wins): BDF → facts."""
+    out: dict[str, XenDevice] = {}
+    for node in ("pciback", "pci"):
+        for key in xenstore_list(host, f"/libxl/{node}"):
+            parts = key.split("-")
+            if len(parts) != 4:
+                continue
+            bdf = f"{parts[0]}:{parts[1]}:{parts[2]}.{parts[3]}"
+            base = f"/libxl/{node}/{key}"
+            path = xenstore_read(host, f"{base}/driver_path")
+            domid = xenstore_read(host, f"{base}/domid") if node == "pci" else None
+            prev = out.get(bdf, XenDevice())
+            out[bdf] = XenDevice(
+                driver=os.path.basename(path.rstrip("/")) if path else prev.driver,
+                name=(xenstore_read(host, f"{base}/name") if node == "pci" else None) or prev.name,
+                domid=int(domid) if domid and domid.isdigit() else None,
+            )
+    return out

@@ -224,9 +224,9 @@ def set_override(bdf: str, new: str | None, old: str | None, why: str = "") -> S
     )
 
 
-def record(bdf: str, payload: dict[str, Any], existed: bool) -> Step:
-    """Store the device's record; undone by forgetting it unless it existed before."""
-    undo = () if existed else (forget(bdf, payload, restore=False),)
+def record(bdf: str, payload: dict[str, Any], previous: dict[str, Any] | None = None) -> Step:
+    """Store the device's record; undone by restoring `previous` (or forgetting it)."""
+    undo = (record(bdf, previous),) if previous is not None else (forget(bdf, payload, False),)
     return Step(
         "record",
         f"remember where {bdf} came from",
@@ -239,7 +239,7 @@ def record(bdf: str, payload: dict[str, Any], existed: bool) -> Step:
 
 def forget(bdf: str, payload: dict[str, Any], restore: bool = True) -> Step:
     """Drop the device's record; undone by storing `payload` again."""
-    undo = (record(bdf, payload, existed=True),) if restore else ()
+    undo = (record(bdf, payload, payload),) if restore else ()
     return Step(
         "forget",
         f"forget the record of {bdf}",

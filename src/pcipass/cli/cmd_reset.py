@@ -1,0 +1,29 @@
+"""`pcipass reset BDF`: FLR → PM → bus reset, refusing an unsafe bus reset."""
+
+from __future__ import annotations
+
+import click
+
+from pcipass.cli.cmd_assignable import execute
+from pcipass.cli.context import AppContext, pass_app
+from pcipass.model.resolve import resolve
+from pcipass.ops.assign import HostFacts
+from pcipass.ops.reset import reset_plan
+from pcipass.run.plan import Plan
+
+
+@click.command("reset")
+@click.argument("device")
+@click.option("--dry-run", is_flag=True, help="Print the exact writes; change nothing.")
+@pass_app
+def reset_cmd(app: AppContext, device: str, dry_run: bool) -> None:
+    """Reset one device (BDF or interface name) with the safest method it supports."""
+
+    def build(facts: HostFacts) -> Plan:
+        bdf = str(resolve(facts.model, device).bdf)
+        return reset_plan(facts.model, bdf, facts.domid(bdf))
+
+    execute(app, build, dry_run)
+
+
+COMMANDS: list[click.Command] = [reset_cmd]
