@@ -128,6 +128,14 @@ def _reset(dev: Device) -> list[Finding]:
     r = dev.reset
     if r.flr or r.af_flr:
         return [Finding("reset-flr", INFO, "function-level reset available")]
+    if r.methods and set(r.methods) <= {"bus", "cxl_bus"}:
+        return [
+            Finding(
+                "reset-bus-only",
+                WARNING,
+                "only a bus reset: it also resets every other function below the same bridge",
+            )
+        ]
     if r.methods:
         return [Finding("reset-method", INFO, f"kernel reset methods: {', '.join(r.methods)}")]
     if r.flr is None:

@@ -1,0 +1,187 @@
+"""Discovery builds the model from a kernel-like tree, this machine's /sys, and bad roots."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from model_hosts import build
+
+from pcipass.errors import InputError
+from pcipass.host.base import RealHost
+from pcipass.model.device import BDF, Status
+from pcipass.model.discovery import ModuleIndex, discover
+
+
+def B(text: str) -> BDF:
+    return BDF.parse(text)
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build(tmp_path_factory.mktemp("host"))
+
+
+def test_ids_names_driver_status(root: Path) -> None:
+    model = discover(RealHost(root))
+    pf = model.devices[B("05:00.0")]
+    assert (pf.vendor_id, pf.device_id, pf.class_code, pf.revision) == (0x8086, 0x10FB, 0x020000, 1)
+    assert (pf.subsystem_vendor_id, pf.subsystem_device_id) == (0x8086, 0x000C)
+    assert pf.names.vendor == "Intel Corporation"
+    assert pf.names.subsystem_device == "Ethernet Server Adapter X520-T2"
+    assert pf.names.subclass == "Ethernet controller"
+    assert pf.driver == "ixgbe" and pf.status is Status.HOST
+    assert model.devices[B("00:1c.0")].status is Status.PCIBACK
+    assert model.devices[B("00:1e.0")].status is Status.VFIO
+    assert model.devices[B("05:10.0")].status is Status.UNBOUND
+    unknown = model.devices[B("00:1d.0")]
+    assert unknown.names.vendor is None and unknown.names.device is None
+    assert model.pci_ids_source == "/usr/share/misc/pci.ids"
+
+
+def test_topology_groups_pcie(root: Path) -> None:
+    model = discover(RealHost(root))
+    nvme = model.devices[B("09:00.0")]
+    assert nvme.parent == B("08:01.0")
+    assert model.devices[B("08:01.0")].parent == B("07:00.0")
+    assert model.devices[B("07:00.0")].parent == B("00:03.0")
+    assert model.devices[B("00:03.0")].parent is None
+    assert model.devices[B("07:00.0")].pcie_type == "switch-upstream"
+    assert model.devices[B("08:01.0")].pcie_type == "switch-downstream"
+    assert model.devices[B("00:01.0")].pcie_type == "root-port"
+    assert model.devices[B("00:01.0")].is_bridge
+    assert model.groups[40] == (B("06:00.0"), B("06:00.1"))
+    gpu = model.devices[B("06:00.0")]
+    assert model.group_members(gpu) == (B("06:00.1"),)
+    assert model.iommu_enabled
+    assert model.devices[B("00:1e.0")].iommu_group is None
+
+
+def test_sriov_pf_and_vfs(root: Path) -> None:
+    model = discover(RealHost(root))
+    pf = model.devices[B("05:00.0")]
+    assert pf.sriov is not None
+    s = pf.sriov
+    assert (s.total_vfs, s.num_vfs, s.vf_offset, s.vf_stride) == (63, 3, 0x80, 2)
+    assert s.vf_device_id == 0x10ED and s.drivers_autoprobe is True
+    assert s.vfs == (B("05:10.0"), B("05:10.2"), B("05:10.4"))
+    vf = model.devices[B("05:10.2")]
+    assert vf.physfn == B("05:00.0") and vf.is_vf and not vf.is_pf
+    assert vf.device_id == 0x10ED and vf.reset.flr is True
+    assert [d.bdf for d in model.vfs_of(pf)] == list(s.vfs)
+    assert model.devices[B("05:00.1")].sriov is not None
+    assert model.devices[B("05:00.1")].sriov.num_vfs == 0  # type: ignore[union-attr]
+
+
+def test_reset_acs_ari(root: Path) -> None:
+    model = discover(RealHost(root))
+    pf = model.devices[B("05:00.0")]
+    assert pf.reset.flr is True and pf.reset.methods == ("flr", "bus") and pf.ari is True
+    gpu = model.devices[B("06:00.0")]
+    assert gpu.reset.flr is False
+    port = model.devices[B("00:01.0")]
+    assert port.acs is not None and port.acs.capable
+
+
+def test_net_and_block_usage(root: Path) -> None:
+    model = discover(RealHost(root))
+    nic = model.devices[B("0a:00.0")]
+    assert [n.name for n in nic.net] == ["eno1"]
+    assert nic.net[0].default_route and nic.net[0].ipv4_routes == ("0.0.0.0/0", "192.168.1.0/24")
+    assert model.devices[B("05:00.0")].net[0].name == "enp5s0f0"
+    assert not model.devices[B("05:00.0")].net[0].carries_traffic
+    nvme = model.devices[B("09:00.0")]
+    disk = nvme.block[0]
+    assert disk.name == "nvme0n1" and disk.partitions == ("nvme0n1p1", "nvme0n1p2")
+    assert disk.holds_root and {m.target for m in disk.mounts} == {"/", "/var"}
+
+
+def test_listing_reads_less(root: Path) -> None:
+    light = discover(RealHost(root), detail=False, usage_facts=False)
+    pf = light.devices[B("05:00.0")]
+    assert pf.driver == "ixgbe" and pf.iommu_group == 20 and pf.sriov is not None
+    assert pf.pcie_type is None and pf.reset.flr is None and pf.net == ()
+    focused = discover(RealHost(root), only={B("06:00.0")})
+    assert focused.devices[B("06:00.0")].pcie_type == "endpoint"
+    assert focused.devices[B("06:00.1")].pcie_type is None
+
+
+class VanishingHost(RealHost):
+    """Removes a device right after the directory listing (hot-unplug mid-scan)."""
+
+    def __init__(self, root: Path, victim: str) -> None:
+        super().__init__(root)
+        self.victim = victim
+
+    def listdir(self, rel: str) -> list[str]:
+        names = super().listdir(rel)
+        if rel == "sys/bus/pci/devices" and self.victim:
+            target = os.path.realpath(self.path(f"{rel}/{self.victim}"))
+            shutil.rmtree(target)
+            self.path(f"{rel}/{self.victim}").unlink()
+            self.victim = ""
+        return names
+
+
+class UnreadableHost(RealHost):
+    """Some attribute files cannot be read (permission denied for the test's purposes)."""
+
+    def try_read_text(self, rel: str) -> str | None:
+        if rel.endswith("06:00.1/class") or rel.endswith("06:00.1/vendor"):
+            return None
+        return super().try_read_text(rel)
+
+    def try_read_bytes(self, rel: str, limit: int = -1) -> bytes | None:
+        return None if rel.endswith("/config") else super().try_read_bytes(rel, limit)
+
+
+def test_device_vanishing_mid_read_is_left_out(tmp_path: Path) -> None:
+    build(tmp_path)
+    model = discover(VanishingHost(tmp_path, "0000:06:00.1"))
+    assert B("06:00.1") not in model.devices
+    assert model.groups[40] == (B("06:00.0"),)
+
+
+def test_unreadable_attributes_are_unknown(root: Path) -> None:
+    model = discover(UnreadableHost(root))
+    audio = model.devices[B("06:00.1")]
+    assert audio.vendor_id is None and audio.class_code is None
+    assert set(audio.unknown) >= {"vendor", "class", "config"}
+    assert audio.status is Status.UNKNOWN
+    assert audio.reset.flr is None and audio.pcie_type is None
+
+
+def test_not_a_host_tree(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="not a host tree"):
+        discover(RealHost(tmp_path))
+
+
+def test_modules_from_modules_alias(tmp_path: Path) -> None:
+    build(tmp_path)
+    (tmp_path / "proc/sys/kernel").mkdir(parents=True)
+    (tmp_path / "proc/sys/kernel/osrelease").write_text("6.1.0-test\n")
+    alias = tmp_path / "lib/modules/6.1.0-test/modules.alias"
+    alias.parent.mkdir(parents=True)
+    alias.write_text(
+        "alias pci:v00008086d000010FBsv*sd*bc*sc*i* ixgbe\n"
+        "alias pci:v*d*sv*sd*bc02sc00i* some_generic_nic\n"
+        "alias usb:v1234* not_pci\n"
+        "alias pci:v000010DEd*sv*sd*bc03sc*i* nvidia\n"
+    )
+    model = discover(RealHost(tmp_path), modules=True)
+    assert model.devices[B("05:00.0")].modules == ("ixgbe", "some_generic_nic")
+    assert model.devices[B("06:00.0")].modules == ("nvidia",)
+    assert model.devices[B("06:00.1")].modules == ()
+    assert ModuleIndex(None).match("pci:v00008086") is None
+
+
+@pytest.mark.skipif(not os.path.isdir("/sys/bus/pci/devices"), reason="no PCI sysfs here")
+def test_this_machine() -> None:
+    model = discover(RealHost("/"))
+    names = sorted(os.listdir("/sys/bus/pci/devices"))
+    assert [str(b) for b in model.devices] == names
+    for dev in model.devices.values():
+        vendor = Path(f"/sys/bus/pci/devices/{dev.bdf}/vendor").read_text().strip()
+        assert dev.vendor_id == int(vendor, 16)
