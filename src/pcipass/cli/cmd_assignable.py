@@ -20,6 +20,7 @@ from pcipass.ops.assign import (
     add_plan,
     assignable,
     choose_backend,
+    live_records,
     remove_plan,
     resolve_targets,
 )
@@ -32,21 +33,21 @@ from pcipass.spec import parse_spec
 
 
 # -- host facts --------------------------------------------------------------
-def is_dom0(host: Host) -> bool:
-    """A Xen dom0: /proc/xen says control_d, or the hypervisor is Xen and `xl` answers."""
+def xl_info(host: Host) -> str | None:
+    """`xl info` output on a Xen host, None elsewhere (or when xl does not answer)."""
     caps = host.try_read_text("proc/xen/capabilities") or ""
-    if "control_d" in caps:
-        return True
-    return host.try_read_text("sys/hypervisor/type") == "xen"
-
-
-def xen_directio(host: Host) -> bool | None:
-    """Whether `xl info` says Xen can pass devices through (None: xl gave no answer)."""
+    if "control_d" not in caps and host.try_read_text("sys/hypervisor/type") != "xen":
+        return None
     try:
         result = host.run(["xl", "info"])
     except CommandFailed:
         return None
-    for line in result.stdout.splitlines():
+    return result.stdout if result.returncode == 0 else None
+
+
+def xen_directio(info: str) -> bool | None:
+    """Whether `xl info` virt_caps says Xen can pass devices through (None: not said)."""
+    for line in info.splitlines():
         key, _, value = line.partition(":")
         if key.strip() == "virt_caps":
             return "directio" in value
@@ -54,19 +55,21 @@ def xen_directio(host: Host) -> bool | None:
 
 
 def gather_facts(host: Host, model: HostModel) -> HostFacts:
-    """Read what the planners need: records, loaded drivers, and Xen's view when in dom0."""
+    """Read what the planners need: records, loaded drivers, and Xen's view in a dom0
+    (a Xen host where `xl info` answers: a domU has no working xl)."""
     drivers = frozenset(host.listdir("sys/bus/pci/drivers"))
     modules = {
         d: m for d in drivers if (m := host.link_name(f"sys/bus/pci/drivers/{d}/module"))
     }
-    dom0 = is_dom0(host)
+    info = xl_info(host)
+    dom0 = info is not None
     return HostFacts(
         model=model,
-        records=RecordStore(host).all(),
+        records=live_records(model, RecordStore(host).all()),
         drivers=drivers,
         modules=modules,
         dom0=dom0,
-        xen_directio=xen_directio(host) if dom0 else None,
+        xen_directio=xen_directio(info) if info is not None else None,
         xen=xen_devices(host) if dom0 else {},
     )
 

@@ -63,10 +63,22 @@ class HostFacts:
         return xd.domid if xd else None
 
     def names(self) -> dict[str, str]:
-        """Every device name known to pcipass or libxl: name → BDF."""
-        out = {xd.name: bdf for bdf, xd in self.xen.items() if xd.name}
-        out.update({r.name: bdf for bdf, r in self.records.items() if r.name})
+        """Every device name known to pcipass or libxl: name → BDF (libxl wins for its devices)."""
+        out = {r.name: bdf for bdf, r in self.records.items() if r.name}
+        out.update({xd.name: bdf for bdf, xd in self.xen.items() if xd.name})
         return out
+
+
+def live_records(model: HostModel, records: Mapping[str, Record]) -> dict[str, Record]:
+    """Records still describing a device pcipass (or xl) holds: a device another tool
+    already gave back to a host driver has a stale record, which is ignored."""
+    live: dict[str, Record] = {}
+    for bdf, rec in records.items():
+        parsed = BDF.try_parse(bdf)
+        dev = model.get(parsed) if parsed else None
+        if dev is None or dev.driver in (None, "pciback", "vfio-pci", "pci-stub"):
+            live[bdf] = rec
+    return live
 
 
 @dataclass(frozen=True)
@@ -389,7 +401,7 @@ def assignable(facts: HostFacts) -> list[Assignable]:
         rows.append(Assignable(
             bdf=bdf,
             backend="xen" if dev.driver == "pciback" else "vfio",
-            name=(rec.name if rec else None) or (xd.name if xd else None),
+            name=(xd.name if xd else None) or (rec.name if rec else None),
             original_driver=(rec.driver if rec else None) or (xd.driver if xd else None),
             original_override=rec.driver_override if rec else None,
             source="pcipass" if rec else ("xl" if xd and (xd.driver or xd.name) else "unknown"),

@@ -26,7 +26,7 @@ from pcipass.run.journal import Entry, Journal
 from pcipass.run.plan import EMPTY_OVERRIDE, Check, Plan, Step, dev_path
 
 KILL_ENV = "PCIPASS_TEST_KILL"
-SETTLE_SECONDS = 1.0
+SETTLE_SECONDS = 5.0
 """How long a step's expected state may take to appear (asynchronous probes)."""
 
 

@@ -1,0 +1,121 @@
+"""`pcipass assignable add/list/remove --backend vfio`: e1000e and igb VFs to vfio-pci and
+back, IOMMU-group viability on q35's shared 00:1f.x group, guards on the root disk and the
+NIC, and bad input that changes nothing."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+
+import pytest
+from lab_layout import E1000E, IGB_PF, IGB_VFS, LPC_GROUP, NO_DEVICE, dev
+from waits import driver_of, wait_for
+
+from pcipass.cli.main import run
+from pcipass.host.base import Host
+
+pytestmark = pytest.mark.targets("sim", "kernel-lab")
+ROOT_DISK = "0000:00:04.0"  # virtio-blk holding the lab's /
+
+
+def pcipass(host: Host, *args: str) -> tuple[int, str, str]:
+    """Run the CLI in-process against `host`; (exit code, stdout, stderr)."""
+    where = ["--sim", str(host.root)] if host.kind == "sim" else ["--root", str(host.root)]
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = run([*where, *args])
+    return code, out.getvalue(), err.getvalue()
+
+
+def state(host: Host, *bdfs: str) -> list[tuple[str | None, str | None]]:
+    return [(driver_of(host, b), host.try_read_text(dev(b, "driver_override"))) for b in bdfs]
+
+
+def test_e1000e_add_list_remove_rebind(host: Host) -> None:
+    code, out, err = pcipass(host, "assignable", "add", "--backend", "vfio", E1000E)
+    assert code == 0, err
+    assert state(host, E1000E) == [("vfio-pci", "vfio-pci")]
+    code, out, _ = pcipass(host, "--json", "assignable", "list")
+    rows = json.loads(out)["assignable"]
+    assert {"bdf": E1000E, "backend": "vfio", "original_driver": "e1000e"}.items() <= next(
+        r for r in rows if r["bdf"] == E1000E).items()
+    code, _, err = pcipass(host, "assignable", "remove", "-r", E1000E)
+    assert code == 0, err
+    assert state(host, E1000E) == [("e1000e", "(null)")]
+    assert E1000E not in pcipass(host, "assignable", "list")[1]
+
+
+def test_igb_vfs_by_bdf_and_xl_spellings(host: Host) -> None:
+    host.write(dev(IGB_PF, "sriov_numvfs"), "2")
+    vfs = IGB_VFS[:2]
+    wait_for(lambda: state(host, *vfs), lambda s: all(d == "igbvf" for d, _ in s))
+    code, _, err = pcipass(host, "pci-assignable-add", "--backend", "vfio", *vfs)
+    assert code == 0, err
+    assert state(host, *vfs) == [("vfio-pci", "vfio-pci")] * 2
+    code, _, err = pcipass(host, "pci-assignable-remove", "-r", *vfs)
+    assert code == 0, err
+    assert state(host, *vfs) == [("igbvf", "(null)")] * 2
+
+
+def test_group_viability_names_the_blockers(host: Host) -> None:
+    before = state(host, *LPC_GROUP)
+    code, _, err = pcipass(host, "assignable", "add", "--backend", "vfio", LPC_GROUP[0])
+    assert code == 1
+    assert "not viable" in err and LPC_GROUP[1] in err and "--group" in err
+    code, out, _ = pcipass(host, "assignable", "add", "--backend", "vfio", "--group",
+                           "--dry-run", LPC_GROUP[0])
+    assert code == 0
+    for bdf in LPC_GROUP:
+        assert f"echo {bdf} > /sys/bus/pci/drivers_probe" in out
+    assert state(host, *LPC_GROUP) == before
+
+
+def test_guard_root_disk(host: Host) -> None:
+    code, _, err = pcipass(host, "assignable", "add", "--backend", "vfio", ROOT_DISK)
+    assert code == 1
+    assert "root filesystem" in err and "--force-storage" in err
+    assert driver_of(host, ROOT_DISK) == "virtio-pci"
+
+
+def test_dry_run_prints_exact_writes_and_changes_nothing(host: Host) -> None:
+    code, out, _ = pcipass(host, "--json", "assignable", "add", "--backend", "vfio",
+                           "--dry-run", E1000E)
+    assert code == 0
+    shell = [s["shell"] for s in json.loads(out)["steps"]]
+    assert f"echo {E1000E} > /sys/bus/pci/drivers/e1000e/unbind" in shell
+    assert state(host, E1000E) == [("e1000e", "(null)")]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "words"),
+    [
+        (("assignable", "add", "--backend", "vfio", NO_DEVICE), 2, "no PCI device"),
+        (("assignable", "add", "--backend", "vfio", "05:00"), 2, "not a PCI address"),
+        (("assignable", "add", "--backend", "vfio", E1000E, NO_DEVICE), 2, "no PCI device"),
+        (("assignable", "remove", "-r", E1000E), 1, "not assignable"),
+        (("assignable", "remove", "nosuchname"), 2, "neither a PCI address"),
+    ],
+)
+def test_bad_input_is_one_line_and_changes_nothing(
+    host: Host, args: tuple[str, ...], code: int, words: str
+) -> None:
+    got, out, err = pcipass(host, *args)
+    assert got == code
+    assert words in err and err.count("\n") == 1 and err.startswith("pcipass: error: ")
+    assert state(host, E1000E) == [("e1000e", "(null)")]
+
+
+def test_guard_nic_with_an_address(host: Host) -> None:
+    ifname = wait_for(lambda: host.listdir(dev(E1000E, "net")), bool)[0]
+    up = host.run(["ip", "link", "set", ifname, "up"])
+    added = host.run(["ip", "addr", "add", "192.0.2.2/24", "dev", ifname])
+    if host.kind == "sim" and (up.returncode or added.returncode):
+        pytest.skip("this simulated host does not model `ip`")
+    try:
+        code, _, err = pcipass(host, "assignable", "add", "--backend", "vfio", E1000E)
+        assert code == 1
+        assert ifname in err and "--force-net" in err
+        assert driver_of(host, E1000E) == "e1000e"
+    finally:
+        host.run(["ip", "addr", "del", "192.0.2.2/24", "dev", ifname])

@@ -1,0 +1,115 @@
+"""Kill -9 sweep: SIGKILL pcipass before every step (and after the last) of `assignable add`
+and `assignable remove -r`; after `pcipass recover` no device may be left without a driver
+and no original-driver record may be lost. The kill comes from the executor's test hook
+`PCIPASS_TEST_KILL=before:N|after:N`."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+from lab_layout import E1000E, dev
+from waits import driver_of
+
+from pcipass.cli.main import run
+from pcipass.host.base import Host
+
+pytestmark = pytest.mark.targets("sim", "kernel-lab")
+ADD = ("assignable", "add", "--backend", "vfio", E1000E)
+REMOVE = ("assignable", "remove", "-r", E1000E)
+RECORDS = "var/lib/pcipass/records.json"
+
+
+def where(host: Host) -> list[str]:
+    return ["--sim", str(host.root)] if host.kind == "sim" else ["--root", str(host.root)]
+
+
+def pcipass(host: Host, *args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = run([*where(host), *args])
+    return code, out.getvalue(), err.getvalue()
+
+
+def killed_at(host: Host, when: str, step: int, args: tuple[str, ...]) -> None:
+    """Run pcipass in a child that SIGKILLs itself at `when:step`."""
+    env = dict(os.environ, PCIPASS_TEST_KILL=f"{when}:{step}")
+    proc = subprocess.run([sys.executable, "-m", "pcipass", *where(host), *args],
+                          env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+
+
+def step_count(host: Host, args: tuple[str, ...]) -> int:
+    code, out, err = pcipass(host, "--json", *args, "--dry-run")
+    assert code == 0, err
+    return len(json.loads(out)["steps"])
+
+
+def record_of(host: Host) -> dict[str, object] | None:
+    text = host.try_read_text(RECORDS)
+    return json.loads(text).get(E1000E) if text else None
+
+
+def assert_consistent(host: Host) -> str:
+    """The device has a driver; unless it is back on e1000e its record is intact."""
+    driver = driver_of(host, E1000E)
+    assert driver in ("e1000e", "vfio-pci"), f"{E1000E} left on {driver}"
+    if driver == "vfio-pci":
+        rec = record_of(host)
+        assert rec is not None and rec["driver"] == "e1000e", rec
+        assert host.try_read_text(dev(E1000E, "driver_override")) == "vfio-pci"
+    else:
+        assert host.try_read_text(dev(E1000E, "driver_override")) == "(null)"
+    return driver
+
+
+def back_to_e1000e(host: Host) -> None:
+    if driver_of(host, E1000E) == "vfio-pci":
+        code, _, err = pcipass(host, *REMOVE)
+        assert code == 0, err
+    assert driver_of(host, E1000E) == "e1000e"
+
+
+def sweep(host: Host, args: tuple[str, ...], finished: str, prepare: bool) -> None:
+    total = step_count(host, args)
+    points = [("before", k) for k in range(1, total + 1)] + [("after", total)]
+    for when, k in points:
+        killed_at(host, when, k, args)
+        code, _, err = pcipass(host, "recover")
+        assert code == 0, err
+        assert assert_consistent(host) == finished, (when, k)
+        back_to_e1000e(host)
+        if prepare:
+            assert pcipass(host, *ADD)[0] == 0
+
+
+def test_sweep_add(host: Host) -> None:
+    sweep(host, ADD, finished="vfio-pci", prepare=False)
+
+
+def test_sweep_remove_rebind(host: Host) -> None:
+    assert pcipass(host, *ADD)[0] == 0
+    sweep(host, REMOVE, finished="e1000e", prepare=True)
+    back_to_e1000e(host)
+
+
+def test_rollback_after_kill(host: Host) -> None:
+    killed_at(host, "after", 3, ADD)
+    code, _, err = pcipass(host, "recover", "--rollback")
+    assert code == 0, err
+    assert assert_consistent(host) == "e1000e"
+    assert record_of(host) is None
+
+
+def test_next_command_finishes_the_interrupted_one(host: Host) -> None:
+    killed_at(host, "before", 3, ADD)
+    code, _, err = pcipass(host, *REMOVE)
+    assert code == 0, err
+    assert "finished an interrupted operation" in err
+    assert assert_consistent(host) == "e1000e"
