@@ -25,7 +25,7 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> HostModel:
         "0000:05:00.0@08",
         "05:00.0,permissive=1",
         "bdf=05:00.0",
-        "BDF=0000:05:00.0,rdm_policy=strict",
+        "bdf=0000:05:00.0,rdm_policy=strict",
         " 0000:05:00.0 ",
         "0:05:0.0",
         "0000:05:00.0@8,msitranslate=1",
@@ -57,6 +57,8 @@ def test_other_domain(model: HostModel) -> None:
 def test_bad_inputs(model: HostModel) -> None:
     with pytest.raises(InputError, match="not a PCI address"):
         resolve(model, "05:00.9")
+    with pytest.raises(InputError, match="unknown PCI_SPEC_STRING option 'BDF'"):
+        resolve(model, "BDF=05:00.0")  # xl's keys are case-sensitive
     with pytest.raises(InputError, match="every function of slot"):
         resolve(model, "05:00.*")
     with pytest.raises(InputError, match="network interface named 'wlan0'") as exc:

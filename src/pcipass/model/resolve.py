@@ -1,8 +1,9 @@
 """User input → device: a PCI address in any form xl accepts, or a network interface name.
 
-Accepted: ``0000:05:00.0``, ``05:00.0`` (domain 0), any hex case, and xl's
-decorations around them — ``bdf=`` prefix, ``@VSLOT`` suffix, ``,key=value``
-options — which are ignored here. Everything that does not name exactly one
+Addresses are read by `pcipass.spec` exactly as xl reads a PCI_SPEC_STRING
+(``0000:05:00.0``, ``05:00.0``, ``05:00.0@3,permissive=1``, ``bdf=05:00.1,seize=1``,
+any hex case); the guest slot and options are ignored here. Anything else is
+taken as a network interface name. Everything that does not name exactly one
 existing function is an `InputError` saying what was meant and what exists.
 """
 
@@ -12,8 +13,9 @@ import re
 
 from pcipass.errors import InputError
 from pcipass.model.device import BDF, Device, HostModel
+from pcipass.spec import check_spec
 
-_XL_DECOR = re.compile(r"^(?:bdf=)?(?P<addr>[^@,]*)(?:@[^,]*)?(?:,.*)?$", re.I)
+_ADDRESS_LIKE = re.compile(r"^(bdf=)?[0-9a-fA-F]+:[0-9a-fA-F:.*@,=a-zA-Z_]*$", re.I)
 
 
 def _key(bdf: BDF) -> int:
@@ -27,15 +29,22 @@ def nearest(model: HostModel, bdf: BDF, count: int = 3) -> list[BDF]:
 
 
 def parse_address(text: str) -> BDF | None:
-    """The BDF inside an xl-style PCI spec, or None when `text` is not one."""
-    m = _XL_DECOR.match(text.strip())
-    addr = m["addr"] if m else text
-    if addr.endswith(".*"):
+    """The one function an xl-style PCI spec names, or None when `text` is not a spec."""
+    check = check_spec(text.strip(), strict=True)
+    if check.spec is None or check.spec.address is None:
+        if _ADDRESS_LIKE.match(text.strip()):
+            raise InputError(
+                f"{text!r} is not a PCI address: {check.error}",
+                "write it as DDDD:BB:DD.F or BB:DD.F, e.g. 0000:05:00.0",
+            )
+        return None
+    a = check.spec.address
+    if check.spec.all_functions:
         raise InputError(
-            f"{text!r} names every function of slot {addr[:-2]}",
-            "give one function, e.g. " + addr[:-1] + "0",
+            f"{text!r} names every function of slot {a.slot}",
+            f"give one function, e.g. {a.slot}.0",
         )
-    return BDF.try_parse(addr)
+    return BDF(a.domain, a.bus, a.dev, a.func)
 
 
 def resolve(model: HostModel, text: str) -> Device:
@@ -46,11 +55,6 @@ def resolve(model: HostModel, text: str) -> Device:
     for dev in model.devices.values():
         if any(nif.name == text for nif in dev.net):
             return dev
-    if re.fullmatch(r"[0-9a-fA-F:.]+", text.strip()):
-        raise InputError(
-            f"{text!r} is not a PCI address",
-            "write it as DDDD:BB:DD.F or BB:DD.F, e.g. 0000:05:00.0",
-        )
     known = sorted(nif.name for d in model.devices.values() for nif in d.net)
     hint = ", ".join(known[:8]) if known else "none on a PCI device"
     raise InputError(

@@ -1,0 +1,142 @@
+"""`pcipass list/show/tree`: tables, filters, JSON shapes and the error contract."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from model_hosts import build
+
+from pcipass.cli.main import run
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build(tmp_path_factory.mktemp("host"))
+
+
+def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = run(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def listing(capsys: pytest.CaptureFixture[str], root: Path, *args: str) -> list[dict[str, object]]:
+    code, out, err = cli(capsys, "--root", str(root), "--json", "list", *args)
+    assert code == 0, err
+    devices: list[dict[str, object]] = json.loads(out)["devices"]
+    return devices
+
+
+def test_table(capsys: pytest.CaptureFixture[str], root: Path) -> None:
+    code, out, _ = cli(capsys, "--root", str(root), "list")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split() == ["BDF", "CLASS", "DEVICE", "DRIVER", "GROUP", "STATUS"]
+    pf = next(line for line in lines if line.startswith("0000:05:00.0"))
+    assert "Ethernet controller [0200]" in pf
+    assert "Intel Corporation 82599ES 10-Gigabit SFI/SFP+ Network Connection [8086:10fb]" in pf
+    assert pf.split()[-3:] == ["ixgbe", "20", "host-driver"]
+    assert len(lines) == 1 + 19  # every function of the host
+
+
+def test_json_fields(capsys: pytest.CaptureFixture[str], root: Path) -> None:
+    code, out, _ = cli(capsys, "--root", str(root), "list", "--json")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["pci_ids"] == "/usr/share/misc/pci.ids" and doc["iommu"] is True
+    vf = next(d for d in doc["devices"] if d["bdf"] == "0000:05:10.0")
+    assert vf["physfn"] == "0000:05:00.0" and vf["status"] == "unbound"
+    assert vf["device_id"] == "10ed" and vf["class"] == "020000" and vf["revision"] == "01"
+    assert vf["description"] == (
+        "Intel Corporation 82599 Ethernet Controller Virtual Function [8086:10ed]"
+    )
+    unknown = next(d for d in doc["devices"] if d["bdf"] == "0000:00:1d.0")
+    assert unknown["vendor_name"] is None and unknown["description"] == "Device [1234:abcd]"
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("--class", "net", "--driver", "ixgbe"), ["0000:05:00.0", "0000:05:00.1"]),
+        (("--class", "storage"), ["0000:09:00.0"]),
+        (("--class", "gpu", "--class", "audio"), ["0000:06:00.0", "0000:06:00.1"]),
+        (("--class", "0403"), ["0000:06:00.1"]),
+        (("--driver", "none", "--class", "net"), ["0000:05:10.0", "0000:05:10.2", "0000:05:10.4"]),
+        (("--sriov", "--device", "10fb"), ["0000:05:00.0", "0000:05:00.1"]),
+        (("--vendor", "nvidia"), ["0000:06:00.0", "0000:06:00.1"]),
+        (("--vendor", "10de", "--device", "audio"), ["0000:06:00.1"]),
+    ],
+)
+def test_filters(
+    capsys: pytest.CaptureFixture[str], root: Path, args: tuple[str, ...], expected: list[str]
+) -> None:
+    assert [d["bdf"] for d in listing(capsys, root, *args)] == expected
+
+
+def test_bad_class(capsys: pytest.CaptureFixture[str], root: Path) -> None:
+    code, out, err = cli(capsys, "--root", str(root), "list", "--class", "toaster")
+    assert code == 2 and out == ""
+    assert err.startswith("pcipass: error: unknown device class 'toaster' — use one of")
+
+
+def test_show_by_interface_json(capsys: pytest.CaptureFixture[str], root: Path) -> None:
+    code, out, _ = cli(capsys, "--root", str(root), "--json", "show", "eno1")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["bdf"] == "0000:0a:00.0" and doc["ready"] is False
+    assert doc["net"][0]["name"] == "eno1" and doc["net"][0]["default_route"] is True
+    assert doc["findings"][0]["code"] == "net-default-route"
+    assert doc["parent"] == "0000:08:02.0" and doc["pcie_type"] == "endpoint"
+
+
+def test_show_pf_human(capsys: pytest.CaptureFixture[str], root: Path) -> None:
+    code, out, _ = cli(capsys, "--root", str(root), "show", "05:00.0")
+    assert code == 0
+    assert "3/63 VFs, offset 128, stride 2, VF id 10ed" in out
+    assert "Ethernet Server Adapter X520-T2 [8086:000c]" in out
+    assert "ready for passthrough" in out
+
+
+def test_show_group_members(capsys: pytest.CaptureFixture[str], root: Path) -> None:
+    code, out, _ = cli(capsys, "--root", str(root), "--json", "show", "0000:06:00.0")
+    doc = json.loads(out)
+    assert [m["bdf"] for m in doc["group_members"]] == ["0000:06:00.1"]
+    assert doc["reset"]["flr"] is False
+
+
+def test_show_errors(capsys: pytest.CaptureFixture[str], root: Path, tmp_path: Path) -> None:
+    code, out, err = cli(capsys, "--root", str(root), "show", "05:00.7")
+    assert code == 2 and out == ""
+    assert "no PCI device 0000:05:00.7" in err and "nearest existing: 0000:05:00.1" in err
+    code, _, err = cli(capsys, "--root", str(root), "show", "0002:05:00.0")
+    assert code == 2 and "domain 0002" in err
+    code, _, err = cli(capsys, "--root", str(tmp_path), "list")
+    assert code == 2 and "is not a host tree" in err
+    assert len(err.splitlines()) == 1
+
+
+def test_tree(capsys: pytest.CaptureFixture[str], root: Path) -> None:
+    code, out, _ = cli(capsys, "--root", str(root), "--json", "tree")
+    assert code == 0
+    doc = json.loads(out)
+    rp3 = next(n for n in doc["tree"] if n["bdf"] == "0000:00:03.0")
+    upstream = rp3["children"][0]
+    assert upstream["bdf"] == "0000:07:00.0"
+    assert [c["bdf"] for c in upstream["children"]] == ["0000:08:01.0", "0000:08:02.0"]
+    rp1 = next(n for n in doc["tree"] if n["bdf"] == "0000:00:01.0")
+    pf = rp1["children"][0]
+    assert [v["bdf"] for v in pf["vfs"]] == ["0000:05:10.0", "0000:05:10.2", "0000:05:10.4"]
+    assert [c["bdf"] for c in rp1["children"]] == ["0000:05:00.0", "0000:05:00.1"]
+    assert doc["groups"]["40"] == ["0000:06:00.0", "0000:06:00.1"]
+    code, out, _ = cli(capsys, "--root", str(root), "tree")
+    assert code == 0 and "3 virtual functions" in out and "IOMMU groups" in out
+
+
+def test_this_machine(capsys: pytest.CaptureFixture[str]) -> None:
+    if not Path("/sys/bus/pci/devices").is_dir():
+        pytest.skip("no PCI sysfs")
+    code, out, _ = cli(capsys, "--json", "list")
+    assert code == 0
+    assert len(json.loads(out)["devices"]) == len(list(Path("/sys/bus/pci/devices").iterdir()))
