@@ -1,0 +1,250 @@
+"""Round-trip edits of an xl domain config: add/remove `pci` entries, set the `pci_*` globals.
+
+Every byte outside the edited value stays as it was (comments, order, quoting, layout).
+Each `plan_*` function takes the file's bytes and returns the new bytes; it re-reads the
+result with `pcipass.xlcfg` and refuses (InputError) unless every other setting is
+unchanged and the pci list is exactly the intended one. `write_config` replaces the file
+atomically (temp file + rename) after copying the old one to `FILE.pcipass-bak`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from pcipass.address import PciAddress
+from pcipass.errors import InputError, OperationError
+from pcipass.spec import PciSpec, format_spec, parse_bdf, parse_spec, with_defaults
+from pcipass.xlcfg import (
+    GLOBAL_KEYS,
+    Assignment,
+    CfgSyntaxError,
+    Span,
+    XlConfig,
+    effective_pci,
+    global_flags,
+    parse_config,
+)
+
+BACKUP_SUFFIX = ".pcipass-bak"
+_NOT_EDITABLE = "edit it by hand, or fix it so that `pcipass config check` passes"
+
+
+def _parse(text: str) -> XlConfig:
+    try:
+        return parse_config(text)
+    except CfgSyntaxError as exc:
+        raise InputError(f"refusing to edit a config xl cannot parse: {exc.what}", exc.fix) from exc
+
+
+def _last(cfg: XlConfig, name: str) -> Assignment | None:
+    found = [s for s in cfg.statements if s.name == name]
+    if not found:
+        return None
+    if found[-1].op == "+=":
+        raise InputError(f"{name} is built with '+=' in this config", _NOT_EDITABLE)
+    return found[-1]
+
+
+def _quote(text: str, quote: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace(quote, "\\" + quote).replace("\n", "\\n")
+    return quote + escaped + quote
+
+
+def _verify(old: XlConfig, new_text: str, changed: str, devices: list[PciSpec] | None) -> None:
+    """The edit must leave every other setting alone and give exactly the intended devices."""
+    new = _parse(new_text)
+    others_old = {k: v for k, v in old.settings.items() if k != changed}
+    others_new = {k: v.value for k, v in new.settings.items() if k != changed}
+    if {k: v.value for k, v in others_old.items()} != others_new:
+        raise OperationError("the edit would change other settings; nothing was written",
+                             "please report this config as a pcipass bug")  # fmt: skip
+    if devices is not None:
+        got = effective_pci(new)
+        if got.error or [d.as_json() for d in got.devices] != [d.as_json() for d in devices]:
+            raise OperationError(
+                "the edited pci list does not read back as intended; nothing was written",
+                "please report this config as a pcipass bug",
+            )
+
+
+def _current_devices(cfg: XlConfig) -> list[PciSpec]:
+    result = effective_pci(cfg)
+    if not result.ok:
+        raise InputError(f"the config's pci list is not valid for xl: {result.error}",
+                         _NOT_EDITABLE)  # fmt: skip
+    if len(result.devices) != len(result.items) or any(
+        "stops" in w or "single value" in w for w in result.warnings
+    ):
+        raise InputError("the config's pci value is not a plain list of strings", _NOT_EDITABLE)
+    return list(result.devices)
+
+
+def _line_start(text: str, pos: int) -> int:
+    return text.rfind("\n", 0, pos) + 1
+
+
+def plan_add(data: bytes, specs: list[str]) -> bytes:
+    """Append pci entries (strict specs, written in canonical form)."""
+    text = data.decode("latin-1")
+    cfg = _parse(text)
+    devices = _current_devices(cfg)
+    new_specs = [parse_spec(s) for s in specs]
+    taken = {(d.address, d.name) for d in devices}
+    for spec in new_specs:
+        if (spec.address, spec.name) in taken:
+            raise InputError(
+                f"pci already has an entry for {spec.address or spec.name}",
+                "remove it first with `pcipass config pci remove`",
+            )
+        taken.add((spec.address, spec.name))
+    stmt = _last(cfg, "pci")
+    if stmt is not None and isinstance(stmt.value, str):
+        raise InputError("pci is a single string here, not a list", _NOT_EDITABLE)
+    quote = text[stmt.value_span.items[0].start] if stmt and stmt.value_span.items else "'"
+    items = [_quote(format_spec(s).encode("utf-8").decode("latin-1"), quote) for s in new_specs]
+    if stmt is None:
+        sep = "" if not text or text.endswith("\n") else "\n"
+        new_text = f"{text}{sep}pci = [ {', '.join(items)} ]\n"
+    else:
+        new_text = _insert_items(text, stmt.value_span, items)
+    flags = global_flags(cfg, [])
+    _verify(cfg, new_text, "pci", devices + [with_defaults(s, flags) for s in new_specs])
+    return new_text.encode("latin-1")
+
+
+def _insert_items(text: str, span: Span, items: list[str]) -> str:
+    close = span.closing
+    if not span.items:
+        inner = text[span.start + 1 : close]
+        pad = " " if inner.endswith((" ", "\t")) else ""
+        return text[:close] + ", ".join(items) + pad + text[close:]
+    last = span.items[-1]
+    after = last.end
+    while after < close and text[after] in " \t":
+        after += 1
+    trailing_comma = text[after : after + 1] == ","
+    eol = text.find("\n", last.end, close)
+    if eol >= 0 and text[_line_start(text, last.start) : last.start].strip() == "":
+        indent = text[_line_start(text, last.start) : last.start]
+        if trailing_comma:
+            body = "".join(f"{indent}{item},\n" for item in items)
+            return text[: eol + 1] + body + text[eol + 1 :]
+        body = ",\n".join(f"{indent}{item}" for item in items) + "\n"
+        return text[: last.end] + "," + text[last.end : eol + 1] + body + text[eol + 1 :]
+    if trailing_comma:
+        return text[: after + 1] + " " + ", ".join(items) + "," + text[after + 1 :]
+    return text[: last.end] + ", " + ", ".join(items) + text[last.end :]
+
+
+def _matches(spec: PciSpec, bdf: PciAddress) -> bool:
+    a = spec.address
+    return a is not None and (a == bdf or (spec.all_functions and a.slot == bdf.slot))
+
+
+def plan_remove(data: bytes, bdfs: list[str]) -> bytes:
+    """Remove the pci entries for these host functions (a `.*` entry matches its slot)."""
+    text = data.decode("latin-1")
+    cfg = _parse(text)
+    devices = _current_devices(cfg)
+    targets = [parse_bdf(b) for b in bdfs]
+    stmt = _last(cfg, "pci")
+    if stmt is None:
+        raise InputError("the config has no pci list", "nothing to remove")
+    for bdf in targets:
+        if not any(_matches(d, bdf) for d in devices):
+            raise InputError(f"pci has no entry for {bdf}", "see `pcipass config check FILE`")
+    doomed = [i for i, d in enumerate(devices) if any(_matches(d, b) for b in targets)]
+    spans = stmt.value_span.items
+    for index in reversed(doomed):
+        text = _remove_item(text, spans, index)
+    keep = [d for i, d in enumerate(devices) if i not in doomed]
+    _verify(cfg, text, "pci", keep)
+    return text.encode("latin-1")
+
+
+def _remove_item(text: str, spans: tuple[Span, ...], index: int) -> str:
+    item = spans[index]
+    start, end = item.start, item.end
+    after = end
+    while after < len(text) and text[after] in " \t":
+        after += 1
+    has_comma = text[after : after + 1] == ","
+    line_start = _line_start(text, start)
+    if text[line_start:start].strip() == "":
+        rest = after + 1 if has_comma else after
+        while rest < len(text) and text[rest] in " \t":
+            rest += 1
+        if text[rest : rest + 1] == "\n":
+            return text[:line_start] + text[rest + 1 :]
+    if has_comma:
+        stop = after + 1
+        while stop < len(text) and text[stop] in " \t":
+            stop += 1
+        return text[:start] + text[stop:]
+    if index > 0:
+        comma = text.rfind(",", spans[index - 1].end, start)
+        between = text[comma:start]
+        if "#" not in between and "\n" not in between:
+            return text[:comma] + text[end:]
+        return text[:comma] + text[comma + 1 : start] + text[end:]
+    return text[:start] + text[end:]
+
+
+def plan_set(data: bytes, key: str, value: str) -> bytes:
+    """Set one of the pci_* globals to 0 or 1, in place if it is already there."""
+    if key not in GLOBAL_KEYS:
+        raise InputError(f"unknown key {key!r}", f"one of: {', '.join(GLOBAL_KEYS)}")
+    if value not in ("0", "1"):
+        raise InputError(f"{key} takes 0 or 1, not {value!r}", f"e.g. `{key} 1`")
+    text = data.decode("latin-1")
+    cfg = _parse(text)
+    stmt = _last(cfg, key)
+    if stmt is None:
+        sep = "" if not text or text.endswith("\n") else "\n"
+        new_text = f"{text}{sep}{key} = {value}\n"
+    else:
+        span = stmt.value_span
+        new_text = text[: span.start] + value + text[span.end :]
+    _verify(cfg, new_text, key, None)
+    if _parse(new_text).get_long(key)[1] != int(value):
+        raise OperationError(f"{key} does not read back as {value}", "please report this bug")
+    return new_text.encode("latin-1")
+
+
+def diff(path: Path, old: bytes, new: bytes) -> str:
+    """A unified diff of the change (what --dry-run prints)."""
+    return "".join(
+        difflib.unified_diff(
+            old.decode("utf-8", "replace").splitlines(keepends=True),
+            new.decode("utf-8", "replace").splitlines(keepends=True),
+            fromfile=str(path),
+            tofile=f"{path} (pcipass)",
+        )
+    )
+
+
+def write_config(path: Path, old: bytes, new: bytes) -> Path:
+    """Replace `path` atomically with `new`, keeping the old bytes in `FILE.pcipass-bak`."""
+    backup = path.with_name(path.name + BACKUP_SUFFIX)
+    try:
+        if path.read_bytes() != old:
+            raise OperationError(f"{path} changed while pcipass was editing it", "run it again")
+        shutil.copy2(path, backup)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(new)
+                f.flush()
+                os.fsync(f.fileno())
+            shutil.copymode(path, tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise OperationError(f"cannot write {path}: {exc.strerror}", "check permissions") from exc
+    return backup
