@@ -26,7 +26,7 @@ BASELINE_DRIVERS = ((E1000E, "e1000e"), (NVME_PF, "nvme"), (IGB_PF, "igb"))
 def pytest_configure(config: pytest.Config) -> None:
     if TARGET not in TARGETS:
         raise pytest.UsageError(f"PCIPASS_TARGET={TARGET!r} is not one of {', '.join(TARGETS)}")
-    config.addinivalue_line("markers", "targets(*names): where a scenario applies")
+    config.addinivalue_line("markers", "targets(*names, why=''): where a scenario applies")
 
 
 def pytest_report_header() -> str:
@@ -39,7 +39,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if marker is None:
             continue
         if TARGET not in marker.args:
-            item.add_marker(pytest.mark.skip(reason=f"applies to {', '.join(marker.args)}"))
+            why = marker.kwargs.get("why", "")
+            reason = f"applies to {', '.join(marker.args)}" + (f": {why}" if why else "")
+            item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.fixture
