@@ -504,8 +504,7 @@ class SysfsTree:
             self._link(dev / "iommu_group", gdir)
         if fn.driver is not None:
             self.bind(fn.bdf, fn.driver)
-        self._add_net(dev, fn.net)
-        self._add_disks(dev, fn)
+        self.add_children(fn)
 
     def _write_sriov(self, dev: Path, s: SriovCap) -> None:
         attrs = {
@@ -519,6 +518,22 @@ class SysfsTree:
         }
         for name, value in attrs.items():
             self._write(dev / name, value + "\n")
+
+    def add_children(self, fn: PciFunction) -> None:
+        """Create the function's network interfaces and block devices (a driver made them)."""
+        dev = self.device_dir(fn.bdf)
+        self._add_net(dev, fn.net)
+        self._add_disks(dev, fn)
+
+    def remove_children(self, bdf: str) -> None:
+        """Remove the function's network interfaces and block devices (its driver left)."""
+        dev = self.device_dir(bdf)
+        for cls in (self.sys / "class" / c for c in ("net", "block", "nvme", "../block")):
+            for link in list(cls.iterdir()) if cls.exists() else []:
+                if os.path.realpath(link).startswith(str(dev) + os.sep):
+                    link.unlink()
+        for sub in ("net", "nvme", "host0"):
+            shutil.rmtree(dev / sub, ignore_errors=True)
 
     def _add_net(self, dev: Path, nets: Iterable[NetIf]) -> None:
         for i, nif in enumerate(nets):
@@ -559,10 +574,7 @@ class SysfsTree:
             (gdir / "devices" / bdf).unlink(missing_ok=True)
             if not any((gdir / "devices").iterdir()):
                 shutil.rmtree(gdir)
-        for cls in (self.sys / "class" / c for c in ("net", "block", "nvme", "../block")):
-            for link in list(cls.iterdir()) if cls.exists() else []:
-                if os.path.realpath(link).startswith(str(dev) + os.sep):
-                    link.unlink()
+        self.remove_children(bdf)
         (self.bus / "devices" / bdf).unlink(missing_ok=True)
         shutil.rmtree(dev)
 

@@ -1,0 +1,175 @@
+"""`SimHost`: a simulated host kept in a directory, with kernel-faithful writes.
+
+Layout of a sim directory: ``root/`` is the host tree (``sys``, ``proc``; pcipass's own state
+files land under it too) and ``sim.json`` is what the simulated kernel and Xen remember
+besides sysfs. Every write or command loads ``sim.json``, applies the operation
+(`pcipass.host.sim_kernel`, `pcipass.host.sim_xen`) and saves it again under a lock, so a
+workflow can be run one CLI invocation at a time (``pcipass --sim DIR ...``).
+
+Reads are the base class's plain file reads of ``root/``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+from pcipass.errors import InputError
+from pcipass.host.base import (
+    DEFAULT_RUN_TIMEOUT,
+    DEFAULT_WRITE_TIMEOUT,
+    CommandFailed,
+    Host,
+    RunResult,
+    WriteFailed,
+)
+from pcipass.host.sim_kernel import SimKernel, SimState, WriteError, new_state
+from pcipass.host.sim_xen import Output, Xl, new_xen_state, xenstore_command
+from pcipass.host.sysfs_tree import build_tree
+
+STATE_FILE = "sim.json"
+XENSTORE_TOOLS = (
+    "xenstore-read",
+    "xenstore-write",
+    "xenstore-rm",
+    "xenstore-exists",
+    "xenstore-ls",
+    "xenstore-list",
+)
+
+
+class SimHost(Host):
+    """A simulated host in `directory` (created by `create_sim` / `pcipass sim init`)."""
+
+    kind = "sim"
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = Path(directory)
+        if not (self.directory / STATE_FILE).is_file():
+            raise InputError(
+                f"{self.directory} is not a simulated host",
+                "create one with `pcipass sim init DIR`",
+            )
+        super().__init__(self.directory / "root")
+
+    @property
+    def profile(self) -> str:
+        return str(self._load()["profile"])
+
+    # -- state ---------------------------------------------------------------------
+    def _load(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((self.directory / STATE_FILE).read_text())
+        return data
+
+    @contextmanager
+    def _session(self) -> Iterator[tuple[SimKernel, dict[str, Any]]]:
+        """Load the state under an exclusive lock, yield the kernel, save it afterwards."""
+        with open(self.directory / ".lock", "w", encoding="utf-8") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            data = self._load()
+            kernel = SimKernel(self.root, SimState(**data["kernel"]))
+            try:
+                yield kernel, data
+            finally:
+                data["kernel"] = asdict(kernel.state)
+                data["dmesg"] = (data.get("dmesg", []) + kernel.log)[-200:]
+                _save(self.directory, data)
+
+    # -- Host interface ----------------------------------------------------------------
+    def write(self, rel: str, data: str, timeout: float = DEFAULT_WRITE_TIMEOUT) -> None:
+        with self._session() as (kernel, _):
+            try:
+                kernel.write(rel, data)
+            except WriteError as exc:
+                raise WriteFailed(rel.lstrip("/"), data, exc.errno, exc.log) from exc
+
+    def run(self, argv: list[str], timeout: float = DEFAULT_RUN_TIMEOUT) -> RunResult:
+        tool = os.path.basename(argv[0]) if argv else ""
+        with self._session() as (kernel, data):
+            if tool == "modprobe":
+                res = _modprobe(kernel, argv[1:])
+            elif tool == "xl" and data.get("xen") is not None:
+                res = Xl(kernel, data["xen"]).run(argv[1:])
+            elif tool in XENSTORE_TOOLS and data.get("xen") is not None:
+                res = xenstore_command(data["xen"], argv)
+            elif tool == "dmesg":
+                res = Output(out=list(data.get("dmesg", [])))
+            else:
+                raise CommandFailed(
+                    f"command {tool!r} not found on the simulated host",
+                    "the simulated host runs modprobe, dmesg, and xl/xenstore-* on Xen profiles",
+                )
+        text = "".join(line + "\n" for line in res.out)
+        err = "".join(line + "\n" for line in res.err)
+        return RunResult(tuple(argv), res.code, text, err)
+
+
+def _modprobe(kernel: SimKernel, args: list[str]) -> Output:
+    res = Output()
+    if args and args[0] in ("-r", "--remove"):
+        for name in args[1:]:
+            code, err = kernel.unload_module(name)
+            if code:
+                res.code, res.err = code, [err.rstrip("\n")]
+                break
+        return res
+    if not args:
+        res.code, res.err = 1, ["modprobe: ERROR: missing parameters. See -h."]
+        return res
+    params = dict(a.split("=", 1) for a in args[1:] if "=" in a)
+    code, err = kernel.load_module(args[0], params)
+    if code:
+        res.code, res.err = code, [err.rstrip("\n")]
+    return res
+
+
+def _save(directory: Path, data: dict[str, Any]) -> None:
+    tmp = directory / f".{STATE_FILE}.tmp"
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, directory / STATE_FILE)
+
+
+def create_sim(
+    directory: str | os.PathLike[str], profile: str = "xen-host", *, force: bool = False
+) -> SimHost:
+    """Build a fresh simulated host of `profile` in `directory` and boot it."""
+    from pcipass.host.profiles import get_profile  # noqa: PLC0415 - profiles import sim_kernel
+
+    prof = get_profile(profile)
+    target = Path(directory)
+    if (target / STATE_FILE).exists():
+        if not force:
+            raise InputError(
+                f"{target} already holds a simulated host", "pass --force to replace it"
+            )
+        shutil.rmtree(target / "root", ignore_errors=True)
+    elif target.exists() and any(target.iterdir()):
+        raise InputError(f"{target} is not empty", "pick an empty or new directory")
+    target.mkdir(parents=True, exist_ok=True)
+    functions = [replace(f, driver=None) for f in prof.spec.functions]
+    spec = replace(prof.spec, functions=tuple(functions), drivers=(), modules=())
+    build_tree(target / "root", spec)
+    state = new_state(
+        functions,
+        list(prof.modules),
+        list(prof.drivers),
+        iommu=prof.spec.iommu,
+        xen=prof.spec.hypervisor == "xen",
+    )
+    kernel = SimKernel(target / "root", state)
+    kernel.boot(list(prof.boot_modules))
+    data: dict[str, Any] = {
+        "profile": prof.name,
+        "kernel": asdict(kernel.state),
+        "xen": new_xen_state(prof.xen_iommu) if prof.spec.hypervisor == "xen" else None,
+        "dmesg": kernel.log,
+    }
+    _save(target, data)
+    return SimHost(target)
