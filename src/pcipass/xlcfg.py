@@ -246,7 +246,7 @@ def tokenize(text: str) -> list[Token]:
         # lexerr: flex reports it only when more text follows (a lone bad last byte is dropped)
         if i + 1 < n:
             raise CfgSyntaxError(
-                line, f"lexical error near {text[i:].split()[0]!r}", c in "+,-.():"
+                line, f"lexical error near {text[i : i + 12].split(chr(10))[0]!r}", c in "+,-.():"
             )
         i += 1
     tokens.append(Token("EOF", "", n, n, line))

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import difflib
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
-from compare import actual_fields, expected_fields
+from compare import RDM, actual_fields, expected_fields
 from conftest import Oracle
-from corpus import config_corpus
+from corpus import REAL_WORLD, config_corpus
 
+from pcipass.cli.main import run
 from pcipass.spec import check_spec
 from pcipass.xlcfg import CfgSyntaxError, effective_pci, parse_config
 
@@ -99,3 +103,56 @@ def test_globals_are_copied_then_overridden(oracle: Oracle) -> None:
     devices = effective_pci(parse_config(data)).devices
     assert [d.permissive for d in devices] == [True, False]
     assert check_spec("05:00.0").spec is not None
+
+
+MULTI_LINE = REAL_WORLD.replace(
+    "pci = [ '0000:03:10.0', '0000:03:10.2,seize=1' ]   # two VFs",
+    "pci = [\n    '0000:03:10.0',      # VF 0\n    \"0000:03:10.2,seize=1\"  # VF 2\n]",
+)
+
+
+def _as_cli_json(answer: dict[str, Any]) -> dict[str, Any]:
+    named = answer["name"] is not None
+    return {
+        "domain": None if named else answer["domain"],
+        "bus": None if named else answer["bus"],
+        "dev": None if named else answer["dev"],
+        "func": None if named else answer["func"],
+        "all_functions": answer["vfunc_mask"] == 0xFFFFFFFF,
+        "vslot": answer["vdevfn"] >> 3 or None,
+        **{k: answer[k] for k in ("permissive", "msitranslate", "seize", "power_mgmt")},
+        "rdm_policy": RDM[answer["rdm_policy"]],
+        "name": answer["name"],
+    }
+
+
+@pytest.mark.parametrize("original", [REAL_WORLD, MULTI_LINE], ids=["one-line", "multi-line"])
+def test_pci_add_then_check_matches_xl(
+    oracle: Oracle, tmp_path: Path, capsys: pytest.CaptureFixture[str], original: str
+) -> None:
+    path = tmp_path / "guest.cfg"
+    old = original.encode()
+    path.write_bytes(old)
+    specs = ["0000:06:00.0@5,permissive=0", "07:00.*,seize=1", "name=nic0,msitranslate=1"]
+    assert run(["config", "pci", "add", str(path), *specs]) == 0
+    assert run(["config", "set", str(path), "pci_permissive", "1"]) == 0
+    capsys.readouterr()
+    new = path.read_bytes()
+    # every unrelated byte is unchanged: the edits are one insertion into the pci list and
+    # one in-place replacement of pci_permissive's value
+    pci_start, pci_end = old.index(b"pci = ["), old.index(b"]", old.index(b"pci = ["))
+    value_at = old.index(b"pci_permissive = ") + len(b"pci_permissive = ")
+    for op, i1, i2, _, _ in difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
+        if op != "equal":
+            assert pci_start < i1 <= pci_end or (
+                op == "replace" and (i1, i2) == (value_at, value_at + 1)
+            ), (op, i1, i2)
+    assert run(["--json", "config", "check", str(path)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    (got,) = oracle.cfg([new])
+    assert got["parse_rc"] == 0 and all(a["rc"] == 0 for a in got["xl_pci"])
+    assert len(got["xl_pci"]) == 5
+    mine = [{k: d[k] for k in _as_cli_json(got["xl_pci"][0])} for d in report["pci"]]
+    assert mine == [_as_cli_json(a) for a in got["xl_pci"]]
+    assert report["globals"]["pci_permissive"] == 1 == got["long"]["pci_permissive"]["value"]
+    assert not config_disagreements(new, got)
