@@ -13,13 +13,14 @@ from waits import driver_of, wait_driver
 
 from pcipass.cli.main import run
 from pcipass.host.base import Host
+from pcipass.host.sim import SimHost
 
 pytestmark = pytest.mark.targets("sim", "xen-lab")
 
 
 def pcipass(host: Host, *args: str) -> tuple[int, str, str]:
     """Run the CLI in-process against `host`; (exit code, stdout, stderr)."""
-    where = ["--sim", str(host.root)] if host.kind == "sim" else ["--root", str(host.root)]
+    where = ["--sim", str(host.directory)] if isinstance(host, SimHost) else ["--root", "/"]
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = run([*where, *args])

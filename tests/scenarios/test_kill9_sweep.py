@@ -19,6 +19,7 @@ from waits import driver_of
 
 from pcipass.cli.main import run
 from pcipass.host.base import Host
+from pcipass.host.sim import SimHost
 
 pytestmark = pytest.mark.targets("sim", "kernel-lab")
 ADD = ("assignable", "add", "--backend", "vfio", E1000E)
@@ -27,7 +28,7 @@ RECORDS = "var/lib/pcipass/records.json"
 
 
 def where(host: Host) -> list[str]:
-    return ["--sim", str(host.root)] if host.kind == "sim" else ["--root", str(host.root)]
+    return ["--sim", str(host.directory)] if isinstance(host, SimHost) else ["--root", "/"]
 
 
 def pcipass(host: Host, *args: str) -> tuple[int, str, str]:
@@ -77,16 +78,19 @@ def back_to_e1000e(host: Host) -> None:
 
 
 def sweep(host: Host, args: tuple[str, ...], finished: str, prepare: bool) -> None:
-    total = step_count(host, args)
-    points = [("before", k) for k in range(1, total + 1)] + [("after", total)]
-    for when, k in points:
-        killed_at(host, when, k, args)
+    """Kill before each step (the plan is re-planned each time: the first add also loads
+    vfio-pci), then after the last one; recover; check; start again."""
+    k, total = 1, step_count(host, args)
+    while k <= total + 1:
+        when, at = ("before", k) if k <= total else ("after", total)
+        killed_at(host, when, at, args)
         code, _, err = pcipass(host, "recover")
         assert code == 0, err
         assert assert_consistent(host) == finished, (when, k)
         back_to_e1000e(host)
         if prepare:
             assert pcipass(host, *ADD)[0] == 0
+        k, total = k + 1, step_count(host, args)
 
 
 def test_sweep_add(host: Host) -> None:

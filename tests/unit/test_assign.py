@@ -149,7 +149,7 @@ def test_xen_remove_uses_xl_driver_path_and_restores_override() -> None:
     plan = remove_plan(facts, [NIC], rebind=True)
     assert plan.render() == [
         f"xl pci-assignable-remove -r {NIC}",
-        f"echo \\n > /sys/bus/pci/devices/{NIC}/driver_override",
+        f"echo > /sys/bus/pci/devices/{NIC}/driver_override",
         f"forget the record of {NIC}",
     ]
     assert plan.steps[0].undo[0].argv == ("xl", "pci-assignable-add", "-n", "nic0", NIC)
@@ -170,7 +170,7 @@ def test_vfio_remove_rebinds_recorded_driver() -> None:
                     records={NIC: Record(NIC, "e1000e", "e1000e", None, "vfio")})
     assert remove_plan(facts, [NIC], rebind=True).render() == [
         f"echo {NIC} > /sys/bus/pci/drivers/vfio-pci/unbind",
-        f"echo \\n > /sys/bus/pci/devices/{NIC}/driver_override",
+        f"echo > /sys/bus/pci/devices/{NIC}/driver_override",
         f"echo {NIC} > /sys/bus/pci/drivers/e1000e/bind",
         f"forget the record of {NIC}",
     ]

@@ -23,7 +23,7 @@ def test_render_shows_exact_writes() -> None:
         f"echo {BDF} > /sys/bus/pci/drivers/e1000e/unbind",
         f"echo vfio-pci > /sys/bus/pci/devices/{BDF}/driver_override",
         f"echo {BDF} > /sys/bus/pci/drivers_probe",
-        f"echo \\n > /sys/bus/pci/devices/{BDF}/driver_override",
+        f"echo > /sys/bus/pci/devices/{BDF}/driver_override",
         f"xl pci-assignable-add {BDF}",
         "modprobe vfio-pci",
     ]

@@ -23,9 +23,9 @@ def host(reset: Reset, neighbour_driver: str | None = "igb") -> HostModel:
 def test_flr_first_and_original_methods_restored() -> None:
     plan = reset_plan(host(Reset(flr=True, reset_file=True, methods=("flr", "pm", "bus"))), A)
     assert plan.render() == [
-        f"echo flr pm > /sys/bus/pci/devices/{A}/reset_method",
+        f"echo 'flr pm' > /sys/bus/pci/devices/{A}/reset_method",
         f"echo 1 > /sys/bus/pci/devices/{A}/reset",
-        f"echo flr pm bus > /sys/bus/pci/devices/{A}/reset_method",
+        f"echo 'flr pm bus' > /sys/bus/pci/devices/{A}/reset_method",
     ]
 
 

@@ -129,7 +129,7 @@ def show_outcome(app: AppContext, outcome: Outcome) -> None:
         emit_json(outcome.to_json())
         return
     for step in outcome.done:
-        out().print(f"{step.why}: {step.render()}", markup=False)
+        out().print(step.render(), markup=False)
 
 
 # -- commands ----------------------------------------------------------------

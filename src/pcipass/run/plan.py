@@ -9,6 +9,7 @@ whose expected state already holds needs not run again.
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -73,8 +74,9 @@ class Step:
     def render(self) -> str:
         """The exact change, as a shell user would write it."""
         if self.action == "write":
-            shown = self.data if self.data.strip() else "\\n"
-            return f"echo {shown} > /{self.path}"
+            if not self.data.strip():
+                return f"echo > /{self.path}"
+            return f"echo {shlex.quote(self.data.strip())} > /{self.path}"
         if self.action == "run":
             return " ".join(self.argv)
         if self.action == "modprobe":

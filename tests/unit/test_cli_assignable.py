@@ -1,0 +1,153 @@
+"""`pcipass --sim DIR assignable ...` on the bundled Xen host: the whole workflow, the
+guards, and bad input (one line, exit 1/2, nothing changed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pcipass.cli.main import run
+from pcipass.host.sim import SimHost, create_sim
+
+GPU, AUDIO, NVME, NIC, SATA, X520 = (
+    "0000:01:00.0", "0000:01:00.1", "0000:02:00.0", "0000:03:00.0", "0000:00:17.0", "0000:05:00.0"
+)
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> SimHost:
+    return create_sim(tmp_path / "sim", profile="xen-host")
+
+
+@pytest.fixture(scope="module")
+def unchanged(tmp_path_factory: pytest.TempPathFactory) -> SimHost:
+    """One host for the tests that must leave it as it was (refusals, dry runs)."""
+    return create_sim(tmp_path_factory.mktemp("unchanged") / "sim", profile="xen-host")
+
+
+def pp(sim: SimHost, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = run(["--sim", str(sim.directory), *args])
+    got = capsys.readouterr()
+    return code, got.out, got.err
+
+
+def driver(sim: SimHost, bdf: str) -> str | None:
+    return sim.link_name(f"sys/bus/pci/devices/{bdf}/driver")
+
+
+def snapshot(sim: SimHost) -> dict[str, str | None]:
+    return {b: driver(sim, b) for b in (GPU, AUDIO, NVME, NIC, SATA, X520)}
+
+
+def test_slot_wildcard_add_list_remove(sim: SimHost, capsys: pytest.CaptureFixture[str]) -> None:
+    before = snapshot(sim)
+    code, out, err = pp(sim, capsys, "assignable", "add", "01:00.*")
+    assert code == 0, err
+    assert (driver(sim, GPU), driver(sim, AUDIO)) == ("pciback", "pciback")
+    xl = sim.run(["xl", "pci-assignable-list"]).stdout.split()
+    assert xl == [GPU, AUDIO]
+    code, out, _ = pp(sim, capsys, "--json", "assignable", "list")
+    rows = json.loads(out)["assignable"]
+    assert [(r["bdf"], r["original_driver"], r["source"]) for r in rows] == [
+        (GPU, before[GPU], "pcipass"), (AUDIO, before[AUDIO], "pcipass")]
+    code, _, err = pp(sim, capsys, "assignable", "remove", "-r", GPU, AUDIO)
+    assert code == 0, err
+    assert snapshot(sim) == before
+    assert pp(sim, capsys, "assignable", "list")[1] == ""
+
+
+def test_names_and_xl_spellings(sim: SimHost, capsys: pytest.CaptureFixture[str]) -> None:
+    before = snapshot(sim)
+    assert pp(sim, capsys, "pci-assignable-add", "-n", "gpu", GPU)[0] == 0
+    code, out, _ = pp(sim, capsys, "pci-assignable-list", "-n")
+    assert out.split()[:2] == [GPU, "gpu"]
+    assert "gpu" in sim.run(["xl", "pci-assignable-list", "-n"]).stdout
+    code, _, err = pp(sim, capsys, "pci-assignable-remove", "-r", "gpu")
+    assert code == 0, err
+    assert snapshot(sim) == before
+
+
+def test_dry_run_shows_xl_and_changes_nothing(
+    unchanged: SimHost, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sim = unchanged
+    before = snapshot(sim)
+    code, out, _ = pp(sim, capsys, "assignable", "add", "--dry-run", GPU)
+    assert code == 0
+    assert f"xl pci-assignable-add {GPU}" in out.splitlines()
+    assert snapshot(sim) == before
+    assert sim.try_read_text("var/lib/pcipass/records.json") is None
+
+
+@pytest.mark.parametrize(
+    ("bdf", "words", "flag"),
+    [
+        (SATA, "root filesystem", "--force-storage"),
+        (NVME, "/srv/images", "--force-storage"),
+        (NIC, "default route (eno1)", "--force-net"),
+    ],
+)
+def test_guards(unchanged: SimHost, capsys: pytest.CaptureFixture[str], bdf: str, words: str,
+                flag: str) -> None:
+    sim = unchanged
+    before = snapshot(sim)
+    code, _, err = pp(sim, capsys, "assignable", "add", bdf)
+    assert code == 1 and words in err and flag in err
+    assert err.count("\n") == 1
+    assert snapshot(sim) == before
+
+
+def test_pf_with_vfs_lists_them(sim: SimHost, capsys: pytest.CaptureFixture[str]) -> None:
+    sim.write(f"sys/bus/pci/devices/{X520}/sriov_numvfs", "2")
+    code, _, err = pp(sim, capsys, "assignable", "add", "05:00.*")
+    assert code == 1 and "0000:05:10.0" in err and "--force-vfs" in err
+    assert driver(sim, X520) == "ixgbe"
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "words"),
+    [
+        (("add", "0000:09:00.0"), 2, "no PCI device"),
+        (("add", "01:00.8"), 2, "not a PCI address"),
+        (("add", GPU, "0000:09:00.0"), 2, "no PCI device"),
+        (("add", "-n", "x", GPU, AUDIO), 2, "exactly one"),
+        (("add", "--backend", "vfio", GPU), 1, "needs an IOMMU"),
+        (("remove", "-r", GPU), 1, "not assignable"),
+        (("remove", "nosuch"), 2, "neither a PCI address"),
+    ],
+)
+def test_bad_input(unchanged: SimHost, capsys: pytest.CaptureFixture[str],
+                   args: tuple[str, ...], code: int, words: str) -> None:
+    sim = unchanged
+    before = snapshot(sim)
+    got, out, err = pp(sim, capsys, "assignable", *args)
+    assert got == code, err
+    assert words in err and err.startswith("pcipass: error: ") and err.count("\n") == 1
+    assert out == ""
+    assert snapshot(sim) == before
+
+
+def test_already_assignable(sim: SimHost, capsys: pytest.CaptureFixture[str]) -> None:
+    assert pp(sim, capsys, "assignable", "add", GPU)[0] == 0
+    code, _, err = pp(sim, capsys, "assignable", "add", GPU)
+    assert code == 1 and "already assignable" in err
+
+
+def test_json_outcome_and_recover_with_nothing(
+    sim: SimHost, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = pp(sim, capsys, "--json", "assignable", "add", GPU)
+    result = json.loads(out)
+    assert code == 0 and result["state"] == "done"
+    assert f"xl pci-assignable-add {GPU}" in result["steps"]
+    assert pp(sim, capsys, "--json", "recover")[1].strip() == '{"recovered": null}'
+
+
+def test_reset_dry_run(unchanged: SimHost, capsys: pytest.CaptureFixture[str]) -> None:
+    sim = unchanged
+    code, out, err = pp(sim, capsys, "reset", "--dry-run", NVME)
+    assert code == 0, err
+    assert f"echo 1 > /sys/bus/pci/devices/{NVME}/reset" in out
