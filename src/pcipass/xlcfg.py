@@ -365,6 +365,7 @@ class PciList:
     items: tuple[str, ...]
     error: str | None
     warnings: tuple[str, ...]
+    plain_list: bool = True  # pci is absent or a list of strings only
 
     @property
     def ok(self) -> bool:
@@ -436,6 +437,7 @@ def effective_pci(cfg: XlConfig, *, strict: bool = False) -> PciList:
     }
     rdm = cfg.get_string("rdm")
     rc, items = cfg.get_list("pci")
+    plain = rc != EINVAL and all(isinstance(item, str) for item in items)
     if rc == EINVAL:
         warnings.append("pci is a single value but should be a list: xl passes no devices")
     texts: list[str] = []
@@ -450,14 +452,14 @@ def effective_pci(cfg: XlConfig, *, strict: bool = False) -> PciList:
         warnings.extend(f"pci item {index + 1} {text!r}: {w}" for w in result.warnings)
         if result.spec is None:
             error = f"pci item {index + 1} {text!r}: {result.error}; xl create would fail"
-            return PciList(globals_, tuple(devices), tuple(texts), error, tuple(warnings))
+            return PciList(globals_, tuple(devices), tuple(texts), error, tuple(warnings), plain)
         devices.append(result.spec)
     if rdm is not None and rdm_parse(rdm) and devices:
         warnings.append(
             "rdm= parses, and xl 4.17 then copies an uninitialised rdm policy to every device "
             "without its own rdm_policy= (set rdm_policy= on each pci entry)"
         )
-    return PciList(globals_, tuple(devices), tuple(texts), None, tuple(warnings))
+    return PciList(globals_, tuple(devices), tuple(texts), None, tuple(warnings), plain)
 
 
 def load_config_file(path: Path) -> bytes:

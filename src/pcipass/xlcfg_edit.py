@@ -76,9 +76,7 @@ def _current_devices(cfg: XlConfig) -> list[PciSpec]:
     if not result.ok:
         raise InputError(f"the config's pci list is not valid for xl: {result.error}",
                          _NOT_EDITABLE)  # fmt: skip
-    if len(result.devices) != len(result.items) or any(
-        "stops" in w or "single value" in w for w in result.warnings
-    ):
+    if not result.plain_list:
         raise InputError("the config's pci value is not a plain list of strings", _NOT_EDITABLE)
     return list(result.devices)
 

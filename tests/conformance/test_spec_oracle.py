@@ -28,6 +28,8 @@ def _disagreements(inputs: list[str], answers: list[dict[str, Any]], which: str)
         if "crash" in got:
             problems.append(f"{text!r}: libxlutil crashed ({got})")
             continue
+        if call["stack_dependent"] and not got["n_unassigned"]:
+            problems.append(f"{text!r}: libxlutil's answer depends on the stack for another reason")
         if got["n_unassigned"]:
             # undefined in libxlutil: pcipass must reject in both modes
             if mine.ok or strict.ok:

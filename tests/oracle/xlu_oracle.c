@@ -138,7 +138,7 @@ static void __attribute__((noinline)) fill_stack(int pattern)
 }
 
 static void __attribute__((noinline)) call_parser(int which, const char *input,
-                                                   struct pci_answer *a)
+                                                   struct pci_answer *a, int pattern)
 {
     char *buf = NULL;
     size_t size = 0;
@@ -147,6 +147,8 @@ static void __attribute__((noinline)) call_parser(int which, const char *input,
 
     libxl_device_pci_init(&a->pci);
     n_unassigned = 0;
+    /* fill the stack just below this frame, where the parser's frame will be */
+    if (pattern >= 0) fill_stack(pattern);
     a->rc = which ? xlu_pci_parse_bdf(cfg, &a->pci, input)
                   : xlu_pci_parse_spec_string(cfg, &a->pci, input);
     a->n_unassigned = n_unassigned;
@@ -191,8 +193,7 @@ static char *run_variant(int which, const char *input, int pattern)
         struct pci_answer a;
         close(fds[0]);
         dup2(fds[1], 1);
-        if (pattern >= 0) fill_stack(pattern);
-        call_parser(which, input, &a);
+        call_parser(which, input, &a, pattern);
         print_pci(&a);
         fflush(stdout);
         _exit(0);
