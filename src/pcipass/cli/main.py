@@ -48,10 +48,13 @@ def _register() -> None:
         cmd_list,
         cmd_recover,
         cmd_reset,
+        cmd_sim,
+        cmd_snapshot,
         cmd_spec,
     )
 
-    for module in (cmd_spec, cmd_config, cmd_list, cmd_assignable, cmd_recover, cmd_reset):
+    for module in (cmd_spec, cmd_config, cmd_list, cmd_assignable, cmd_recover, cmd_reset,
+                   cmd_sim, cmd_snapshot):  # fmt: skip
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -275,7 +275,7 @@ class SimKernel:
             return False
         if any(_match_one(pid, fn) for pid in self.state.dynids.get(drv.name, [])):
             return True
-        if drv.kind == "native" and any(_match_one(pid, fn) for pid in drv.ids):
+        if drv.kind in ("native", "port") and any(_match_one(pid, fn) for pid in drv.ids):
             return True
         if drv.kind == "pciback":
             return True  # pcistub_ids is PCI_ANY_ID; the probe decides

@@ -196,6 +196,7 @@ class Xl:
             "pci-assignable-add": self.assignable_add,
             "pci-assignable-list": self.assignable_list,
             "pci-assignable-remove": self.assignable_remove,
+            "pci-attach": self.pci_attach,
             "info": self.info,
             "list": self.list_domains,
         }.get(cmd)
@@ -400,6 +401,47 @@ class Xl:
             self.log("warning", 938, func, "Couldn't find path for original driver; not rebinding")
         self.xs.rm(_xs_path(bdf, "name"))
         return True
+
+    # -- pci-attach (no domUs exist in the simulation) ----------------------------------
+    def pci_attach(self, args: list[str]) -> None:
+        if len(args) < 2:
+            self.res.err.append("'xl pci-attach' requires at least 2 arguments.")
+            self.res.code = 2
+            return
+        domain, spec = args[0], args[1]
+        if domain == "Domain-0":
+            domain = "0"
+        if not domain.isdigit():
+            self.res.err.append(f"{domain} is an invalid domain identifier (rc=-6)")
+            self.res.code = 1
+            return
+        bdf = self.parse_bdf(spec)
+        if bdf is None:
+            self.res.err.append(f'pci-attach: malformed PCI_SPEC_STRING "{spec}"')
+            self.res.code = 2
+            return
+        dom, bus, dev, fn = (int(x, 16) for x in re.split(r"[:.]", bdf))
+        short = f"{dom:x}:{bus:x}:{dev:x}.{fn:x}"
+        domid = int(domain)
+        who = f"Domain {domid}:" if domid else ""
+        if domid:
+            for _ in range(3):
+                self.res.err.append(
+                    "libxl: error: libxl_dom.c:37:libxl__domain_type: "
+                    f"unable to get domain type for domid={domid}"
+                )
+        elif self.kernel.driver_of(bdf) != "pciback":
+            self.log(
+                "error", 1677, "libxl__device_pci_add", f"PCI device {short} is not assignable"
+            )
+        else:
+            self.log("error", 1529, "pci_add_dm_done", "xc_assign_device failed: Invalid argument")
+        self.log("error", 1809, "device_pci_add_done",
+                 f"{who}libxl__device_pci_add failed for PCI device {short} (rc -3)")  # fmt: skip
+        self.res.err.append(
+            "libxl: error: libxl_device.c:1486:device_addrm_aocomplete: unable to add device"
+        )
+        self.res.code = 1
 
     # -- info / list ------------------------------------------------------------------------
     def info(self, args: list[str]) -> None:

@@ -1,0 +1,258 @@
+"""Capture a host's PCI state into a tar.gz that `--root` can replay, and unpack one.
+
+What is captured (read-only; nothing is written to the host):
+
+- every PCI device directory under ``sys/devices/pci*`` (attribute files, the binary
+  ``config``, links such as ``driver``, ``iommu_group``, ``physfn``, ``virtfnN``), with the
+  ``net/<if>`` and block-device (``nvme``/``block``, partitions, ``holders``/``slaves``) parts
+  the model uses, and the ``sys/bus/pci/devices`` links;
+- ``sys/bus/pci/drivers/*`` (device links, ``module`` link, readable files such as pciback's
+  ``slots``), ``sys/module/*`` (``parameters``, ``initstate``, ``drivers`` links),
+  ``sys/kernel/iommu_groups``, ``sys/class/{net,block,nvme,iommu}``, ``sys/block``,
+  virtual net/block devices (bridges, bonds, dm, md), ``sys/hypervisor/type``;
+- ``proc/{mounts,swaps,cmdline,modules,net/route}`` and pcipass's own ``var/lib/pcipass``;
+- ``pcipass-snapshot.json``: format, time, kernel release, counts.
+
+Skipped: BAR and ROM files (``resourceN``, ``rom``), ``vpd``, write-only files (``bind``,
+``remove``, ...), anything unreadable. Files are stored at their host paths, so replaying is
+``mkdir DIR && tar -xzf FILE -C DIR && pcipass --root DIR list`` (or `extract`).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import platform
+import re
+import stat
+import tarfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pcipass.errors import InputError, OperationError
+
+MANIFEST = "pcipass-snapshot.json"
+FORMAT = 1
+READ_LIMIT = 65536
+SKIP_NAMES = re.compile(r"^(resource\d+(_wc)?|rom|vpd|remove|rescan|reset|bind|unbind|new_id|"
+                        r"remove_id|drivers_probe|uevent|new_slot|remove_slot|label)$")  # fmt: skip
+SKIP_DIRS = {"power", "msi_irqs", "statistics", "queues", "queue", "mq", "trace", "integrity",
+             "subsystem", "firmware_node", "wakeup", "ptp", "hwmon", "infiniband"}  # fmt: skip
+PROC_FILES = ("proc/mounts", "proc/swaps", "proc/cmdline", "proc/modules", "proc/net/route")
+
+
+@dataclass
+class Capture:
+    """What a snapshot holds (counts), and the members to write."""
+
+    files: int = 0
+    links: int = 0
+    dirs: int = 0
+    skipped: int = 0
+    size: int = 0
+    members: list[tuple[tarfile.TarInfo, bytes | None]] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "files": self.files,
+            "links": self.links,
+            "dirs": self.dirs,
+            "skipped": self.skipped,
+            "bytes": self.size,
+        }
+
+
+class _Walker:
+    """Collects members under `root` (a host root: ``/`` or an unpacked tree)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.cap = Capture()
+
+    def _info(self, rel: str, kind: bytes, mode: int) -> tarfile.TarInfo:
+        info = tarfile.TarInfo(rel)
+        info.type = kind
+        info.mode = mode
+        info.mtime = int(time.time())
+        info.uname = info.gname = "root"
+        return info
+
+    def _add_dir(self, rel: str) -> None:
+        parts = rel.split("/")
+        for i in range(1, len(parts) + 1):
+            sub = "/".join(parts[:i])
+            if sub not in self.cap.seen:
+                self.cap.seen.add(sub)
+                self.cap.members.append((self._info(sub, tarfile.DIRTYPE, 0o755), None))
+                self.cap.dirs += 1
+
+    def add(self, rel: str) -> str | None:
+        """Add one path (no recursion); return "dir", "link", "file" or None if skipped."""
+        if rel in self.cap.seen:
+            return None
+        path = self.root / rel
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return None
+        if stat.S_ISLNK(st.st_mode):
+            self._add_dir(os.path.dirname(rel))
+            info = self._info(rel, tarfile.SYMTYPE, 0o777)
+            info.linkname = os.readlink(path)
+            self.cap.seen.add(rel)
+            self.cap.members.append((info, None))
+            self.cap.links += 1
+            return "link"
+        if stat.S_ISDIR(st.st_mode):
+            self._add_dir(rel)
+            return "dir"
+        if not stat.S_ISREG(st.st_mode) or not st.st_mode & 0o444:
+            self.cap.skipped += 1
+            return None
+        try:
+            with open(path, "rb") as f:
+                data = f.read(READ_LIMIT)
+        except OSError:
+            self.cap.skipped += 1
+            return None
+        self._add_dir(os.path.dirname(rel))
+        info = self._info(rel, tarfile.REGTYPE, st.st_mode & 0o777)
+        info.size = len(data)
+        self.cap.seen.add(rel)
+        self.cap.members.append((info, data))
+        self.cap.files += 1
+        self.cap.size += len(data)
+        return "file"
+
+    def listdir(self, rel: str) -> list[str]:
+        try:
+            return sorted(os.listdir(self.root / rel))
+        except OSError:
+            return []
+
+    def tree(self, rel: str, depth: int = 64) -> None:
+        """Add `rel` and, if it is a real directory, what is below it (within the rules)."""
+        if self.add(rel) != "dir" or depth == 0:
+            return
+        for name in self.listdir(rel):
+            if name in SKIP_DIRS or SKIP_NAMES.match(name):
+                self.cap.skipped += 1
+                continue
+            self.tree(f"{rel}/{name}", depth - 1)
+
+    def shallow(self, rel: str, subdirs: tuple[str, ...] = ()) -> None:
+        """Add `rel`'s files and links, and the named sub-directories (one level)."""
+        if self.add(rel) != "dir":
+            return
+        for name in self.listdir(rel):
+            child = f"{rel}/{name}"
+            if SKIP_NAMES.match(name):
+                continue
+            if name in subdirs:
+                self.tree(child, 2)
+            elif not os.path.isdir(self.root / child) or os.path.islink(self.root / child):
+                self.add(child)
+
+
+def _pci_device_dirs(w: _Walker) -> Iterator[str]:
+    for top in w.listdir("sys/devices"):
+        if top.startswith("pci"):
+            yield f"sys/devices/{top}"
+
+
+def collect(root: str | os.PathLike[str]) -> Capture:
+    """Everything a snapshot of the host under `root` holds."""
+    w = _Walker(Path(root))
+    if not os.path.isdir(w.root / "sys/bus/pci/devices"):
+        raise InputError(
+            f"{root} has no sys/bus/pci/devices", "point --root at a host root such as /"
+        )
+    for top in _pci_device_dirs(w):
+        _walk_devices(w, top)
+    for rel in ("sys/bus/pci/devices", "sys/kernel/iommu_groups"):
+        w.tree(rel, 4)
+    for name in w.listdir("sys/bus/pci/drivers"):
+        w.shallow(f"sys/bus/pci/drivers/{name}")
+    for f in ("drivers_autoprobe", "slots"):
+        w.tree(f"sys/bus/pci/{f}", 2)
+    for name in w.listdir("sys/module"):
+        w.shallow(f"sys/module/{name}", ("parameters", "drivers"))
+    for cls in ("net", "block", "nvme", "iommu"):
+        w.tree(f"sys/class/{cls}", 1)
+    w.tree("sys/block", 1)
+    for name in w.listdir("sys/devices/virtual/net"):
+        w.shallow(f"sys/devices/virtual/net/{name}", ("brif", "bonding", "brport"))
+    for name in w.listdir("sys/devices/virtual/block"):
+        w.shallow(f"sys/devices/virtual/block/{name}", ("slaves", "holders", "dm", "md"))
+    w.tree("sys/hypervisor/type", 1)
+    for rel in PROC_FILES:
+        w.add(rel)
+    w.tree("var/lib/pcipass", 4)
+    return w.cap
+
+
+def _walk_devices(w: _Walker, rel: str) -> None:
+    """A PCI host bridge's subtree: device dirs, their net/ and block parts."""
+    if w.add(rel) != "dir":
+        return
+    for name in w.listdir(rel):
+        child = f"{rel}/{name}"
+        path = w.root / child
+        if SKIP_NAMES.match(name) or name in SKIP_DIRS:
+            w.cap.skipped += 1
+            continue
+        if path.is_symlink() or not path.is_dir():
+            w.add(child)
+        elif name == "net":
+            for ifname in w.listdir(child):
+                w.shallow(f"{child}/{ifname}", ("brport", "lower_dev"))
+        else:
+            _walk_devices(w, child)
+
+
+def write_snapshot(root: str | os.PathLike[str], target: str | os.PathLike[str]) -> Capture:
+    """Capture the host under `root` into the tar.gz `target` (written atomically)."""
+    cap = collect(root)
+    manifest = {
+        "format": FORMAT,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "kernel": platform.release() if str(root) == "/" else None,
+        "source_root": str(root),
+        **cap.summary(),
+    }
+    blob = (json.dumps(manifest, indent=1) + "\n").encode()
+    out = Path(target)
+    tmp = out.with_name(f".{out.name}.tmp.{os.getpid()}")
+    try:
+        with tarfile.open(tmp, "w:gz") as tar:
+            info = tarfile.TarInfo(MANIFEST)
+            info.size, info.mtime, info.mode = len(blob), int(time.time()), 0o644
+            tar.addfile(info, io.BytesIO(blob))
+            for member, data in cap.members:
+                tar.addfile(member, io.BytesIO(data) if data is not None else None)
+        os.replace(tmp, out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OperationError(f"cannot write {out}: {exc.strerror}", "pick a writable path") from exc
+    return cap
+
+
+def extract(
+    archive: str | os.PathLike[str], directory: str | os.PathLike[str]
+) -> dict[str, object]:
+    """Unpack a snapshot into `directory` (a host root for `--root`); return its manifest."""
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            names = tar.getnames()
+            if MANIFEST not in names:
+                raise InputError(f"{archive} is not a pcipass snapshot", "create one with "
+                                 "`pcipass snapshot FILE`")  # fmt: skip
+            tar.extractall(directory, filter="data")
+    except (tarfile.TarError, OSError) as exc:
+        raise InputError(f"cannot read snapshot {archive}: {exc}", "check the file") from exc
+    manifest: dict[str, object] = json.loads((Path(directory) / MANIFEST).read_text())
+    return manifest
