@@ -129,7 +129,7 @@ class UnreadableHost(RealHost):
     """Some attribute files cannot be read (permission denied for the test's purposes)."""
 
     def try_read_text(self, rel: str) -> str | None:
-        if rel.endswith("06:00.1/class") or rel.endswith("06:00.1/vendor"):
+        if rel.endswith(("06:00.1/class", "06:00.1/vendor", "06:00.1/uevent")):
             return None
         return super().try_read_text(rel)
 

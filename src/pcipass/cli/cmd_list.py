@@ -115,6 +115,16 @@ def device_json(dev: Device) -> dict[str, Any]:
     }
 
 
+def _emit_listing(model: HostModel, devices: list[Device]) -> None:
+    """The `list` document, written one device at a time (what json.dumps would print)."""
+    head = json.dumps({"pci_ids": model.pci_ids_source, "iommu": model.iommu_enabled})
+    write = sys.stdout.write
+    write(head[:-1] + ', "devices": [')
+    for i, dev in enumerate(devices):
+        write((", " if i else "") + json.dumps(device_json(dev), ensure_ascii=False))
+    write("]}\n")
+
+
 # -- filters ---------------------------------------------------------------
 
 
@@ -204,16 +214,10 @@ def list_cmd(
     """List PCI functions: address, class, names with IDs, driver, IOMMU group, status."""
     from pcipass.model.discovery import discover  # noqa: PLC0415 - startup cost
 
-    model = discover(app.host(), detail=False, usage_facts=False)
+    model = discover(app.host(), detail=False, usage_facts=False, parents=False)
     devices = select(model, classes, driver, sriov, vendor, device)
     if app.json or json_:
-        _emit(
-            {
-                "pci_ids": model.pci_ids_source,
-                "iommu": model.iommu_enabled,
-                "devices": [device_json(d) for d in devices],
-            }
-        )
+        _emit_listing(model, devices)
         return
     if not devices:
         sys.stdout.write("no PCI functions match\n")

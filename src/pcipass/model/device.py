@@ -20,7 +20,7 @@ _BDF_RE = re.compile(
 )
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class BDF:
     """A PCI function address: domain, bus, device (slot), function."""
 
@@ -88,7 +88,7 @@ def status_of(driver: str | None, readable: bool = True) -> Status:
     return PASSTHROUGH_DRIVERS.get(driver, Status.HOST)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NetInterface:
     """A network interface on a function, with what a guard must know before taking it."""
 
@@ -116,14 +116,14 @@ class NetInterface:
         return tuple(a for a in self.ipv6_addresses if not a.lower().startswith("fe80"))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Mount:
     source: str
     target: str
     fstype: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BlockDevice:
     """A block device (disk or partition) on a function and what uses it."""
 
@@ -142,7 +142,7 @@ class BlockDevice:
         return bool(self.mounts or self.swap or self.holders)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SriovPF:
     """A physical function's SR-IOV state (from sysfs, else config space)."""
 
@@ -155,7 +155,7 @@ class SriovPF:
     vfs: tuple[BDF, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Names:
     """lspci's names for the IDs (None where pci.ids has no entry or is missing)."""
 
@@ -168,7 +168,7 @@ class Names:
     prog_if: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Reset:
     """How the function can be reset, from config space and the kernel."""
 
@@ -179,7 +179,7 @@ class Reset:
     methods: tuple[str, ...] | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Device:
     """One PCI function as the host sees it."""
 
@@ -230,7 +230,7 @@ class Device:
         return None if self.class_code is None else self.class_code >> 16
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HostModel:
     """Every PCI function of a host, by address, with its IOMMU groups."""
 

@@ -119,19 +119,52 @@ def _names(ids: pciids.PciIds, dev: dict[str, int | None]) -> Names:
     )
 
 
+def _uevent_ids(text: str | None) -> dict[str, int | None]:
+    """IDs and class from a device's ``uevent`` (the same kernel fields as the attributes)."""
+    found: dict[str, int | None] = {}
+    for line in (text or "").splitlines():
+        key, _, value = line.partition("=")
+        if key == "PCI_ID" or key == "PCI_SUBSYS_ID":
+            first, _, second = value.partition(":")
+            names = ("vendor", "device") if key == "PCI_ID" else ("sv", "sd")
+            found[names[0]], found[names[1]] = _hex(first), _hex(second)
+        elif key == "PCI_CLASS":
+            found["class"] = _hex(value)
+    return found
+
+
+_ATTR_FILES = {
+    "vendor": "vendor",
+    "device": "device",
+    "class": "class",
+    "sv": "subsystem_vendor",
+    "sd": "subsystem_device",
+}
+
+
+def _read_ids(host: Host, d: str) -> dict[str, int | None]:
+    """vendor, device, class, subsystem IDs and revision: one ``uevent`` read where it has
+    them (a real kernel's does), the single attribute files for whatever it lacks."""
+    raw = _uevent_ids(host.try_read_text(f"{d}/uevent"))
+    for key, attr in _ATTR_FILES.items():
+        if raw.get(key) is None:
+            raw[key] = _hex(host.try_read_text(f"{d}/{attr}"))
+    raw["revision"] = _hex(host.try_read_text(f"{d}/revision"))
+    return raw
+
+
 def _read_function(
-    host: Host, name: str, bdf: BDF, ids: pciids.PciIds, detail: bool, mods: ModuleIndex | None
+    host: Host,
+    name: str,
+    bdf: BDF,
+    ids: pciids.PciIds,
+    detail: bool,
+    mods: ModuleIndex | None,
+    parents: bool = True,
 ) -> Device | None:
     d = f"{SYSFS_PCI_DEVICES}/{name}"
     read = host.try_read_text
-    raw = {
-        "vendor": _hex(read(f"{d}/vendor")),
-        "device": _hex(read(f"{d}/device")),
-        "class": _hex(read(f"{d}/class")),
-        "revision": _hex(read(f"{d}/revision")),
-        "sv": _hex(read(f"{d}/subsystem_vendor")),
-        "sd": _hex(read(f"{d}/subsystem_device")),
-    }
+    raw = _read_ids(host, d)
     driver = host.link_name(f"{d}/driver")
     if raw["vendor"] is None and not host.exists(d):
         return None  # hot-unplugged while we looked
@@ -160,7 +193,7 @@ def _read_function(
         names=_names(ids, raw),
         driver=driver,
         iommu_group=group,
-        parent=_parent_of(host.readlink(d)),
+        parent=_parent_of(host.readlink(d)) if parents or detail else None,
         physfn=physfn,
         status=status_of(driver, readable),
         unknown=tuple(unknown),
@@ -176,11 +209,6 @@ def _sriov(host: Host, d: str, total: int, caps: config_space.ConfigCaps | None)
     read = host.try_read_text
     num = _int(read(f"{d}/sriov_numvfs"))
     autoprobe = _int(read(f"{d}/sriov_drivers_autoprobe"))
-    vfs = sorted(
-        b
-        for entry in host.listdir(d)
-        if entry.startswith("virtfn") and (b := _bdf_of_link(host.readlink(f"{d}/{entry}")))
-    )
     cap = caps.sriov if caps else None
     return SriovPF(
         total_vfs=total,
@@ -189,7 +217,6 @@ def _sriov(host: Host, d: str, total: int, caps: config_space.ConfigCaps | None)
         vf_stride=_either(_int(read(f"{d}/sriov_stride")), cap.vf_stride if cap else None),
         vf_device_id=_either(_hex(read(f"{d}/sriov_vf_device")), cap.vf_device_id if cap else None),
         drivers_autoprobe=None if autoprobe is None else bool(autoprobe),
-        vfs=tuple(vfs),
     )
 
 
@@ -233,8 +260,10 @@ def discover(
     usage_facts: bool = True,
     modules: bool = False,
     only: Iterable[BDF] | None = None,
+    parents: bool = True,
 ) -> HostModel:
-    """The host model. ``only`` limits the detailed read to some functions (others: listing)."""
+    """The host model. ``only`` limits the detailed read to some functions (others: listing);
+    ``parents=False`` skips the upstream-bridge links in a listing that does not show them."""
     require_host_tree(host)
     ids = pciids.load(lambda rel: host.try_read_bytes(rel))
     mods = ModuleIndex.load(host) if modules else None
@@ -245,9 +274,10 @@ def discover(
         if bdf is None:
             continue
         want = detail and (focus is None or bdf in focus)
-        dev = _read_function(host, name, bdf, ids, want, mods if want else None)
+        dev = _read_function(host, name, bdf, ids, want, mods if want else None, parents)
         if dev is not None:
             devices[bdf] = dev
+    devices = _with_vfs(devices)
     if usage_facts:
         devices = _with_usage(host, devices)
     groups: dict[int, list[BDF]] = {}
@@ -261,6 +291,19 @@ def discover(
         iommu_enabled=iommu,
         pci_ids_source=ids.source,
     )
+
+
+def _with_vfs(devices: dict[BDF, Device]) -> dict[BDF, Device]:
+    """Each PF's VFs, from the VFs' ``physfn`` links (already read; no ``virtfnN`` reads)."""
+    vfs: dict[BDF, list[BDF]] = {}
+    for dev in devices.values():
+        if dev.physfn is not None:
+            vfs.setdefault(dev.physfn, []).append(dev.bdf)
+    for pf, members in vfs.items():
+        pf_dev = devices.get(pf)
+        if pf_dev is not None and pf_dev.sriov is not None:
+            devices[pf] = replace(pf_dev, sriov=replace(pf_dev.sriov, vfs=tuple(sorted(members))))
+    return devices
 
 
 def _with_usage(host: Host, devices: dict[BDF, Device]) -> dict[BDF, Device]:
