@@ -9,7 +9,7 @@ import pytest
 
 from pcipass.errors import OperationError
 from pcipass.host.base import RealHost
-from pcipass.run.journal import JOURNAL, Journal
+from pcipass.run.journal import JOURNAL, PROGRESS, Journal
 from pcipass.run.plan import Plan, unbind
 
 
@@ -21,9 +21,13 @@ def test_progress_is_written_before_each_step(tmp_path: Path) -> None:
     journal.begin(plan)
     journal.at(0)
     on_disk = json.loads((tmp_path / JOURNAL).read_text())
-    assert on_disk["state"] == "running" and on_disk["step"] == 0
+    assert on_disk["state"] == "running" and on_disk["step"] == -1
+    assert (tmp_path / PROGRESS).read_text() == f"{on_disk['id']} 0 running\n"
     entry = Journal(host).load()
-    assert entry is not None and entry.interrupted and entry.plan == plan
+    assert entry is not None and entry.interrupted and entry.plan == plan and entry.step == 0
+    journal.at(0, "rolling-back")
+    back = Journal(host).load()
+    assert back is not None and (back.step, back.state) == (0, "rolling-back")
     journal.end("done")
     done = Journal(host).load()
     assert done is not None and not done.interrupted and done.state == "done"
@@ -34,3 +38,14 @@ def test_damaged_journal_is_one_clear_error(tmp_path: Path) -> None:
     (tmp_path / JOURNAL).write_text("{not json")
     with pytest.raises(OperationError, match="damaged"):
         Journal(RealHost(tmp_path)).load()
+
+
+def test_progress_of_another_operation_is_ignored(tmp_path: Path) -> None:
+    host = RealHost(tmp_path)
+    journal = Journal(host)
+    journal.begin(Plan("first", (unbind("0000:01:00.0", "e1000e"),)))
+    journal.at(0)
+    with open(tmp_path / PROGRESS, "a") as f:
+        f.write("someone-else 7 rolling-back\n")
+    entry = Journal(host).load()
+    assert entry is not None and (entry.step, entry.state) == (0, "running")

@@ -1,9 +1,12 @@
 """The journal: the running plan and how far it got, on disk before each step.
 
-One JSON file under the state directory, replaced atomically and fsync'd
-(`Host.write_state_file`) before every step, so a `kill -9` at any point
-leaves a record that `recover` can finish or roll back. The entry is kept
-after the operation ends, with `state` "done" or "rolled-back".
+Two files in the state directory. `journal.json` holds the plan, its id and how
+it ended; it is replaced atomically (`Host.write_state_file`) when an operation
+begins, is resumed and ends. `journal.progress` gets one line per step,
+``<id> <step> <state>``, appended and fsync'd *before* the step is taken — one
+cheap fsync per step instead of rewriting the plan. A `kill -9` at any point
+leaves enough for `recover` to finish or roll back; lines of an older
+operation (another id) are ignored.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from pcipass.errors import OperationError
@@ -20,8 +23,10 @@ from pcipass.run.plan import Plan
 from pcipass.run.state_dir import STATE_DIR
 
 JOURNAL = f"{STATE_DIR}/journal.json"
+PROGRESS = f"{STATE_DIR}/journal.progress"
 
 State = Literal["running", "rolling-back", "done", "rolled-back"]
+STATES = ("running", "rolling-back", "done", "rolled-back")
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,7 @@ class Entry:
     step: int
     pid: int
     started: float
+    id: str = ""
 
     @property
     def interrupted(self) -> bool:
@@ -40,7 +46,8 @@ class Entry:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "version": 1,
+            "version": 2,
+            "id": self.id,
             "state": self.state,
             "step": self.step,
             "pid": self.pid,
@@ -50,57 +57,89 @@ class Entry:
 
 
 class Journal:
-    """Reads and writes the journal file of one host."""
+    """Reads and writes the journal of one host."""
 
     def __init__(self, host: Host) -> None:
         self.host = host
         self._entry: Entry | None = None
+        self._progress: int | None = None
 
     def load(self) -> Entry | None:
-        """The last journalled operation, or None if there never was one."""
+        """The last journalled operation (with its latest progress), or None."""
         text = self.host.try_read_text(JOURNAL)
         if not text:
             return None
         try:
             obj = json.loads(text)
-            return Entry(
+            entry = Entry(
                 plan=Plan.from_json(obj["plan"]),
                 state=obj["state"],
                 step=int(obj["step"]),
                 pid=int(obj.get("pid", 0)),
                 started=float(obj.get("started", 0.0)),
+                id=str(obj.get("id", "")),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise OperationError(
                 f"the journal /{JOURNAL} is damaged ({exc})",
                 "inspect it, fix the devices by hand, then delete it",
             ) from exc
+        if not entry.interrupted:
+            return entry
+        for line in (self.host.try_read_text(PROGRESS) or "").splitlines():
+            fields = line.split()
+            if len(fields) == 3 and fields[0] == entry.id and fields[2] in STATES:
+                entry = replace(entry, step=int(fields[1]), state=fields[2])  # type: ignore[arg-type]
+        return entry
 
     def begin(self, plan: Plan) -> None:
         """Record a new operation before its first step."""
-        self._save(Entry(plan, "running", -1, os.getpid(), time.time()))
+        ident = f"{os.getpid()}-{time.time_ns()}"
+        self._save(Entry(plan, "running", -1, os.getpid(), time.time(), ident))
+        self._open_progress(truncate=True)
 
     def resume(self, entry: Entry) -> None:
         """Take over an interrupted operation (recovery)."""
-        self._save(Entry(entry.plan, entry.state, entry.step, os.getpid(), entry.started))
+        self._save(replace(entry, pid=os.getpid()))
+        self._open_progress(truncate=False)
 
     def at(self, step: int, state: State = "running") -> None:
-        """Record that step `step` is about to be taken (or undone, when rolling back)."""
-        assert self._entry is not None, "journal not begun"
-        self._save(Entry(self._entry.plan, state, step, self._entry.pid, self._entry.started))
+        """Record, durably, that step `step` is about to be taken (or undone)."""
+        assert self._entry is not None and self._progress is not None, "journal not begun"
+        try:
+            os.write(self._progress, f"{self._entry.id} {step} {state}\n".encode())
+            os.fdatasync(self._progress)
+        except OSError as exc:
+            raise self._failed(PROGRESS, exc) from exc
+        self._entry = replace(self._entry, step=step, state=state)
 
     def end(self, state: State) -> None:
         """Record how the operation ended ("done" or "rolled-back")."""
         assert self._entry is not None, "journal not begun"
-        self._save(Entry(self._entry.plan, state, self._entry.step, self._entry.pid,
-                         self._entry.started))
+        self._save(replace(self._entry, state=state))
+        if self._progress is not None:
+            os.close(self._progress)
+            self._progress = None
+
+    def _open_progress(self, truncate: bool) -> None:
+        if self._progress is not None:
+            os.close(self._progress)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | (os.O_TRUNC if truncate else 0)
+        try:
+            self._progress = os.open(self.host.path(PROGRESS), flags, 0o644)
+        except OSError as exc:
+            raise self._failed(PROGRESS, exc) from exc
 
     def _save(self, entry: Entry) -> None:
         try:
             self.host.write_state_file(JOURNAL, json.dumps(entry.to_json()))
         except OSError as exc:
-            raise OperationError(
-                f"cannot write the journal /{JOURNAL}: {exc.strerror or exc}",
-                "run pcipass as root, or check that the state directory is writable",
-            ) from exc
+            raise self._failed(JOURNAL, exc) from exc
         self._entry = entry
+
+    @staticmethod
+    def _failed(rel: str, exc: OSError) -> OperationError:
+        return OperationError(
+            f"cannot write the journal /{rel}: {exc.strerror or exc}",
+            "run pcipass as root, or check that the state directory is writable",
+        )
