@@ -104,6 +104,7 @@ def test_pf_with_vfs_lists_them(sim: SimHost, capsys: pytest.CaptureFixture[str]
     sim.write(f"sys/bus/pci/devices/{X520}/sriov_numvfs", "2")
     code, _, err = pp(sim, capsys, "assignable", "add", "05:00.*")
     assert code == 1 and "0000:05:10.0" in err and "--force-vfs" in err
+    assert "0000:05:00.* includes a function that cannot move" in err
     assert driver(sim, X520) == "ixgbe"
 
 

@@ -155,13 +155,20 @@ def add_cmd(app: AppContext, specs: tuple[str, ...], backend: str, name: str | N
     overrides = frozenset(f for f, on in flags.items() if on)
 
     def build(facts: HostFacts) -> Plan:
-        devices = [d for spec in specs for d in expand(facts.model, spec)]
+        devices: list[Device] = []
+        slots: set[str] = set()
+        for spec in specs:
+            found = expand(facts.model, spec)
+            devices += found
+            if spec.strip().endswith(".*"):
+                slots.update(str(d.bdf).rpartition(".")[0] for d in found)
         request = AddRequest(
             bdfs=tuple(str(d.bdf) for d in devices),
             backend=choose_backend(backend, facts),
             name=name,
             group=group,
             overrides=overrides,
+            slots=frozenset(slots),
         )
         return add_plan(facts, request)
 

@@ -88,6 +88,8 @@ class AddRequest:
     name: str | None = None
     group: bool = False
     overrides: frozenset[str] = frozenset()
+    slots: frozenset[str] = frozenset()
+    """Slots named with `.*` (`DDDD:BB:DD`): all their functions move, or none."""
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,9 @@ def add_plan(facts: HostFacts, req: AddRequest) -> Plan:
     if refused:
         first = refused[0]
         more = f" (and {len(refused) - 1} more refusal(s))" if len(refused) > 1 else ""
-        raise OperationError(f"refusing to take {first.line()}{more}", first.fix())
+        slot = first.bdf.rpartition(".")[0]
+        whole = f"{slot}.* includes a function that cannot move: " if slot in req.slots else ""
+        raise OperationError(f"{whole}refusing to take {first.line()}{more}", first.fix())
     steps: list[Step] = []
     stub = STUB[req.backend]
     if stub not in facts.drivers:
