@@ -1,0 +1,94 @@
+"""`pcipass snapshot` captures a host tree that `--root` replays, read-only."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from pcipass.errors import InputError
+from pcipass.host.base import RealHost
+from pcipass.host.sim import create_sim
+from pcipass.host.snapshot import MANIFEST, collect, extract, write_snapshot
+
+
+@pytest.fixture(scope="module")
+def sim_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    sim = create_sim(tmp_path_factory.mktemp("snap") / "sim", "kernel-lab")
+    sim.write("sys/bus/pci/devices/0000:03:00.0/sriov_numvfs", "2")
+    return sim.root
+
+
+def test_round_trip_keeps_links_attributes_and_config(sim_root: Path, tmp_path: Path) -> None:
+    archive = tmp_path / "snap.tar.gz"
+    cap = write_snapshot(sim_root, archive)
+    assert cap.files > 100 and cap.links > 30
+    manifest = extract(archive, tmp_path / "replay")
+    assert manifest["format"] == 1 and manifest["files"] == cap.files
+    before, after = RealHost(sim_root), RealHost(tmp_path / "replay")
+    for bdf in before.listdir("sys/bus/pci/devices"):
+        rel = f"sys/bus/pci/devices/{bdf}"
+        for attr in ("vendor", "device", "class", "driver_override", "sriov_numvfs"):
+            assert after.try_read_text(f"{rel}/{attr}") == before.try_read_text(f"{rel}/{attr}")
+        for link in ("driver", "iommu_group", "physfn", "virtfn1"):
+            assert after.link_name(f"{rel}/{link}") == before.link_name(f"{rel}/{link}")
+        assert after.try_read_bytes(f"{rel}/config") == before.try_read_bytes(f"{rel}/config")
+        assert after.resolve(rel) == before.resolve(rel)
+    assert after.try_read_text("proc/mounts") == before.try_read_text("proc/mounts")
+    assert after.link_name("sys/class/net/enp2s0") == "enp2s0"
+    assert after.link_name("sys/bus/pci/drivers/igb/module") == "igb"
+    assert after.exists("sys/kernel/iommu_groups/7/devices/0000:00:1f.3")
+    # write-only and BAR files are not captured
+    assert not after.exists("sys/bus/pci/devices/0000:02:00.0/remove")
+    assert not after.exists("sys/bus/pci/drivers/e1000e/bind")
+
+
+@pytest.mark.skipif(shutil.which("lspci") is None, reason="pciutils not installed")
+def test_lspci_reads_the_replay_like_the_original(sim_root: Path, tmp_path: Path) -> None:
+    archive = tmp_path / "s.tgz"
+    write_snapshot(sim_root, archive)
+    extract(archive, tmp_path / "r")
+
+    def lspci(root: Path) -> str:
+        argv = ["lspci", "-A", "linux-sysfs", "-O", f"sysfs.path={root}/sys/bus/pci", "-nnvk"]
+        return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+
+    original = lspci(sim_root)
+    assert "\n03:10.2 Ethernet controller" in original  # a VF, with its PF's names
+    assert lspci(tmp_path / "r") == original
+
+
+def test_snapshot_is_read_only_and_dry_run_counts(sim_root: Path) -> None:
+    stamp = {p: os.lstat(p).st_mtime_ns for p in sim_root.rglob("*")}
+    cap = collect(sim_root)
+    assert cap.files > 0 and not cap.members[0][0].name.startswith("/")
+    assert {p: os.lstat(p).st_mtime_ns for p in sim_root.rglob("*")} == stamp
+
+
+def test_bad_roots_and_archives(tmp_path: Path) -> None:
+    with pytest.raises(InputError):
+        collect(tmp_path)
+    plain = tmp_path / "plain.tar.gz"
+    with tarfile.open(plain, "w:gz") as tar:
+        tar.add(__file__, arcname="x.py")
+    with pytest.raises(InputError) as info:
+        extract(plain, tmp_path / "out")
+    assert "not a pcipass snapshot" in info.value.line()
+    (tmp_path / "junk.tgz").write_text("junk")
+    with pytest.raises(InputError):
+        extract(tmp_path / "junk.tgz", tmp_path / "out2")
+
+
+def test_manifest_first(sim_root: Path, tmp_path: Path) -> None:
+    archive = tmp_path / "m.tgz"
+    write_snapshot(sim_root, archive)
+    with tarfile.open(archive) as tar:
+        first = tar.next()
+        assert first is not None and first.name == MANIFEST
+        data = tar.extractfile(first)
+        assert data is not None and json.load(data)["source_root"] == str(sim_root)
