@@ -214,9 +214,11 @@ def list_cmd(
     """List PCI functions: address, class, names with IDs, driver, IOMMU group, status."""
     from pcipass.model.discovery import discover  # noqa: PLC0415 - startup cost
 
-    model = discover(app.host(), detail=False, usage_facts=False, parents=False)
+    as_json = app.json or json_
+    # The table shows neither subsystems nor revisions: do not read them for it.
+    model = discover(app.host(), detail=False, usage_facts=False, parents=False, full_ids=as_json)
     devices = select(model, classes, driver, sriov, vendor, device)
-    if app.json or json_:
+    if as_json:
         _emit_listing(model, devices)
         return
     if not devices:

@@ -142,14 +142,15 @@ _ATTR_FILES = {
 }
 
 
-def _read_ids(host: Host, d: str) -> dict[str, int | None]:
-    """vendor, device, class, subsystem IDs and revision: one ``uevent`` read where it has
-    them (a real kernel's does), the single attribute files for whatever it lacks."""
+def _read_ids(host: Host, d: str, full: bool) -> dict[str, int | None]:
+    """vendor, device, class (and with `full` subsystem IDs and revision): one ``uevent``
+    read where it has them (a real kernel's does), attribute files for whatever it lacks."""
     raw = _uevent_ids(host.try_read_text(f"{d}/uevent"))
     for key, attr in _ATTR_FILES.items():
-        if raw.get(key) is None:
+        if raw.get(key) is None and (full or key in ("vendor", "device", "class")):
             raw[key] = _hex(host.try_read_text(f"{d}/{attr}"))
-    raw["revision"] = _hex(host.try_read_text(f"{d}/revision"))
+        raw.setdefault(key, None)
+    raw["revision"] = _hex(host.try_read_text(f"{d}/revision")) if full else None
     return raw
 
 
@@ -161,10 +162,11 @@ def _read_function(
     detail: bool,
     mods: ModuleIndex | None,
     parents: bool = True,
+    full_ids: bool = True,
 ) -> Device | None:
     d = f"{SYSFS_PCI_DEVICES}/{name}"
     read = host.try_read_text
-    raw = _read_ids(host, d)
+    raw = _read_ids(host, d, full_ids or detail)
     driver = host.link_name(f"{d}/driver")
     if raw["vendor"] is None and not host.exists(d):
         return None  # hot-unplugged while we looked
@@ -261,9 +263,11 @@ def discover(
     modules: bool = False,
     only: Iterable[BDF] | None = None,
     parents: bool = True,
+    full_ids: bool = True,
 ) -> HostModel:
     """The host model. ``only`` limits the detailed read to some functions (others: listing);
-    ``parents=False`` skips the upstream-bridge links in a listing that does not show them."""
+    a listing that does not show them can skip the upstream-bridge links (``parents=False``)
+    and the subsystem IDs and revision (``full_ids=False``)."""
     require_host_tree(host)
     ids = pciids.load(lambda rel: host.try_read_bytes(rel))
     mods = ModuleIndex.load(host) if modules else None
@@ -274,7 +278,7 @@ def discover(
         if bdf is None:
             continue
         want = detail and (focus is None or bdf in focus)
-        dev = _read_function(host, name, bdf, ids, want, mods if want else None, parents)
+        dev = _read_function(host, name, bdf, ids, want, mods if want else None, parents, full_ids)
         if dev is not None:
             devices[bdf] = dev
     devices = _with_vfs(devices)
