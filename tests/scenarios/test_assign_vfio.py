@@ -109,16 +109,19 @@ def test_bad_input_is_one_line_and_changes_nothing(
 
 def test_guard_nic_with_an_address(host: Host) -> None:
     ifname = wait_for(lambda: host.listdir(dev(E1000E, "net")), bool)[0]
+    was_down = host.try_read_text(dev(E1000E, f"net/{ifname}/operstate")) != "up"
     try:
         host.run(["ip", "link", "set", ifname, "up"])
     except CommandFailed:
         pytest.skip("this host has no `ip` command (the simulated host models none)")
-    added = host.run(["ip", "addr", "add", "192.0.2.2/24", "dev", ifname])
-    assert added.returncode == 0, added.stderr
     try:
+        added = host.run(["ip", "addr", "add", "192.0.2.2/24", "dev", ifname])
+        assert added.returncode == 0, added.stderr
         code, _, err = pcipass(host, "assignable", "add", "--backend", "vfio", E1000E)
         assert code == 1
         assert ifname in err and "--force-net" in err
         assert driver_of(host, E1000E) == "e1000e"
     finally:
         host.run(["ip", "addr", "del", "192.0.2.2/24", "dev", ifname])
+        if was_down:  # an interface left up may get DHCP and a default route
+            host.run(["ip", "link", "set", ifname, "down"])

@@ -63,7 +63,7 @@ def test_names_and_xl_spellings(sim: SimHost, capsys: pytest.CaptureFixture[str]
     before = snapshot(sim)
     assert pp(sim, capsys, "pci-assignable-add", "-n", "gpu", GPU)[0] == 0
     code, out, _ = pp(sim, capsys, "pci-assignable-list", "-n")
-    assert out.split()[:2] == [GPU, "gpu"]
+    assert out.splitlines()[1].split()[:2] == [GPU, "gpu"]
     assert "gpu" in sim.run(["xl", "pci-assignable-list", "-n"]).stdout
     code, _, err = pp(sim, capsys, "pci-assignable-remove", "-r", "gpu")
     assert code == 0, err

@@ -6,6 +6,7 @@ import copy
 from collections.abc import Callable
 
 import click
+from rich.table import Table
 
 from pcipass.cli.context import AppContext, pass_app
 from pcipass.cli.output import emit_json, out, warn
@@ -199,10 +200,15 @@ def list_cmd(app: AppContext, names: bool) -> None:
     if app.json:
         emit_json({"assignable": [r.to_json() for r in rows]})
         return
+    if not rows:
+        return
+    table = Table(box=None, pad_edge=False, highlight=False)
+    for title in ("BDF", *(["NAME"] if names else []), "BACKEND", "FROM DRIVER", "RECORDED BY"):
+        table.add_column(title, no_wrap=True)
     for r in rows:
-        cols = [r.bdf] + ([r.name or "-"] if names else [])
-        cols += [r.backend, f"from {r.original_driver or 'no driver'}", f"({r.source})"]
-        out().print("  ".join(cols), markup=False)
+        table.add_row(r.bdf, *([r.name or "-"] if names else []), r.backend,
+                      r.original_driver or "-", r.source)
+    out().print(table)
 
 
 @click.group("assignable")

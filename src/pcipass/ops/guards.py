@@ -25,7 +25,7 @@ class Refusal:
     flag: str | None
 
     def line(self) -> str:
-        return f"{self.bdf} {self.reason}"
+        return f"{self.bdf}: it {self.reason}"
 
     def fix(self) -> str:
         return f"pass {self.flag} to take it anyway" if self.flag else "it cannot be overridden"
