@@ -209,3 +209,20 @@ def test_not_a_sim_is_one_line_input_error(tmp_path: Path) -> None:
     (tmp_path / "busy" / "file").write_text("x")
     with pytest.raises(InputError):
         create_sim(tmp_path / "busy", "kernel-lab")
+
+
+def test_nic_vfs_get_netdevs_from_their_driver(host: SimHost) -> None:
+    host.write(dev(IGB, "sriov_numvfs"), "2")
+    assert host.link_name("sys/class/net/enp3s16f2") == "enp3s16f2"
+    assert host.resolve("sys/class/net/enp3s16f2").endswith("0000:03:10.2/net/enp3s16f2")
+    host.write(dev("0000:03:10.2", "driver/unbind"), "0000:03:10.2")
+    assert not host.exists("sys/class/net/enp3s16f2")
+
+
+def test_vfio_pci_configures_sriov_only_with_enable_sriov(host: SimHost) -> None:
+    assert host.modprobe("vfio-pci").returncode == 0
+    host.write(dev(IGB, "driver_override"), "vfio-pci")
+    host.write(dev(IGB, "driver/unbind"), IGB)
+    host.write("sys/bus/pci/drivers_probe", IGB)
+    assert drv_of(host, IGB) == "vfio-pci"
+    assert fails(host, dev(IGB, "sriov_numvfs"), "1") == errno.ENOENT

@@ -73,7 +73,9 @@ DRIVERS = (
     DriverDef("ixgbevf", "ixgbevf", (pci_id(0x8086, 0x10ED),), makes_children=True),
     DriverDef("nouveau", "nouveau", (pci_id(0x10DE, ANY, 0x030000, 0xFF0000),)),
     DriverDef("snd_hda_intel", "snd_hda_intel", (pci_id(ANY, ANY, 0x040300, CLASS_EXACT),)),
-    DriverDef("vfio-pci", "vfio_pci", kind="vfio", sriov_configure=True),
+    DriverDef(
+        "vfio-pci", "vfio_pci", kind="vfio", sriov_configure=True, sriov_needs_param="enable_sriov"
+    ),
     DriverDef("pciback", "xen_pciback", kind="pciback"),
 )
 

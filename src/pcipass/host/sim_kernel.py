@@ -62,6 +62,7 @@ class DriverDef:
     sriov_configure: bool = False
     makes_children: bool = False  # creates the function's netdevs / block devices when bound
     vf_probe_fails: bool = False  # probe of a VF "succeeds" and the device is dropped again
+    sriov_needs_param: str | None = None  # sriov_configure says ENOENT unless this param is Y
 
 
 @dataclass(frozen=True)
@@ -193,6 +194,18 @@ def _parse_hex_fields(text: str, limit: int) -> list[int]:
 def _sysfs_str(data: str) -> str:
     """A BDF as the kernel compares it (sysfs_streq: one trailing newline ignored)."""
     return data[:-1] if data.endswith("\n") else data
+
+
+def _ifname(bdf: str) -> str:
+    """udev's predictable name for a PCI NIC: enp<bus>s<slot>[f<function>]."""
+    bus, slot, fn = int(bdf[5:7], 16), int(bdf[8:10], 16), int(bdf[11])
+    return f"enp{bus}s{slot}" + (f"f{fn}" if fn else "")
+
+
+def _vf_mac(bdf: str) -> str:
+    """A stable locally administered MAC for a VF (igbvf/ixgbevf pick random ones)."""
+    bus, devfn = int(bdf[5:7], 16), int(bdf[8:10], 16) << 3 | int(bdf[11])
+    return f"02:00:00:00:{bus:02x}:{devfn:02x}"
 
 
 def kstrtoul(text: str) -> int | None:
@@ -383,6 +396,8 @@ class SimKernel:
         created = []
         for i in range(count):
             vf = vf_function(pf, i, self._next_group() if self.state.iommu else None)
+            if pf.class_code >> 16 == 0x02:  # a NIC's VF gets a netdev from its VF driver
+                vf = replace(vf, net=(NetIf(_ifname(vf.bdf), _vf_mac(vf.bdf), "down"),))
             self.state.put(vf)
             self.tree.add_function(vf)
             created.append(vf.bdf)
@@ -420,8 +435,13 @@ class SimKernel:
         drv = self.driver_of(bdf)
         if drv is None:
             raise WriteError(errno.ENOENT, "no driver bound to device; cannot configure SR-IOV")
-        if not self.state.driver(drv).sriov_configure:
+        pf_driver = self.state.driver(drv)
+        if not pf_driver.sriov_configure:
             raise WriteError(errno.ENOENT, "driver does not support SR-IOV configuration via sysfs")
+        gate = pf_driver.sriov_needs_param
+        enabled = gate is None or self._param(pf_driver.module or "", gate) in ("Y", "y", "1")
+        if num and not enabled:
+            raise WriteError(errno.ENOENT)
         if num == 0:
             self._disable_vfs(bdf)
             return
