@@ -111,16 +111,18 @@ def test_listing_reads_less(root: Path) -> None:
 class VanishingHost(RealHost):
     """Removes a device right after the directory listing (hot-unplug mid-scan)."""
 
-    def __init__(self, root: Path, victim: str) -> None:
+    def __init__(self, root: Path, victim: str, unlink: bool = True) -> None:
         super().__init__(root)
         self.victim = victim
+        self.unlink = unlink
 
     def listdir(self, rel: str) -> list[str]:
         names = super().listdir(rel)
         if rel == "sys/bus/pci/devices" and self.victim:
             target = os.path.realpath(self.path(f"{rel}/{self.victim}"))
             shutil.rmtree(target)
-            self.path(f"{rel}/{self.victim}").unlink()
+            if self.unlink:
+                self.path(f"{rel}/{self.victim}").unlink()
             self.victim = ""
         return names
 
@@ -137,9 +139,10 @@ class UnreadableHost(RealHost):
         return None if rel.endswith("/config") else super().try_read_bytes(rel, limit)
 
 
-def test_device_vanishing_mid_read_is_left_out(tmp_path: Path) -> None:
+@pytest.mark.parametrize("unlink", [True, False], ids=["gone", "dangling-link"])
+def test_device_vanishing_mid_read_is_left_out(tmp_path: Path, unlink: bool) -> None:
     build(tmp_path)
-    model = discover(VanishingHost(tmp_path, "0000:06:00.1"))
+    model = discover(VanishingHost(tmp_path, "0000:06:00.1", unlink))
     assert B("06:00.1") not in model.devices
     assert model.groups[40] == (B("06:00.0"),)
 

@@ -168,7 +168,7 @@ def _read_function(
     read = host.try_read_text
     raw = _read_ids(host, d, full_ids or detail)
     driver = host.link_name(f"{d}/driver")
-    if raw["vendor"] is None and not host.exists(d):
+    if raw["vendor"] is None and not host.is_dir(d):
         return None  # hot-unplugged while we looked
     unknown = [k for k in ("vendor", "device", "class") if raw[k] is None]
     group = _int(host.link_name(f"{d}/iommu_group"))
