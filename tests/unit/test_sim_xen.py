@@ -187,3 +187,22 @@ def test_no_xl_outside_xen(tmp_path: Path) -> None:
     host = create_sim(tmp_path / "k", "kernel-lab")
     with pytest.raises(CommandFailed):
         host.run(["xl", "info"])
+
+
+def test_pciback_hide_parameter_and_wildcards(template: Path, tmp_path: Path) -> None:
+    shutil.copytree(template, tmp_path / "h", symlinks=True)
+    host = SimHost(tmp_path / "h")
+    bad = host.modprobe("xen-pciback", {"hide": "(0000:02:00.0"})
+    assert bad.returncode == 1 and "Invalid argument" in bad.stderr
+    assert not host.exists(PCIBACK)
+    host.write(f"sys/bus/pci/devices/{E1000E}/driver/unbind", E1000E)
+    assert host.modprobe("xen-pciback", {"hide": "(0000:02:00.0)(03:00.*)"}).returncode == 0
+    assert host.link_name(f"sys/bus/pci/devices/{E1000E}/driver") == "pciback"  # seized
+    assert host.link_name("sys/bus/pci/devices/0000:03:00.0/driver") == "igb"  # bound: kept
+    slots = (host.try_read_text(f"{PCIBACK}/slots") or "").split()
+    assert slots[0] == E1000E and len(slots) == 9
+    host.write(f"{PCIBACK}/remove_slot", "03:00.*")
+    assert host.try_read_text(f"{PCIBACK}/slots") == E1000E
+    with pytest.raises(WriteFailed) as info:
+        host.write(f"{PCIBACK}/new_slot", "02:*.1")
+    assert info.value.errno == errno.EINVAL

@@ -233,20 +233,28 @@ def kstrtobool(text: str) -> bool | None:
 
 
 def parse_slot(text: str) -> tuple[int, int, int, int] | None:
-    """pciback's str_to_slot: ``[DDDD:]BB:DD.F`` with ``*`` wildcards (-1)."""
+    """pciback's str_to_slot: ``[DDDD:]BB:DD.F``, ``DD.*`` or ``*.*`` wildcards (-1)."""
+    hexnum = r"[0-9a-fA-F]+"
     m = re.fullmatch(
-        r"(?:([0-9a-fA-F]{1,4}):)?([0-9a-fA-F]{1,2}|\*):([0-9a-fA-F]{1,2}|\*)\.([0-7]|\*)",
-        text.strip(),
+        rf"(?:({hexnum}):)?({hexnum}):(?:({hexnum})\.({hexnum}|\*)|(\*)\.\*)", text.strip()
     )
     if not m:
         return None
+    dom = int(m.group(1), 16) if m.group(1) else 0
+    bus = int(m.group(2), 16)
+    if m.group(5):
+        return dom, bus, -1, -1
+    func = -1 if m.group(4) == "*" else int(m.group(4), 16)
+    return dom, bus, int(m.group(3), 16), func
 
-    def val(g: str | None, default: int = 0) -> int:
-        if g is None:
-            return default
-        return -1 if g == "*" else int(g, 16)
 
-    return val(m.group(1)), val(m.group(2)), val(m.group(3)), val(m.group(4))
+def parse_hide(text: str) -> list[tuple[int, int, int, int]] | None:
+    """xen-pciback's ``hide=(slot)(slot)...`` parameter, or None if it does not parse."""
+    groups = re.findall(r"\s*\(([^()]*)\)\s*", text)
+    if "".join(f"({g})" for g in groups) != re.sub(r"\s+", "", text):
+        return None
+    slots = [parse_slot(g) for g in groups]
+    return None if any(s is None for s in slots) else [s for s in slots if s is not None]
 
 
 class SimKernel:
@@ -592,25 +600,36 @@ class SimKernel:
                 raise WriteError(errno.ENODEV)
             if bdf not in self.state.pciback_permissive:
                 self.state.pciback_permissive.append(bdf)
-            self.log.append(
-                f"pciback {bdf}: enabling permissive mode configuration space accesses!"
-            )
+                self.log.append(f"pciback {bdf}: enabling permissive mode configuration space")
             self._write_pciback_files()
-            return
-        expanded = [
-            f"{dom:04x}:{bus:02x}:{d:02x}.{f}"
-            for d in (range(32) if dev < 0 else [dev])
-            for f in (range(8) if func < 0 else [func])
-        ]
-        if bus < 0 or dom < 0:
-            raise WriteError(errno.EINVAL)
-        if attr == "new_slot":
-            self.state.pciback_slots.extend(expanded)
+        elif attr == "new_slot":
+            self.add_slots(slot)
         else:
-            before = len(self.state.pciback_slots)
-            self.state.pciback_slots = [s for s in self.state.pciback_slots if s not in expanded]
-            if len(self.state.pciback_slots) == before:
+            kept = [
+                s
+                for s in self.state.pciback_slots
+                if not (
+                    int(s[:4], 16) == dom
+                    and int(s[5:7], 16) == bus
+                    and dev in (-1, int(s[8:10], 16))
+                    and func in (-1, int(s[11]))
+                )
+            ]
+            if len(kept) == len(self.state.pciback_slots):
                 raise WriteError(errno.ENOENT)
+            self.state.pciback_slots = kept
+            self._write_pciback_files()
+
+    def add_slots(self, slot: tuple[int, int, int, int]) -> None:
+        """pcistub_device_id_add: wildcards expand to every slot/function; EINVAL out of range."""
+        dom, bus, dev, func = slot
+        devs = range(32) if dev < 0 else [dev]
+        funcs = range(8) if func < 0 else [func]
+        if not (0 <= dom <= 0xFFFF and 0 <= bus <= 0xFF and max(devs) < 32 and max(funcs) < 8):
+            raise WriteError(errno.EINVAL)
+        self.state.pciback_slots.extend(
+            f"{dom:04x}:{bus:02x}:{d:02x}.{f}" for d in devs for f in funcs
+        )
         self._write_pciback_files()
 
     def _write_pciback_files(self) -> None:
@@ -668,16 +687,18 @@ class SimKernel:
                 f"modprobe: ERROR: could not insert '{name}': Unknown symbol in module, "
                 "or unknown parameter (see dmesg)\n"
             )
+        hide = parse_hide(params.get("hide", "")) if name == "xen_pciback" else []
+        if hide is None:
+            return 1, f"modprobe: ERROR: could not insert '{name}': Invalid argument\n"
         for dep in mod.deps:
             self.load_module(dep, {})
+        for slot in hide:
+            self.add_slots(slot)
         values = dict(mod.params) | params
         self.state.params[name] = values
         self.state.loaded.append(name)
         visible = tuple((k, v) for k, v in values.items() if k not in mod.hidden_params)
         self.tree.add_module(Module(name, visible))
-        if name == "xen_pciback" and "hide" in params:
-            for slot in re.findall(r"\(([^)]*)\)", params["hide"]):
-                self._pciback_write("new_slot", slot)
         for drv in mod.drivers:
             self.register_driver(drv)
         return 0, ""
