@@ -10,7 +10,8 @@ What is captured (read-only; nothing is written to the host):
   ``slots``), ``sys/module/*`` (``parameters``, ``initstate``, ``drivers`` links),
   ``sys/kernel/iommu_groups``, ``sys/class/{net,block,nvme,iommu}``, ``sys/block``,
   virtual net/block devices (bridges, bonds, dm, md), ``sys/hypervisor/type``;
-- ``proc/{mounts,swaps,cmdline,modules,net/route}`` and pcipass's own ``var/lib/pcipass``;
+- ``proc/{mounts,swaps,cmdline,modules,net/route,xen/capabilities}`` and pcipass's own
+  ``var/lib/pcipass``;
 - ``pcipass-snapshot.json``: format, time, kernel release, counts.
 
 Skipped: BAR and ROM files (``resourceN``, ``rom``), ``vpd``, write-only files (``bind``,
@@ -41,7 +42,14 @@ SKIP_NAMES = re.compile(r"^(resource\d+(_wc)?|rom|vpd|remove|rescan|reset|bind|u
                         r"remove_id|drivers_probe|uevent|new_slot|remove_slot|label)$")  # fmt: skip
 SKIP_DIRS = {"power", "msi_irqs", "statistics", "queues", "queue", "mq", "trace", "integrity",
              "subsystem", "firmware_node", "wakeup", "ptp", "hwmon", "infiniband"}  # fmt: skip
-PROC_FILES = ("proc/mounts", "proc/swaps", "proc/cmdline", "proc/modules", "proc/net/route")
+PROC_FILES = (
+    "proc/mounts",
+    "proc/swaps",
+    "proc/cmdline",
+    "proc/modules",
+    "proc/net/route",
+    "proc/xen/capabilities",
+)
 
 
 @dataclass

@@ -18,8 +18,8 @@ frozen dataclasses and call `build_tree(root, spec)`; the result is what Linux s
 - ``net/<ifname>`` (``address``, ``operstate``, ``ifindex``) with ``sys/class/net`` links, NVMe
   controllers ``nvme/nvmeX/nvmeXn1[pN]`` and other disks with ``sys/block`` and
   ``sys/class/block`` links;
-- ``proc/mounts``, ``proc/swaps``, ``proc/net/route``, ``proc/cmdline`` and, for a Xen dom0,
-  ``sys/hypervisor/type``.
+- ``proc/mounts``, ``proc/swaps``, ``proc/net/route``, ``proc/cmdline``, ``proc/modules`` and,
+  for a Xen dom0, ``sys/hypervisor/type`` and ``proc/xen/capabilities``.
 
 `HostSpec` is the whole host; `PciFunction` one function (`SriovCap` if it is an SR-IOV PF,
 ``physfn`` if it is a VF); `Driver` and `Module` the loaded drivers. `build_tree` fills in what
@@ -183,8 +183,8 @@ class HostSpec:
     swaps: tuple[str, ...] = ()  # swap device paths
     routes: tuple[Route, ...] = ()
     cmdline: str = "BOOT_IMAGE=/vmlinuz root=/dev/sda1 ro quiet"
-    iommu: bool = True  # sys/class/iommu/dmar0 and populated iommu groups
-    hypervisor: str | None = None  # "xen" in a dom0
+    iommu: bool = True  # sys/class/iommu/dmar0 (groups come from the functions)
+    hypervisor: str | None = None  # "xen": a dom0 (sys/hypervisor/type, proc/xen/capabilities)
     extra_files: tuple[tuple[str, str], ...] = field(default=())
 
 
@@ -370,11 +370,13 @@ class SysfsTree:
         self._write(self.bus / "drivers_autoprobe", "1\n")
         for d in ("class/net", "class/block", "class/nvme", "block", "module", "kernel"):
             (self.sys / d).mkdir(parents=True, exist_ok=True)
+        (self.sys / "kernel" / "iommu_groups").mkdir(parents=True, exist_ok=True)
         if spec.iommu:
-            (self.sys / "kernel" / "iommu_groups").mkdir(parents=True, exist_ok=True)
             (self.sys / "class" / "iommu" / "dmar0").mkdir(parents=True, exist_ok=True)
         if spec.hypervisor:
             self._write(self.sys / "hypervisor" / "type", spec.hypervisor + "\n")
+        if spec.hypervisor == "xen":  # a dom0: xenfs shows the control domain
+            self._write(self.root / "proc" / "xen" / "capabilities", "control_d\n")
         proc = self.root / "proc"
         self._write(proc / "cmdline", spec.cmdline + "\n")
         self._write(
