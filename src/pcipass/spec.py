@@ -203,27 +203,26 @@ class _Reader:
         if message not in self.warnings:
             self.warnings.append(message)
 
-    def bdf(self, s: str, start: int = 0) -> _Bdf:
+    def bdf(self, s: str) -> _Bdf:
         """`parse_bdf`: `[DDDD:]BB:DD.F` or `.*`, stopping after the function."""
-        i = start
-        colons = 0
+        i = colons = 0
         while i < len(s) and (s[i] in _HEX or s[i] == ":"):
             colons += s[i] == ":"
             i += 1
         if colons not in (1, 2):
-            raise _Reject(f"no PCI address [DDDD:]BB:DD.F at the start of {s[start:]!r}")
+            raise _Reject(f"no PCI address [DDDD:]BB:DD.F at the start of {s!r}")
         nums: list[_Hex] = []
-        i = start
+        i = 0
         for k in range(colons + 1):
             h = _scan_hex(s, i)
             if h is None:
-                raise _Reject(f"bad number in PCI address {s[start:]!r}")
+                raise _Reject(f"bad number in PCI address {s!r}")
             nums.append(h)
             i = h.end
             sep = ":" if k < colons else "."
             if s[i : i + 1] != sep:
                 if k < colons:
-                    raise _Reject(f"expected ':' in PCI address {s[start:]!r}")
+                    raise _Reject(f"expected ':' in PCI address {s!r}")
                 dot_missing = True
                 break
             i += 1
@@ -233,13 +232,12 @@ class _Reader:
         bus, dev = nums[-2].value, nums[-1].value
         if domain > MAX_DOMAIN or bus > MAX_BUS or dev > MAX_DEV:
             raise _Reject(
-                f"PCI address {s[start:]!r} is out of range "
-                "(domain <= ffff, bus <= ff, device <= 1f)"
+                f"PCI address {s!r} is out of range (domain <= ffff, bus <= ff, device <= 1f)"
             )
         if dot_missing:
             fixed = f"{domain:04x}:{bus:02x}:{dev:02x}"
             raise _Reject(
-                f"{s[start:]!r} has no '.' and function after the device, and xl reads "
+                f"{s!r} has no '.' and function after the device, and xl reads "
                 f"uninitialised memory there (undefined result) — write {fixed}.0 for one "
                 f"function or {fixed}.* for all",
                 undefined=True,
@@ -250,12 +248,12 @@ class _Reader:
         else:
             h = _scan_hex(s, i)
             if h is None or h.value > MAX_FUNC:
-                raise _Reject(f"bad function number in PCI address {s[start:]!r} (0-7 or *)")
+                raise _Reject(f"bad function number in PCI address {s!r} (0-7 or *)")
             func, all_functions, i, plain = h.value, False, h.end, plain and h.plain
         address = PciAddress(domain, bus, dev, func)
         if not plain:
             self.trap(
-                f"PCI address {s[start:i]!r} uses blanks, a sign, 0x or more than 32 bits; "
+                f"PCI address {s[:i]!r} uses blanks, a sign, 0x or more than 32 bits; "
                 f"xl reads it as {address}"
             )
         return _Bdf(address, all_functions, i)
@@ -263,8 +261,13 @@ class _Reader:
     def vslot(self, s: str) -> tuple[int, int]:
         """`parse_vslot`: a hex guest slot 0..1f; returns (slot, end)."""
         h = _scan_hex(s, 0)
-        if h is None or h.value > MAX_VSLOT:
-            raise _Reject(f"bad virtual slot {s!r}: a hex number 1..1f")
+        if h is None:
+            raise _Reject(f"bad virtual slot {s.split(',')[0]!r}: a hex number 1..1f")
+        if h.value > MAX_VSLOT:
+            raise _Reject(
+                f"virtual slot {s[: h.end]!r} is read as hex {h.value:#x} = {h.value}, over the "
+                "limit 0x1f (xl's vslot is always hex)"
+            )
         if not h.plain:
             self.trap(f"virtual slot {s[: h.end]!r} is not plain hex; xl reads it as {h.value:x}")
         if h.value == 0:
@@ -425,6 +428,8 @@ def format_spec(spec: PciSpec) -> str:
             parts[0] += f"@{spec.vslot:x}"
     else:
         parts = [f"name={spec.name or ''}"]
+        if spec.vslot:
+            parts.append(f"vslot={spec.vslot:x}")
     for key in FLAG_KEYS:
         value = getattr(spec, key)
         if value or key in spec.explicit:

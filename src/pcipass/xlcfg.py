@@ -230,6 +230,8 @@ def tokenize(text: str) -> list[Token]:
             m, kind = _STRINGS[c].match(text, i), "STRING"
         if m is not None:
             raw = m.group()
+            if kind == "STRING" and "\0" in raw:
+                raise CfgSyntaxError(line, "a NUL byte inside a quoted string (xl aborts on it)")
             value = _dequote(raw, line) if kind == "STRING" else raw
             tokens.append(Token(kind, value, i, m.end(), line))
             line += kind == "NEWLINE"

@@ -10,7 +10,7 @@ from pcipass.spec import PciSpec
 ALL_FUNCS = 0xFFFFFFFF
 RDM = {-1: None, 0: "strict", 1: "relaxed"}
 _HEXNUM = re.compile(r"[0-9a-fA-F]+")
-_BDF = re.compile(r"(?:([0-9a-fA-F]+):)?([0-9a-fA-F]+):([0-9a-fA-F]+)\.([0-7]|\*)")
+_BDF = re.compile(r"(?:([0-9a-fA-F]+):)?([0-9a-fA-F]+):([0-9a-fA-F]+)\.([0-9a-fA-F]+|\*)")
 FLAGS = ("permissive", "msitranslate", "seize", "power_mgmt")
 
 
@@ -49,7 +49,13 @@ def _bdf_ok(text: str, allow_all: bool = True) -> bool:
     m = _BDF.fullmatch(text)
     if m is None or (m[4] == "*" and not allow_all):
         return False
-    return int(m[1] or "0", 16) <= 0xFFFF and int(m[2], 16) <= 0xFF and int(m[3], 16) <= 0x1F
+    func_ok = m[4] == "*" or int(m[4], 16) <= 7
+    return (
+        func_ok
+        and int(m[1] or "0", 16) <= 0xFFFF
+        and int(m[2], 16) <= 0xFF
+        and int(m[3], 16) <= 0x1F
+    )
 
 
 def _vslot_ok(text: str) -> bool:

@@ -232,8 +232,51 @@ def _pci_line(items: str) -> str:
     return f'name = "g"\npci = [ {items} ]\n'
 
 
+_CFG_KEYS = ["pci", "pci_seize", "pci_permissive", "pci_msitranslate", "pci_power_mgmt", "name",
+             "rdm", "memory", "kernel", "extra", "type"]  # fmt: skip
+_CFG_STRINGS = [
+    "'05:00.0'", '"06:00.1,seize=1"', "'a\\'b'", "'\\101x'", "'\\1 2'", "'\\12'", "'\\n\\t'",
+    "'05:00'", "'name=x'", "'1'", "' 1'", "'1 '", "'-1'", "'strategy=host'",
+    "'strategy=host,policy=relaxed'", "'05:00.0,permissive=yes'", "'bdf=05:00.0@3'", "'0x10'",
+    "'\u00e9'", "''", '""', "'05:00.*@1f,rdm_policy=relaxed'", "'4294967296'",
+]  # fmt: skip
+_CFG_NUMBERS = ["1", "0", "2", "0x10", "010", "08", "0x", "99999999999999999999", "4294967296",
+                "0xf", "1e5", "00", "0x7fffffffffffffff", "0x8000000000000000"]  # fmt: skip
+_BLANKS = [" ", "\t", "#c\n", "\n", ""]
+
+
+def _random_value(rng: random.Random, depth: int = 0) -> str:
+    r = rng.random()
+    if r < 0.45 or depth > 2:
+        return rng.choice(_CFG_STRINGS)
+    if r < 0.7:
+        return rng.choice(_CFG_NUMBERS)
+    items = [_random_value(rng, depth + 1) for _ in range(rng.randint(0, 4))]
+    sep = rng.choice([",", ", ", ",\n", "\n,", ", #x\n"])
+    tail = rng.choice(["", ",", ",\n", "\n"]) + rng.choice(_BLANKS)
+    return "[" + rng.choice(_BLANKS) + sep.join(items) + tail + "]"
+
+
+def generated_configs(count: int, seed: int = 417) -> list[bytes]:
+    """Seeded random configs built from xl.cfg's pieces (statements, lists, quirks)."""
+    rng = random.Random(seed)
+    files = []
+    for _ in range(count):
+        text = "".join(
+            rng.choice(_CFG_KEYS)
+            + rng.choice(["=", " = ", "+=", " += ", "\t=\t"])
+            + _random_value(rng)
+            + rng.choice(["\n", "\n", ";", " # c\n", "; ", "\n\n"])
+            for _ in range(rng.randint(0, 6))
+        )
+        if rng.random() < 0.3:
+            text = text.removesuffix("\n")
+        files.append(text.encode("utf-8"))
+    return files
+
+
 def config_corpus() -> list[bytes]:
-    """>= 50 xl.cfg files (bytes), realistic ones and lexical corner cases."""
+    """>= 50 hand-written xl.cfg files (realistic ones and lexical corner cases)."""
     texts: list[str | bytes] = [
         REAL_WORLD,
         REAL_WORLD.replace("pci_permissive = 0", "pci_permissive = 1"),

@@ -10,11 +10,12 @@ from __future__ import annotations
 import sys
 
 import click
+from rich.markup import escape
 
 from pcipass.cli.context import AppContext, pass_app
 from pcipass.cli.output import emit_json, out
 from pcipass.errors import InputError
-from pcipass.spec import SpecCheck, check_bdf, check_spec
+from pcipass.spec import PciSpec, SpecCheck, check_bdf, check_spec
 
 
 def _read_inputs(specs: tuple[str, ...]) -> list[str]:
@@ -36,28 +37,40 @@ def _check_one(text: str, strict: bool, bdf: bool) -> SpecCheck:
     return check_bdf(text, strict=strict) if bdf else check_spec(text, strict=strict)
 
 
-def _table(results: list[SpecCheck]) -> None:
-    from rich.table import Table  # noqa: PLC0415 - rich only for human output
+def _device(spec: PciSpec) -> str:
+    if spec.address is None:
+        return f"name={spec.name}"
+    return f"{spec.address.slot}.*" if spec.all_functions else str(spec.address)
 
-    table = Table("input", "ok", "device", "vslot", "options", "notes")
-    for r in results:
+
+def _options(spec: PciSpec) -> str:
+    options = [k for k in ("permissive", "msitranslate", "seize", "power_mgmt") if getattr(spec, k)]
+    if spec.rdm_policy:
+        options.append(f"rdm_policy={spec.rdm_policy}")
+    return ",".join(options) or "-"
+
+
+def _table(results: list[SpecCheck]) -> None:
+    """A table of what xl would use; errors and warnings follow it, one line each."""
+    from rich.table import Column, Table  # noqa: PLC0415 - rich only for human output
+
+    console = out()
+    table = Table("#", Column("input", overflow="fold"), "xl uses", "guest slot",
+                  Column("options", overflow="fold"), "verdict")  # fmt: skip
+    for number, r in enumerate(results, 1):
         if r.spec is None:
-            table.add_row(repr(r.input), "[red]no[/red]", "", "", "", f"[red]{r.error}[/red]")
-            continue
-        s = r.spec
-        device = f"name={s.name}" if s.address is None else (
-            f"{s.address.slot}.*" if s.all_functions else str(s.address)
-        )  # fmt: skip
-        options = ",".join(
-            k for k in ("permissive", "msitranslate", "seize", "power_mgmt") if getattr(s, k)
-        )
-        if s.rdm_policy:
-            options += f"{',' if options else ''}rdm_policy={s.rdm_policy}"
-        notes = "\n".join(f"[yellow]warning:[/yellow] {w}" for w in r.warnings)
-        ok = "[yellow]yes[/yellow]" if r.warnings else "[green]yes[/green]"
-        table.add_row(repr(r.input), ok, device, f"{s.vslot:x}" if s.vslot else "auto",
-                      options or "-", notes)  # fmt: skip
-    out().print(table)
+            table.add_row(str(number), repr(r.input), "-", "-", "-", "[red]invalid[/red]")
+        else:
+            verdict = "[yellow]trap[/yellow]" if r.warnings else "[green]ok[/green]"
+            slot = f"{r.spec.vslot:x}" if r.spec.vslot else "auto"
+            table.add_row(str(number), repr(r.input), _device(r.spec), slot, _options(r.spec),
+                          verdict)  # fmt: skip
+    console.print(table)
+    for number, r in enumerate(results, 1):
+        if r.error:
+            console.print(f"[red]#{number} error:[/red] {escape(r.error)}")
+        for warning in r.warnings:
+            console.print(f"[yellow]#{number} warning:[/yellow] {escape(warning)}")
 
 
 @click.group("spec")
