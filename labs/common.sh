@@ -3,8 +3,9 @@
 # console tail on failure). Source it; do not run it.
 #
 # Cache: ${PCIPASS_LAB_CACHE:-/var/cache/pcipass-labs}/<lab>-<hash>/, where <hash> is the
-# sha256 of the lab's build inputs (this file, the lab's build.sh/init/domu-init), so a
-# changed script rebuilds and an unchanged one reuses the cache. Outside the work tree.
+# sha256 of the lab's build inputs (this file up to the "runtime" line below, the lab's
+# build.sh, init and domu-init), so a changed build script rebuilds and an unchanged one
+# reuses the cache. Outside the work tree.
 
 LABS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(cd "$LABS_DIR/.." && pwd)
@@ -12,7 +13,13 @@ LAB_CACHE_ROOT=${PCIPASS_LAB_CACHE:-/var/cache/pcipass-labs}
 LAB_SUITE=bookworm
 LAB_MIN_FREE_GB=${LAB_MIN_FREE_GB:-6}
 
-lab_die() { echo "labs: $*" >&2; exit 1; }
+# lab_die MSG: one line on stderr, exit 1. Inside a build, also leaves MSG in
+# $LAB_FAIL_NOTE so lab_build does not add a second line.
+lab_die() {
+  echo "labs: $*" >&2
+  [ -z "${LAB_FAIL_NOTE:-}" ] || echo "$*" > "$LAB_FAIL_NOTE"
+  exit 1
+}
 
 # lab_need_tools TOOL...: one clear line naming what is missing.
 lab_need_tools() {
@@ -40,9 +47,12 @@ lab_need_space() {
 # lab_hash LAB: sha256 of the lab's build inputs.
 lab_hash() {
   local lab=$1 f files
-  files=("$LABS_DIR/common.sh" "$LABS_DIR/$lab/build.sh" "$LABS_DIR/$lab/init")
+  files=("$LABS_DIR/$lab/build.sh" "$LABS_DIR/$lab/init")
   [ -f "$LABS_DIR/$lab/domu-init" ] && files+=("$LABS_DIR/$lab/domu-init")
-  for f in "${files[@]}"; do printf '%s\n' "${f#"$LABS_DIR"/}"; cat "$f"; done | sha256sum | cut -c1-16
+  {
+    sed '/^# ---- runtime/,$d' "$LABS_DIR/common.sh"
+    for f in "${files[@]}"; do printf '%s\n' "${f#"$LABS_DIR"/}"; cat "$f"; done
+  } | sha256sum | cut -c1-16
 }
 
 # lab_cache_dir LAB: where the built lab lives (exists only once the build completed).
@@ -121,8 +131,13 @@ lab_build() {
   if [ ! -f "$dir/.complete" ]; then
     t0=$(date +%s)
     lab_rm_tree "$dir.tmp"; mkdir -p "$dir.tmp"
+    rm -f "$dir.failed"
     echo "labs: building the $lab lab in $dir" >&2
-    bash "$LABS_DIR/$lab/build.sh" "$dir.tmp" >&2 || { exec 8>&-; lab_die "$lab lab build failed (partial tree: $dir.tmp)"; }
+    if ! LAB_FAIL_NOTE="$dir.failed" bash "$LABS_DIR/$lab/build.sh" "$dir.tmp" >&2; then
+      exec 8>&-
+      [ -f "$dir.failed" ] && exit 1   # build.sh already said why, in one line
+      lab_die "$lab lab build failed (output above; partial tree: $dir.tmp)"
+    fi
     lab_rm_tree "$dir.tmp/rootfs"
     echo "$(($(date +%s) - t0))" > "$dir.tmp/build-seconds"
     touch "$dir.tmp/.complete"
@@ -137,6 +152,8 @@ lab_build() {
   exec 8>&-
   echo "$dir"
 }
+
+# ---- runtime (not a build input: edits below do not rebuild the labs) ----
 
 # lab_pci_args: the PCI layout both labs share (scenarios rely on these addresses):
 #   00:10.0 rp1 -> 01:00.0 NVMe PF (1b36:0010) with SR-IOV, $LAB_NVME_VFS VFs (01:00.1..)
@@ -193,7 +210,7 @@ lab_new_run() {
 # copy guest results (ctl/out/*) to $LAB_RESULTS, return the command's exit code
 # (124: timeout, 125: the guest never reported one; both print the console tail).
 lab_boot() {
-  local lab=$1 tmo=${LAB_TIMEOUT:-1800} qrc rc t0 tailpid conpid=; shift
+  local lab=$1 tmo=${LAB_TIMEOUT:-900} qrc rc t0 tailpid conpid=; shift
   t0=$(date +%s.%N)
   tail -n +1 -F -s 0.5 "$LAB_RUN/ctl/output" 2>/dev/null & tailpid=$!
   if [ "${LAB_CONSOLE:-0}" = 1 ]; then tail -n +1 -F -s 0.5 "$LAB_RUN/console.log" >&2 2>/dev/null & conpid=$!; fi
