@@ -8,7 +8,7 @@
   does: read `pci_msitranslate/power_mgmt/permissive/seize` with `xlu_cfg_get_long` into
   ints, then for each `pci` list item copy them into a fresh device and parse the spec on top.
 * `load_config_file(path) -> bytes` — reads a user's config file with clear `InputError`s
-  (missing, unreadable, a directory, over 1 MiB, binary, not UTF-8).
+  (missing, unreadable, a directory, empty, over 1 MiB, binary, not UTF-8).
 
 Internally the text is the file's bytes decoded as latin-1 (one char per byte, like flex).
 """
@@ -374,7 +374,7 @@ class PciList:
         return self.error is None
 
 
-def global_flags(cfg: XlConfig, warnings: list[str], strict: bool = False) -> Flags:
+def global_flags(cfg: XlConfig, warnings: list[str]) -> Flags:
     """xl's pci_* defaults: `xlu_cfg_get_long` into `int`s (errors leave 0), then to bool."""
     values: dict[str, int] = {}
     for key in GLOBAL_KEYS:
@@ -389,8 +389,6 @@ def global_flags(cfg: XlConfig, warnings: list[str], strict: bool = False) -> Fl
                 f"{key} = {value}: xl stores {_to_int32(value or 0)} in an int, "
                 f"so the default is {state}; write 0 or 1"
             )
-        if strict and (warning or (rc == 0 and value not in (0, 1))):
-            raise InputError(warnings[-1], f"set {key} to 0 or 1")
     return Flags(
         permissive=bool(values["pci_permissive"]),
         msitranslate=bool(values["pci_msitranslate"]),
@@ -425,25 +423,25 @@ def rdm_parse(text: str) -> bool:
 
 
 def effective_pci(cfg: XlConfig, *, strict: bool = False) -> PciList:
-    """The devices `xl create` would pass through, after the pci_* globals (xl_parse.c 4.17)."""
+    """The devices `xl create` would pass through, after the pci_* globals (xl_parse.c 4.17).
+
+    In strict mode every trap (a warning in compatible mode) makes the list invalid.
+    """
     warnings: list[str] = []
-    try:
-        flags = global_flags(cfg, warnings, strict)
-    except InputError as exc:
-        return PciList({}, (), (), exc.line(), tuple(warnings))
+    flags = global_flags(cfg, warnings)
     globals_ = {
         "pci_permissive": int(flags.permissive),
         "pci_msitranslate": int(flags.msitranslate),
         "pci_seize": int(flags.seize),
         "pci_power_mgmt": int(flags.power_mgmt),
     }
-    rdm = cfg.get_string("rdm")
     rc, items = cfg.get_list("pci")
     plain = rc != EINVAL and all(isinstance(item, str) for item in items)
     if rc == EINVAL:
         warnings.append("pci is a single value but should be a list: xl passes no devices")
     texts: list[str] = []
     devices: list[PciSpec] = []
+    error = None
     for index, item in enumerate(items):
         if not isinstance(item, str):
             warnings.append(f"pci item {index + 1} is a list: xl silently stops reading pci there")
@@ -454,14 +452,17 @@ def effective_pci(cfg: XlConfig, *, strict: bool = False) -> PciList:
         warnings.extend(f"pci item {index + 1} {text!r}: {w}" for w in result.warnings)
         if result.spec is None:
             error = f"pci item {index + 1} {text!r}: {result.error}; xl create would fail"
-            return PciList(globals_, tuple(devices), tuple(texts), error, tuple(warnings), plain)
+            break
         devices.append(result.spec)
+    rdm = cfg.get_string("rdm")
     if rdm is not None and rdm_parse(rdm) and devices:
         warnings.append(
             "rdm= parses, and xl 4.17 then copies an uninitialised rdm policy to every device "
             "without its own rdm_policy= (set rdm_policy= on each pci entry)"
         )
-    return PciList(globals_, tuple(devices), tuple(texts), None, tuple(warnings), plain)
+    if strict and error is None and warnings:
+        error = f"{warnings[0]} (refused in strict mode)"
+    return PciList(globals_, tuple(devices), tuple(texts), error, tuple(warnings), plain)
 
 
 def load_config_file(path: Path) -> bytes:
@@ -483,6 +484,8 @@ def load_config_file(path: Path) -> bytes:
         raise InputError(f"cannot read {path}: {exc.strerror}", "check the path") from exc
     if len(data) > MAX_CONFIG_BYTES:
         raise InputError(f"{path} is over 1 MiB", "check the path")
+    if not data.strip():
+        raise InputError(f"{path} is empty", "give a domain config with at least a name and pci")
     if b"\0" in data:
         raise InputError(f"{path} is a binary file (it contains NUL bytes)", "give an xl.cfg file")
     try:

@@ -299,8 +299,6 @@ static void cfg_child(const char *data, size_t len)
             struct pci_answer a;
             char *rbuf = NULL;
             size_t rsize = 0;
-            FILE *saved = NULL;
-            (void)saved;
             libxl_device_pci_init(&a.pci);
             a.pci.msitranslate = globals[0];
             a.pci.power_mgmt = globals[1];

@@ -80,15 +80,39 @@ def test_rdm_parse_is_inverted_like_xl() -> None:
     assert not rdm_parse("strategy=ignore")
 
 
-def test_load_config_file_errors(tmp_path: Path) -> None:
+def test_load_config_file_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     binary = tmp_path / "bin"
     binary.write_bytes(b"x = 1\n\0")
     latin = tmp_path / "latin"
     latin.write_bytes(b"name = '\xe9'\n")
     huge = tmp_path / "huge"
     huge.write_bytes(b"#" * (1 << 20) + b"\n")
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"\n")
     for path, needle in [(tmp_path / "missing", "does not exist"), (tmp_path, "directory"),
-                         (binary, "binary"), (latin, "UTF-8"), (huge, "1 MiB")]:  # fmt: skip
+                         (binary, "binary"), (latin, "UTF-8"), (huge, "1 MiB"),
+                         (empty, "empty")]:  # fmt: skip
         with pytest.raises(InputError) as exc:
             load_config_file(path)
         assert needle in exc.value.line()
+    good = tmp_path / "good.cfg"
+    good.write_bytes(b"name = 'g'\n")
+    assert load_config_file(good) == b"name = 'g'\n"
+
+    def denied(self: Path) -> bytes:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    with pytest.raises(InputError) as exc:
+        load_config_file(good)
+    assert "permission denied" in exc.value.line()
+
+
+def test_strict_mode_turns_every_trap_into_the_error() -> None:
+    for data in (b"pci = ['05:00.0']\npci_seize = 2\n", b"pci = ['05:00.0', ['x']]\n",
+                 b"pci = ['05:00.0,permissive=yes']\n", b"pci = '05:00.0'\n"):  # fmt: skip
+        loose = effective_pci(parse_config(data))
+        assert loose.ok and loose.warnings
+        strict = effective_pci(parse_config(data), strict=True)
+        assert not strict.ok and "strict mode" in (strict.error or "")
+    assert effective_pci(parse_config(b"pci = ['05:00.0']\n"), strict=True).ok

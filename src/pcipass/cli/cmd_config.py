@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import click
+from rich.markup import escape
 
 from pcipass.cli.context import AppContext, pass_app
 from pcipass.cli.output import emit_json, out
@@ -64,12 +65,10 @@ def check(app: AppContext, strict: bool, json_: bool, file: Path) -> int:
 
 def _summary(file: Path, report: dict[str, object]) -> None:
     console = out()
-    verdict = (
-        "[green]xl would accept it[/green]" if report["ok"] else "[red]xl would refuse it[/red]"
-    )
-    console.print(f"{file}: {verdict}")
+    verdict = "[green]valid[/green]" if report["ok"] else "[red]invalid[/red]"
+    console.print(f"{escape(str(file))}: {verdict}")
     if report["error"]:
-        console.print(f"  [red]error:[/red] {report['error']}")
+        console.print(f"  [red]error:[/red] {escape(str(report['error']))}")
     if isinstance(report["globals"], dict):
         console.print("  globals: " + ", ".join(f"{k}={v}" for k, v in report["globals"].items()))
     pci = report["pci"]
@@ -87,7 +86,7 @@ def _summary(file: Path, report: dict[str, object]) -> None:
         console.print(f"    {where}{slot}  {','.join(opts) or '-'}   from {dev['input']!r}",
                       markup=False)  # fmt: skip
     for warning in report["warnings"] if isinstance(report["warnings"], list) else []:
-        console.print(f"  [yellow]warning:[/yellow] {warning}")
+        console.print(f"  [yellow]warning:[/yellow] {escape(warning)}")
 
 
 def _apply(app: AppContext, file: Path, dry_run: bool, plan: Callable[[bytes], bytes]) -> int:
