@@ -226,3 +226,17 @@ def test_vfio_pci_configures_sriov_only_with_enable_sriov(host: SimHost) -> None
     host.write("sys/bus/pci/drivers_probe", IGB)
     assert drv_of(host, IGB) == "vfio-pci"
     assert fails(host, dev(IGB, "sriov_numvfs"), "1") == errno.ENOENT
+
+
+def test_kernel_files_for_module_lookup(host: SimHost) -> None:
+    import fnmatch
+
+    release = host.try_read_text("proc/sys/kernel/osrelease")
+    aliases = (host.try_read_text(f"lib/modules/{release}/modules.alias") or "").splitlines()
+    modalias = host.try_read_text(dev(E1000E, "modalias")) or ""
+    matched = {line.split()[2] for line in aliases if fnmatch.fnmatch(modalias, line.split()[1])}
+    assert matched == {"e1000e"}
+    nvme = host.try_read_text(dev(NVME, "modalias")) or ""
+    assert "alias pci:v*d*sv*sd*bc01sc08i02* nvme" in aliases
+    assert fnmatch.fnmatch(nvme, "pci:v*d*sv*sd*bc01sc08i02*")
+    assert not [a for a in aliases if a.endswith((" vfio_pci", " xen_pciback"))]  # no autoload

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pcipass.errors import InputError
 from pcipass.host.base import (
@@ -30,11 +30,16 @@ from pcipass.host.base import (
     RunResult,
     WriteFailed,
 )
-from pcipass.host.sim_kernel import SimKernel, SimState, WriteError, new_state
+from pcipass.host.sim_kernel import SimKernel, SimState, WriteError, alias_line, new_state
 from pcipass.host.sim_xen import Output, Xl, new_xen_state, xenstore_command
 from pcipass.host.sysfs_tree import build_tree
 
+if TYPE_CHECKING:
+    from pcipass.host.profiles import Profile
+
 STATE_FILE = "sim.json"
+SIM_RELEASE = "6.1.0-sim-amd64"
+PCI_IDS_PATHS = ("usr/share/misc/pci.ids", "usr/share/hwdata/pci.ids", "usr/share/pci.ids")
 XENSTORE_TOOLS = (
     "xenstore-read",
     "xenstore-write",
@@ -130,6 +135,28 @@ def _modprobe(kernel: SimKernel, args: list[str]) -> Output:
     return res
 
 
+def _write_kernel_files(root: Path, prof: Profile) -> None:
+    """What tools read besides sysfs: the kernel release, modules.alias, and pci.ids (the
+    machine's own, linked, so names show as on a real host; absent if it has none)."""
+    (root / "proc/sys/kernel").mkdir(parents=True, exist_ok=True)
+    (root / "proc/sys/kernel/osrelease").write_text(SIM_RELEASE + "\n")
+    aliases = [
+        alias_line(pid, d.module)
+        for d in prof.drivers
+        if d.module and d.kind == "native"
+        for pid in d.ids
+    ]
+    moddir = root / "lib/modules" / SIM_RELEASE
+    moddir.mkdir(parents=True, exist_ok=True)
+    (moddir / "modules.alias").write_text("".join(a + "\n" for a in aliases))
+    for candidate in PCI_IDS_PATHS:
+        if os.path.isfile("/" + candidate):
+            link = root / "usr/share/misc/pci.ids"
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to("/" + candidate)
+            break
+
+
 def _save(directory: Path, data: dict[str, Any]) -> None:
     tmp = directory / f".{STATE_FILE}.tmp"
     tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
@@ -163,6 +190,7 @@ def create_sim(
         iommu=prof.spec.iommu,
         xen=prof.spec.hypervisor == "xen",
     )
+    _write_kernel_files(target / "root", prof)
     kernel = SimKernel(target / "root", state)
     kernel.boot(list(prof.boot_modules))
     data: dict[str, Any] = {

@@ -85,6 +85,22 @@ def pci_id(vendor: int, device: int, cls: int = 0, mask: int = 0) -> PciId:
     return (vendor, device, ANY, ANY, cls, mask)
 
 
+def alias_line(pid: PciId, module: str) -> str:
+    """The ``modules.alias`` line depmod writes for one id-table entry."""
+    vendor, device, subv, subd, cls, mask = pid
+
+    def field(value: int) -> str:
+        return "*" if value == ANY else f"{value:08X}"
+
+    def byte(shift: int) -> str:
+        return f"{cls >> shift & 0xFF:02X}" if mask >> shift & 0xFF == 0xFF else "*"
+
+    return (
+        f"alias pci:v{field(vendor)}d{field(device)}sv{field(subv)}sd{field(subd)}"
+        f"bc{byte(16)}sc{byte(8)}i{byte(0)}* {module}"
+    )
+
+
 def module_name(name: str) -> str:
     """modprobe treats dashes and underscores alike."""
     return name.replace("-", "_")

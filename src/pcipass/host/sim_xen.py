@@ -451,7 +451,7 @@ class Xl:
         mem = self.xen["memory_mb"]
         rows = [
             ("host", "xen-sim"),
-            ("release", "6.1.0-sim-amd64"),
+            ("release", "6.1.0-sim-amd64"),  # = sim.SIM_RELEASE
             ("machine", "x86_64"),
             ("nr_cpus", str(self.xen["nr_cpus"])),
             ("nr_nodes", "1"),
