@@ -37,6 +37,15 @@ def require_host_tree(host: Host) -> None:
         )
 
 
+_PAGE = 4096  # a sysfs attribute is at most one page
+
+
+def _attr(host: Host, rel: str) -> str | None:
+    """A sysfs attribute as stripped text, or None (cheaper than reading it as a text file)."""
+    data = host.try_read_bytes(rel, _PAGE)
+    return None if data is None else data.decode("utf-8", "replace").strip()
+
+
 def _hex(text: str | None) -> int | None:
     if text is None:
         return None
@@ -145,12 +154,12 @@ _ATTR_FILES = {
 def _read_ids(host: Host, d: str, full: bool) -> dict[str, int | None]:
     """vendor, device, class (and with `full` subsystem IDs and revision): one ``uevent``
     read where it has them (a real kernel's does), attribute files for whatever it lacks."""
-    raw = _uevent_ids(host.try_read_text(f"{d}/uevent"))
+    raw = _uevent_ids(_attr(host, f"{d}/uevent"))
     for key, attr in _ATTR_FILES.items():
         if raw.get(key) is None and (full or key in ("vendor", "device", "class")):
-            raw[key] = _hex(host.try_read_text(f"{d}/{attr}"))
+            raw[key] = _hex(_attr(host, f"{d}/{attr}"))
         raw.setdefault(key, None)
-    raw["revision"] = _hex(host.try_read_text(f"{d}/revision")) if full else None
+    raw["revision"] = _hex(_attr(host, f"{d}/revision")) if full else None
     return raw
 
 
@@ -165,7 +174,6 @@ def _read_function(
     full_ids: bool = True,
 ) -> Device | None:
     d = f"{SYSFS_PCI_DEVICES}/{name}"
-    read = host.try_read_text
     raw = _read_ids(host, d, full_ids or detail)
     driver = host.link_name(f"{d}/driver")
     if raw["vendor"] is None and not host.is_dir(d):
@@ -177,7 +185,7 @@ def _read_function(
     if detail:
         fields = _detail(host, d, unknown, mods)
     else:
-        total = _int(read(f"{d}/sriov_totalvfs"))
+        total = _int(_attr(host, f"{d}/sriov_totalvfs"))
         if total is not None:
             fields["sriov"] = _sriov(host, d, total, None)
     cfg = fields.pop("config", None)
@@ -208,7 +216,9 @@ def _either(first: int | None, second: int | None) -> int | None:
 
 
 def _sriov(host: Host, d: str, total: int, caps: config_space.ConfigCaps | None) -> SriovPF:
-    read = host.try_read_text
+    def read(rel: str) -> str | None:
+        return _attr(host, rel)
+
     num = _int(read(f"{d}/sriov_numvfs"))
     autoprobe = _int(read(f"{d}/sriov_drivers_autoprobe"))
     cap = caps.sriov if caps else None
@@ -223,7 +233,9 @@ def _sriov(host: Host, d: str, total: int, caps: config_space.ConfigCaps | None)
 
 
 def _detail(host: Host, d: str, unknown: list[str], mods: ModuleIndex | None) -> dict[str, object]:
-    read = host.try_read_text
+    def read(rel: str) -> str | None:
+        return _attr(host, rel)
+
     cfg = host.try_read_bytes(f"{d}/config")
     caps = config_space.parse(cfg) if cfg is not None else None
     if caps is None:
