@@ -240,3 +240,20 @@ def test_kernel_files_for_module_lookup(host: SimHost) -> None:
     assert "alias pci:v*d*sv*sd*bc01sc08i02* nvme" in aliases
     assert fnmatch.fnmatch(nvme, "pci:v*d*sv*sd*bc01sc08i02*")
     assert not [a for a in aliases if a.endswith((" vfio_pci", " xen_pciback"))]  # no autoload
+
+
+def test_reset_and_reset_method(host: SimHost) -> None:
+    path = dev(IGB, "reset_method")
+    assert host.try_read_text(path) == "flr bus"
+    host.write(path, "bus")
+    assert host.try_read_text(path) == "bus"
+    assert fails(host, path, "pm") == errno.EINVAL  # not supported by this device
+    assert fails(host, path, "nonsense") == errno.EINVAL
+    host.write(dev(IGB, "reset"), "1")
+    assert fails(host, dev(IGB, "reset"), "2") == errno.EINVAL
+    host.write(path, "")
+    assert host.try_read_text(path) == ""
+    assert fails(host, dev(IGB, "reset"), "1") == errno.ENOTTY
+    host.write(path, "default")
+    assert host.try_read_text(path) == "flr bus"
+    assert fails(host, dev("0000:00:1f.3", "reset"), "1") == errno.ENOENT  # no method: no file

@@ -27,6 +27,7 @@ from pcipass.host.sysfs_tree import (
     PciFunction,
     SriovCap,
     SysfsTree,
+    default_reset_methods,
     vf_function,
 )
 
@@ -575,8 +576,12 @@ class SimKernel:
                 raise WriteError(errno.EINVAL)
             self.tree.set_attr(bdf, "sriov_drivers_autoprobe", "1" if flag else "0")
         elif attr == "reset":
-            if data.strip() != "1":
+            if kstrtoul(_sysfs_str(data).strip()) != 1:
                 raise WriteError(errno.EINVAL)
+            if not self._reset_methods(bdf):
+                raise WriteError(errno.ENOTTY)
+        elif attr == "reset_method":
+            self._set_reset_methods(bdf, data)
         elif attr == "remove":
             if data.strip() not in ("1", "y", "Y"):
                 return
@@ -589,6 +594,24 @@ class SimKernel:
             self._rescan()
         else:
             raise WriteError(errno.EACCES)
+
+    def _reset_methods(self, bdf: str) -> list[str]:
+        text = (self.tree.bus / "devices" / bdf / "reset_method").read_text()
+        return text.split()
+
+    def _set_reset_methods(self, bdf: str, data: str) -> None:
+        """reset_method_store: "" disables all, "default" re-probes, else supported names."""
+        fn = self.state.fn(bdf)
+        supported = fn.reset_methods if fn.reset_methods is not None else default_reset_methods(fn)
+        text = _sysfs_str(data).strip()
+        if text == "default":
+            chosen = list(supported)
+        else:
+            chosen = text.split()
+            if any(name not in supported for name in chosen):
+                raise WriteError(errno.EINVAL, "Invalid or unsupported reset method")
+        path = self.tree.bus / "devices" / bdf / "reset_method"
+        path.write_text(" ".join(chosen) + "\n" if chosen else "")
 
     def _rescan(self) -> None:
         for bdf, data in sorted(self.state.removed.items()):

@@ -323,7 +323,8 @@ def _resource_text(fn: PciFunction) -> str:
     return "".join(f"0x{a:016x} 0x{b:016x} 0x{c:016x}\n" for a, b, c in rows[:lines])
 
 
-def _default_reset_methods(fn: PciFunction) -> tuple[str, ...]:
+def default_reset_methods(fn: PciFunction) -> tuple[str, ...]:
+    """The methods the kernel's probe finds: FLR if DevCap says so, bus reset behind a bridge."""
     methods = ["flr"] if fn.flr else []
     if fn.parent is not None and fn.physfn is None:
         methods.append("bus")
@@ -484,7 +485,7 @@ class SysfsTree:
         for name in ("remove", "rescan", "reset"):
             self._write(dev / name, "")
         (dev / "config").write_bytes(config_space(fn))
-        methods = fn.reset_methods if fn.reset_methods is not None else _default_reset_methods(fn)
+        methods = fn.reset_methods if fn.reset_methods is not None else default_reset_methods(fn)
         if methods:
             self._write(dev / "reset_method", " ".join(methods) + "\n")
         elif (dev / "reset").exists():
