@@ -139,6 +139,7 @@ class UnreadableHost(RealHost):
         return None if rel.endswith(self.BLOCKED) else super().try_read_bytes(rel, limit)
 
 
+@pytest.mark.parametrize("unlink", [True, False], ids=["gone", "dangling-link"])
 def test_device_vanishing_mid_read_is_left_out(tmp_path: Path, unlink: bool) -> None:
     build(tmp_path)
     model = discover(VanishingHost(tmp_path, "0000:06:00.1", unlink))
