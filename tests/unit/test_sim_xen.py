@@ -206,3 +206,17 @@ def test_pciback_hide_parameter_and_wildcards(template: Path, tmp_path: Path) ->
     with pytest.raises(WriteFailed) as info:
         host.write(f"{PCIBACK}/new_slot", "02:*.1")
     assert info.value.errno == errno.EINVAL
+
+
+def test_xenstore_prefix_tidy_and_usage(host: SimHost) -> None:
+    host.run(["xenstore-write", "/t/a/b", "1", "/t/a/c", "2"])
+    assert host.run(["xenstore-list", "-p", "/t/a"]).stdout == "/t/a/b\n/t/a/c\n"
+    assert host.run(["xenstore-read", "-p", "/t/a/b"]).stdout == "/t/a/b: 1\n"
+    host.run(["xenstore-rm", "/t/a/b"])
+    host.run(["xenstore-rm", "-t", "/t/a/c"])  # tidies the empty /t/a and /t
+    assert host.run(["xenstore-exists", "/t"]).returncode == 1
+    usage = host.run(["xenstore-write", "/t/odd"])
+    assert (usage.returncode, usage.stderr) == (
+        1,
+        "xenstore-write: Usage: xenstore-write [-h] [-s] key value [...]\n",
+    )

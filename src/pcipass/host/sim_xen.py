@@ -107,55 +107,75 @@ def _sanitise(value: str) -> str:
     return "".join(out)
 
 
+USAGE = {
+    "xenstore-read": "[-h] [-p] [-s] key [...]",
+    "xenstore-write": "[-h] [-s] key value [...]",
+    "xenstore-rm": "[-h] [-s] [-t] key [...]",
+    "xenstore-exists": "[-h] [-s] key [...]",
+    "xenstore-list": "[-h] [-p] [-s] key [...]",
+}
+
+
 def xenstore_command(xen: dict[str, Any], argv: list[str]) -> Output:
-    """xenstore-read/-write/-rm/-exists/-ls/-list as the xenstore-utils tools behave."""
+    """xenstore-read/-write/-rm/-exists/-list/-ls as xenstore_client.c behaves: errors via
+    warnx/errx ("tool: message", exit 1), output of the paths handled before an error kept."""
     tool = os.path.basename(argv[0])
+    flags = {a for a in argv[1:] if a.startswith("-")}
+    args = [a for a in argv[1:] if not a.startswith("-")]
     xs = Xenstore(xen)
     res = Output()
-    args = argv[1:]
     if tool == "xenstore-ls":
-        full = "-f" in args
-        paths = [a for a in args if not a.startswith("-")] or ["/"]
-        for path in paths:
+        for path in args or ["/"]:
             if xs.directory(path) is None:
                 res.err.append(f"{tool}: xs_directory ({path}): No such file or directory")
                 res.code = 1
                 return res
-            _ls(xs, path.rstrip("/") if path != "/" else "", 0, full, res.out)
+            _ls(xs, path.rstrip("/") if path != "/" else "", 0, "-f" in flags, res.out)
+        return res
+    prefix = "-p" in flags
+    if "-h" in flags or not args or (tool == "xenstore-write" and len(args) % 2):
+        res.err.append(f"{tool}: Usage: {tool} {USAGE[tool]}")
+        res.code = 1
         return res
     if tool == "xenstore-write":
-        if len(args) % 2 or not args:
-            res.err.append(f"Usage: {tool} [-h] [-s] [-R] key value [...]")
-            res.code = 2
-            return res
         for key, value in zip(args[::2], args[1::2], strict=True):
             xs.write(key, value)
         return res
     for path in args:
-        if tool == "xenstore-read":
-            found = xs.read(path)
-            if found is None:
-                res.err.append(f"{tool}: couldn't read path {path}")
-                res.code = 1
-                return res
-            res.out.append(found)
-        elif tool == "xenstore-exists":
-            if xs.read(path) is None:
-                res.code = 1
-                return res
-        elif tool == "xenstore-rm":
-            if not xs.rm(path):
-                res.err.append(f"{tool}: could not remove path {path}")
-                res.code = 1
-                return res
-        elif tool == "xenstore-list":
-            children = xs.directory(path)
-            if children is None:
-                res.err.append(f"{tool}: could not list path {path}")
-                res.code = 1
-                return res
-            res.out.extend(children)
+        error = _xs_one(xs, tool, path, prefix, "-t" in flags, res.out)
+        if error is not None:
+            if error:
+                res.err.append(f"{tool}: {error}")
+            res.code = 1
+            return res
     return res
+
+
+def _xs_one(
+    xs: Xenstore, tool: str, path: str, prefix: bool, tidy: bool, out: list[str]
+) -> str | None:
+    """One path of a xenstore-* tool: None on success, else the warning ("" for none)."""
+    if tool == "xenstore-read":
+        found = xs.read(path)
+        if found is None:
+            return f"couldn't read path {path}"
+        out.append(f"{path}: {found}" if prefix else found)
+    elif tool == "xenstore-exists":
+        return None if xs.read(path) is not None else ""
+    elif tool == "xenstore-list":
+        children = xs.directory(path)
+        if children is None:
+            return f"could not list path {path}"
+        out.extend(f"{path}/{c}" if prefix else c for c in children)
+    elif tool == "xenstore-rm":
+        while True:  # -t: also remove parents left empty and without a value
+            if not xs.rm(path):
+                return f"could not remove path {path}"
+            parent = path.rsplit("/", 1)[0]
+            if not (tidy and parent and xs.read(parent) == "" and xs.directory(parent) == []):
+                return None
+            path = parent
+    return None
 
 
 def _ls(xs: Xenstore, path: str, depth: int, full: bool, out: list[str]) -> None:
