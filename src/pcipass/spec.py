@@ -5,13 +5,15 @@ Public API (strict mode, for commands acting on user input):
 * `parse_spec(text) -> PciSpec` — a `pci=[...]` / `xl pci-attach` spec; raises `InputError`.
 * `parse_bdf(text) -> PciAddress` — the `xl pci-assignable-add/-remove` grammar.
 * `format_spec(spec) -> str` — the canonical spec, which xl reads back identically.
+* `with_defaults(spec, Flags(...))` — the spec under a config's `pci_*` globals.
 
 `check_spec(text, strict=..., defaults=...)` and `check_bdf(text, strict=...)` never raise:
-they return a `SpecCheck` with the result xl would use (or the error) and the warnings.
+they return a `SpecCheck` with the `PciSpec` xl would use (or the error) and the warnings.
 In compatible mode (`strict=False`) every silent trap of libxlutil (flags read with
 `atoi`, text silently dropped after `bdf=`, numbers truncated to 32 bits, duplicate
 keys, ...) is a warning; in strict mode it is an error. Inputs on which libxlutil
-reads an uninitialised `%n` (a BDF without `.F`, e.g. `05:00`) are errors in both modes.
+reads an uninitialised `%n` (a BDF without `.F`, e.g. `05:00`) are errors in both modes,
+and the message shows the corrected form.
 
 This is a port of `parse_bdf`, `parse_vslot`, `parse_key_val` and
 `xlu_pci_parse_spec_string` in tools/libs/util/libxlu_pci.c (RELEASE-4.17.x), with

@@ -58,6 +58,8 @@ class CfgSyntaxError(InputError):
 
 @dataclass(frozen=True)
 class Token:
+    """One scanner token; `start`/`end` are offsets into the text."""
+
     kind: str  # IDENT NUMBER STRING NEWLINE EOF , [ ] = += ;
     text: str  # raw text (for STRING: the dequoted value)
     start: int

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 from compare import actual_fields, documented, documented_bdf, expected_fields
-from conftest import Oracle
 from corpus import spec_corpus
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from oracle_runner import Oracle
 
 from pcipass.spec import SpecCheck, check_bdf, check_spec, format_spec
 

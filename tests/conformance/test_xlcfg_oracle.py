@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 from compare import RDM, actual_fields, expected_fields
-from conftest import Oracle
 from corpus import REAL_WORLD, config_corpus, generated_configs
+from oracle_runner import Oracle
 
 from pcipass.cli.main import run
 from pcipass.spec import check_spec
