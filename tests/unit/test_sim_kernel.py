@@ -257,3 +257,12 @@ def test_reset_and_reset_method(host: SimHost) -> None:
     host.write(path, "default")
     assert host.try_read_text(path) == "flr bus"
     assert fails(host, dev("0000:00:1f.3", "reset"), "1") == errno.ENOENT  # no method: no file
+
+
+def test_vfio_pci_ids_parameter_and_bool_params(host: SimHost) -> None:
+    host.write(dev(E1000E, "driver/unbind"), E1000E)
+    ok = host.modprobe("vfio-pci", {"ids": "8086:10d3,zz:1", "enable_sriov": "1"})
+    assert ok.returncode == 0
+    assert drv_of(host, E1000E) == "vfio-pci"  # the ids= entry bound the unbound device
+    assert host.try_read_text("sys/module/vfio_pci/parameters/enable_sriov") == "Y"
+    assert host.modprobe("vfio-pci", {"bogus": "1"}).returncode == 0  # loaded: ignored

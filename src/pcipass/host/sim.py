@@ -30,7 +30,14 @@ from pcipass.host.base import (
     RunResult,
     WriteFailed,
 )
-from pcipass.host.sim_kernel import SimKernel, SimState, WriteError, alias_line, new_state
+from pcipass.host.sim_kernel import (
+    RELEASE,
+    SimKernel,
+    SimState,
+    WriteError,
+    alias_line,
+    new_state,
+)
 from pcipass.host.sim_xen import Output, Xl, new_xen_state, xenstore_command
 from pcipass.host.sysfs_tree import build_tree
 
@@ -38,7 +45,6 @@ if TYPE_CHECKING:
     from pcipass.host.profiles import Profile
 
 STATE_FILE = "sim.json"
-SIM_RELEASE = "6.1.0-sim-amd64"
 PCI_IDS_PATHS = ("usr/share/misc/pci.ids", "usr/share/hwdata/pci.ids", "usr/share/pci.ids")
 XENSTORE_TOOLS = (
     "xenstore-read",
@@ -139,14 +145,14 @@ def _write_kernel_files(root: Path, prof: Profile) -> None:
     """What tools read besides sysfs: the kernel release, modules.alias, and pci.ids (the
     machine's own, linked, so names show as on a real host; absent if it has none)."""
     (root / "proc/sys/kernel").mkdir(parents=True, exist_ok=True)
-    (root / "proc/sys/kernel/osrelease").write_text(SIM_RELEASE + "\n")
+    (root / "proc/sys/kernel/osrelease").write_text(RELEASE + "\n")
     aliases = [
         alias_line(pid, d.module)
         for d in prof.drivers
         if d.module and d.kind == "native"
         for pid in d.ids
     ]
-    moddir = root / "lib/modules" / SIM_RELEASE
+    moddir = root / "lib/modules" / RELEASE
     moddir.mkdir(parents=True, exist_ok=True)
     (moddir / "modules.alias").write_text("".join(a + "\n" for a in aliases))
     for candidate in PCI_IDS_PATHS:

@@ -32,6 +32,7 @@ from pcipass.host.sysfs_tree import (
 )
 
 ANY = -1  # PCI_ANY_ID in id tables
+RELEASE = "6.1.0-sim-amd64"  # the simulated kernel's release (uname -r)
 PAGE_SIZE = 4096
 BDF_RE = re.compile(r"^([0-9a-f]{4}):([0-9a-f]{2}):([0-9a-f]{2})\.([0-7])$")
 
@@ -233,6 +234,29 @@ def kstrtoul(text: str) -> int | None:
     if m.group(1):
         return int(m.group(1), 16)
     return int(m.group(2), 8) if m.group(2) else int(m.group(3))
+
+
+def _param_text(default: str | None, value: str) -> str:
+    """How sysfs shows a module parameter: bools (default Y/N) as Y/N, others verbatim."""
+    if default in ("Y", "N"):
+        flag = kstrtobool(value)
+        return value if flag is None else ("Y" if flag else "N")
+    return value
+
+
+def _parse_ids_param(text: str) -> list[list[int]]:
+    """vfio-pci's ``ids=vendor:device[:subvendor[:subdevice[:class[:class_mask]]]],...``;
+    entries that do not parse are skipped (the module logs "incorrect ids field")."""
+    out = []
+    for entry in text.split(","):
+        fields = entry.split(":")
+        try:
+            nums = [int(f, 16) for f in fields]
+        except ValueError:
+            continue
+        if 2 <= len(nums) <= 6:
+            out.append((nums + [ANY, ANY, 0, 0][len(nums) - 2 :])[:6])
+    return out
 
 
 def kstrtobool(text: str) -> bool | None:
@@ -713,7 +737,10 @@ class SimKernel:
         """modprobe NAME k=v...: (exit code, stderr). A loaded module ignores new params."""
         name = module_name(name)
         if name not in self.state.modules:
-            return 1, f"modprobe: FATAL: Module {name} not found in directory /lib/modules/sim\n"
+            return (
+                1,
+                f"modprobe: FATAL: Module {name} not found in directory /lib/modules/{RELEASE}\n",
+            )
         mod = self.state.module(name)
         if mod.builtin or name in self.state.loaded:
             return 0, ""
@@ -733,13 +760,18 @@ class SimKernel:
             self.load_module(dep, {})
         for slot in hide:
             self.add_slots(slot)
-        values = dict(mod.params) | params
+        defaults = dict(mod.params)
+        values = defaults | {k: _param_text(defaults.get(k), v) for k, v in params.items()}
         self.state.params[name] = values
         self.state.loaded.append(name)
         visible = tuple((k, v) for k, v in values.items() if k not in mod.hidden_params)
         self.tree.add_module(Module(name, visible))
         for drv in mod.drivers:
             self.register_driver(drv)
+        if values.get("ids") and mod.drivers:  # vfio-pci / pci-stub `ids=`: dynamic ids
+            for pid in _parse_ids_param(values["ids"]):
+                self.state.dynids.setdefault(mod.drivers[0], []).append(pid)
+            self.driver_attach(mod.drivers[0])
         return 0, ""
 
     def unload_module(self, name: str) -> tuple[int, str]:

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from pcipass.host.sim_kernel import SimKernel, WriteError
+from pcipass.host.sim_kernel import RELEASE, SimKernel, WriteError
 
 XsNode = dict[str, Any]
 PCIBACK = "/sys/bus/pci/drivers/pciback"
@@ -471,7 +471,7 @@ class Xl:
         mem = self.xen["memory_mb"]
         rows = [
             ("host", "xen-sim"),
-            ("release", "6.1.0-sim-amd64"),  # = sim.SIM_RELEASE
+            ("release", RELEASE),
             ("machine", "x86_64"),
             ("nr_cpus", str(self.xen["nr_cpus"])),
             ("nr_nodes", "1"),
