@@ -338,6 +338,7 @@ class SysfsTree:
         self.root = Path(root)
         self.sys = self.root / "sys"
         self.bus = self.sys / "bus" / "pci"
+        self._dirs: dict[str, Path] = {}  # BDF -> real device directory
 
     # -- helpers -------------------------------------------------------------
     def _link(self, link: Path, target: Path) -> None:
@@ -347,13 +348,24 @@ class SysfsTree:
         link.symlink_to(os.path.relpath(target, link.parent))
 
     @staticmethod
-    def _write(path: Path, text: str) -> None:
+    def _put(path: Path, data: bytes) -> None:
+        """Create or replace a file whose directory exists (the fast path: one open)."""
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+
+    def _write(self, path: Path, text: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        self._put(path, text.encode())
 
     def device_dir(self, bdf: str) -> Path:
         """The real directory of a function (resolves the bus link)."""
-        return Path(os.path.realpath(self.bus / "devices" / bdf))
+        known = self._dirs.get(bdf)
+        if known is None:
+            known = self._dirs[bdf] = Path(os.path.realpath(self.bus / "devices" / bdf))
+        return known
 
     def _parent_dir(self, fn: PciFunction) -> Path:
         if fn.parent is None:
@@ -459,6 +471,7 @@ class SysfsTree:
         """Create the function's directory, attributes and links (its parent must exist)."""
         dev = self._parent_dir(fn) / fn.bdf
         dev.mkdir(parents=True, exist_ok=True)
+        self._dirs[fn.bdf] = Path(os.path.realpath(dev))
         attrs = {
             "vendor": f"0x{fn.vendor:04x}",
             "device": f"0x{fn.device:04x}",
@@ -469,27 +482,20 @@ class SysfsTree:
             "irq": str(fn.irq),
             "numa_node": str(fn.numa_node),
             "local_cpulist": fn.local_cpulist,
-            "local_cpus": "f",
             "modalias": modalias(fn),
             "enable": "1" if fn.driver else "0",
             "driver_override": fn.driver_override or "(null)",
-            "d3cold_allowed": "1",
-            "broken_parity_status": "0",
-            "msi_bus": "1",
-            "uevent": f"PCI_CLASS={fn.class_code:X}\nPCI_ID={fn.vendor:04X}:{fn.device:04X}\n"
-            f"PCI_SLOT_NAME={fn.bdf}\nMODALIAS={modalias(fn)}",
+            "resource": _resource_text(fn).rstrip("\n"),
+            "remove": "",
+            "rescan": "",
         }
-        for name, value in attrs.items():
-            self._write(dev / name, value + "\n")
-        self._write(dev / "resource", _resource_text(fn))
-        for name in ("remove", "rescan", "reset"):
-            self._write(dev / name, "")
-        (dev / "config").write_bytes(config_space(fn))
         methods = fn.reset_methods if fn.reset_methods is not None else default_reset_methods(fn)
-        if methods:
-            self._write(dev / "reset_method", " ".join(methods) + "\n")
-        elif (dev / "reset").exists():
-            (dev / "reset").unlink()
+        if methods:  # the kernel shows both only when the device has a reset method
+            attrs["reset"] = ""
+            attrs["reset_method"] = " ".join(methods)
+        for name, value in attrs.items():
+            self._put(dev / name, (value + "\n" if value else "").encode())
+        self._put(dev / "config", config_space(fn))
         self._link(dev / "subsystem", self.bus)
         self._link(self.bus / "devices" / fn.bdf, dev)
         if fn.is_bridge:
@@ -520,7 +526,7 @@ class SysfsTree:
             "sriov_vf_total_msix": "0",
         }
         for name, value in attrs.items():
-            self._write(dev / name, value + "\n")
+            self._put(dev / name, (value + "\n").encode())
 
     def add_children(self, fn: PciFunction) -> None:
         """Create the function's network interfaces and block devices (a driver made them)."""
@@ -579,6 +585,7 @@ class SysfsTree:
                 shutil.rmtree(gdir)
         self.remove_children(bdf)
         (self.bus / "devices" / bdf).unlink(missing_ok=True)
+        self._dirs.pop(bdf, None)
         shutil.rmtree(dev)
 
     # -- attribute edits -----------------------------------------------------------
