@@ -70,10 +70,6 @@ class SimHost(Host):
             )
         super().__init__(self.directory / "root")
 
-    @property
-    def profile(self) -> str:
-        return str(self._load()["profile"])
-
     # -- state ---------------------------------------------------------------------
     def _load(self) -> dict[str, Any]:
         data: dict[str, Any] = json.loads((self.directory / STATE_FILE).read_text())
