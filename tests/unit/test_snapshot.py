@@ -43,6 +43,13 @@ def test_round_trip_keeps_links_attributes_and_config(sim_root: Path, tmp_path: 
     assert after.link_name("sys/class/net/enp2s0") == "enp2s0"
     assert after.link_name("sys/bus/pci/drivers/igb/module") == "igb"
     assert after.exists("sys/kernel/iommu_groups/7/devices/0000:00:1f.3")
+    release = before.try_read_text("proc/sys/kernel/osrelease")
+    assert release and after.try_read_text("proc/sys/kernel/osrelease") == release
+    alias = f"lib/modules/{release}/modules.alias"
+    assert after.try_read_text(alias) == before.try_read_text(alias)
+    ids = before.try_read_bytes("usr/share/misc/pci.ids")  # the sim links the machine's, if any
+    assert after.try_read_bytes("usr/share/misc/pci.ids") == ids
+    assert not os.path.islink(tmp_path / "replay/usr/share/misc/pci.ids")
     # write-only and BAR files are not captured
     assert not after.exists("sys/bus/pci/devices/0000:02:00.0/remove")
     assert not after.exists("sys/bus/pci/drivers/e1000e/bind")

@@ -12,6 +12,8 @@ What is captured (read-only; nothing is written to the host):
   virtual net/block devices (bridges, bonds, dm, md), ``sys/hypervisor/type``;
 - ``proc/{mounts,swaps,cmdline,modules,net/route,xen/capabilities}`` and pcipass's own
   ``var/lib/pcipass``;
+- names and modules: the host's ``pci.ids`` (as a file) and ``proc/sys/kernel/osrelease`` with
+  the ``alias pci:`` lines of ``lib/modules/<release>/modules.alias``;
 - ``pcipass-snapshot.json``: format, time, kernel release, counts.
 
 Skipped: BAR and ROM files (``resourceN``, ``rom``), ``vpd``, write-only files (``bind``,
@@ -38,6 +40,8 @@ from pcipass.errors import InputError, OperationError
 MANIFEST = "pcipass-snapshot.json"
 FORMAT = 1
 READ_LIMIT = 65536
+AUX_LIMIT = 16 << 20
+PCI_IDS_PATHS = ("usr/share/misc/pci.ids", "usr/share/hwdata/pci.ids", "usr/share/pci.ids")
 SKIP_NAMES = re.compile(r"^(resource\d+(_wc)?|rom|vpd|remove|rescan|reset|bind|unbind|new_id|"
                         r"remove_id|drivers_probe|uevent|new_slot|remove_slot|label)$")  # fmt: skip
 SKIP_DIRS = {"power", "msi_irqs", "statistics", "queues", "queue", "mq", "trace", "integrity",
@@ -127,14 +131,26 @@ class _Walker:
         except OSError:
             self.cap.skipped += 1
             return None
+        self.add_bytes(rel, data, st.st_mode & 0o777)
+        return "file"
+
+    def add_bytes(self, rel: str, data: bytes, mode: int = 0o644) -> None:
+        """Store `data` as the regular file `rel`."""
         self._add_dir(os.path.dirname(rel))
-        info = self._info(rel, tarfile.REGTYPE, st.st_mode & 0o777)
+        info = self._info(rel, tarfile.REGTYPE, mode)
         info.size = len(data)
         self.cap.seen.add(rel)
         self.cap.members.append((info, data))
         self.cap.files += 1
         self.cap.size += len(data)
-        return "file"
+
+    def read_all(self, rel: str) -> bytes | None:
+        """A whole file, symlinks followed (pci.ids, modules.alias), or None."""
+        try:
+            with open(self.root / rel, "rb") as f:
+                return f.read(AUX_LIMIT)
+        except OSError:
+            return None
 
     def listdir(self, rel: str) -> list[str]:
         try:
@@ -199,8 +215,28 @@ def collect(root: str | os.PathLike[str]) -> Capture:
     w.tree("sys/hypervisor/type", 1)
     for rel in PROC_FILES:
         w.add(rel)
+    _add_names_and_modules(w)
     w.tree("var/lib/pcipass", 4)
     return w.cap
+
+
+def _add_names_and_modules(w: _Walker) -> None:
+    """pci.ids (the first found, as a file) and the kernel release with the PCI lines of its
+    ``modules.alias``, so names and candidate modules replay as on the source host."""
+    for rel in PCI_IDS_PATHS:
+        data = w.read_all(rel)
+        if data is not None:
+            w.add_bytes(rel, data)
+            break
+    release = w.read_all("proc/sys/kernel/osrelease")
+    if release is None:
+        return
+    w.add_bytes("proc/sys/kernel/osrelease", release)
+    name = release.decode(errors="replace").strip()
+    aliases = w.read_all(f"lib/modules/{name}/modules.alias")
+    if aliases is not None:
+        pci = [ln for ln in aliases.splitlines(keepends=True) if ln.startswith(b"alias pci:")]
+        w.add_bytes(f"lib/modules/{name}/modules.alias", b"".join(pci))
 
 
 def _walk_devices(w: _Walker, rel: str) -> None:
