@@ -24,9 +24,13 @@ frozen dataclasses and call `build_tree(root, spec)`; the result is what Linux s
 `HostSpec` is the whole host; `PciFunction` one function (`SriovCap` if it is an SR-IOV PF,
 ``physfn`` if it is a VF); `Driver` and `Module` the loaded drivers. `build_tree` fills in what
 can be derived (multifunction bits, bridge bus numbers, drivers and modules named only by a
-function). `SysfsTree` offers the incremental edits the simulated host makes
-(`add_function`, `remove_function`, `bind`, `unbind`, `add_driver`, `remove_driver`,
-`add_module`, `remove_module`, `set_attr`, `write_config`).
+function). Helpers: `vf_function(pf, i)` / `vf_bdf` (the VF the kernel creates: routing ID =
+PF + offset + i * stride), `config_space(fn)`, `modalias(fn)`, `default_reset_methods(fn)`.
+`SysfsTree` offers the incremental edits the simulated host makes (`add_function`,
+`remove_function`, `bind`, `unbind`, `add_children`/`remove_children` (netdevs, disks),
+`add_driver`, `remove_driver`, `add_module`, `remove_module`, `set_attr`, `write_config`,
+`set_virtfn_links`). Attribute files are plain files (mode 0644); writing them does nothing
+by itself: the simulated host (`pcipass.host.sim`) gives writes their kernel meaning.
 """
 
 from __future__ import annotations
