@@ -4,7 +4,9 @@
 Compares, median of --rounds runs of "to vfio-pci, then back to the original driver":
   shell    a plain `sh` loop doing the same sysfs writes (the plan's `echo ... > file` lines;
            real hosts only) — or, on the simulated host, the same writes through `Host.write`;
-  library  pcipass in-process: discovery, planning, journal, lock, verified execution;
+  execute  pcipass executing the two plans in-process (lock, journal, records, verification
+           re-reads), planned beforehand: the cost of pcipass's own safety;
+  library  pcipass in-process, also reading the host (discovery) and planning;
   cli      `python3 -m pcipass assignable add/remove -r` as a user runs it;
   devbind  `dpdk-devbind.py -b vfio-pci ...` and back (Debian `dpdk`), when installed.
 Prints the times and the ratios to the shell loop. Goal: library within 1.2x of shell.
@@ -69,6 +71,21 @@ def plans(host: Host) -> tuple[Plan, Callable[[], Plan]]:
     return add, lambda: remove_plan(gather_facts(host, discover(host)), DEVICES, rebind=True)
 
 
+def execute_round(host: Host) -> float:
+    """Seconds spent executing the add and the remove plan (planning is not counted)."""
+    spent = 0.0
+    for build in (
+        lambda f: add_plan(f, AddRequest(DEVICES, "vfio")),
+        lambda f: remove_plan(f, DEVICES, rebind=True),
+    ):
+        plan = build(gather_facts(host, discover(host)))
+        start = time.perf_counter()
+        with Lock(host):
+            Executor(host, RecordStore(host)).run(plan)
+        spent += time.perf_counter() - start
+    return spent
+
+
 def library_round(host: Host) -> None:
     for build in (
         lambda f: add_plan(f, AddRequest(DEVICES, "vfio")),
@@ -108,13 +125,14 @@ def devbind_round(tool: str) -> None:
     subprocess.run([tool, "-b", "igbvf", *IGB_VFS], check=True, stdout=subprocess.DEVNULL)
 
 
-def timed(host: Host, rounds: int, body: Callable[[], None]) -> float:
+def timed(host: Host, rounds: int, body: Callable[[], float | None]) -> float:
+    """Median seconds of `body` (or of the time it reports itself)."""
     times = []
     for _ in range(rounds):
         wait_original(host)
         start = time.perf_counter()
-        body()
-        times.append(time.perf_counter() - start)
+        reported = body()
+        times.append(reported if reported is not None else time.perf_counter() - start)
     wait_original(host)
     return statistics.median(times)
 
@@ -141,6 +159,7 @@ def main() -> None:
     Executor(host, RecordStore(host)).run(back)
     results = {"shell": timed(host, args.rounds,
                               lambda: shell_round(host, write_lines(add), write_lines(back)))}
+    results["execute"] = timed(host, args.rounds, lambda: execute_round(host))
     results["library"] = timed(host, args.rounds, lambda: library_round(host))
     results["cli"] = timed(host, args.rounds, lambda: cli_round(prefix))
     tool = shutil.which("dpdk-devbind.py") or shutil.which("dpdk-devbind")
