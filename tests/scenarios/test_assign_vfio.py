@@ -125,3 +125,18 @@ def test_guard_nic_with_an_address(host: Host) -> None:
         host.run(["ip", "addr", "del", "192.0.2.2/24", "dev", ifname])
         if was_down:  # an interface left up may get DHCP and a default route
             host.run(["ip", "link", "set", ifname, "down"])
+
+
+def test_reset_an_assigned_device(host: Host) -> None:
+    assert pcipass(host, "assignable", "add", "--backend", "vfio", E1000E)[0] == 0
+    methods = host.try_read_text(dev(E1000E, "reset_method"))
+    try:
+        code, out, err = pcipass(host, "reset", "--dry-run", E1000E)
+        assert code == 0, err
+        assert f"echo 1 > /sys/bus/pci/devices/{E1000E}/reset" in out
+        code, _, err = pcipass(host, "reset", E1000E)
+        assert code == 0, err
+        assert driver_of(host, E1000E) == "vfio-pci"
+        assert host.try_read_text(dev(E1000E, "reset_method")) == methods  # put back
+    finally:
+        assert pcipass(host, "assignable", "remove", "-r", E1000E)[0] == 0
