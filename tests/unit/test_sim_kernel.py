@@ -70,6 +70,7 @@ def test_bind_unbind_errno_table(host: SimHost) -> None:
     assert fails(host, dev(E1000E, "driver/unbind"), E1000E) == errno.ENOENT
     assert fails(host, f"{DRV}/e1000e/unbind", E1000E) == errno.ENODEV
     assert fails(host, dev(E1000E, "vendor"), "0x1234") == errno.EACCES
+    assert fails(host, dev(E1000E), "1") == errno.EISDIR
 
 
 def test_driver_override_semantics(host: SimHost) -> None:

@@ -507,6 +507,8 @@ class SimKernel:
         if not os.path.exists(path):
             raise WriteError(errno.ENOENT)
         real = Path(os.path.realpath(path))
+        if real.is_dir():
+            raise WriteError(errno.EISDIR)
         try:
             parts = real.relative_to(os.path.realpath(self.root)).parts
         except ValueError as exc:
