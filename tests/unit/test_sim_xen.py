@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import shutil
 from pathlib import Path
 
@@ -220,3 +221,64 @@ def test_xenstore_prefix_tidy_and_usage(host: SimHost) -> None:
         1,
         "xenstore-write: Usage: xenstore-write [-h] [-s] key value [...]\n",
     )
+
+
+def _cfg(host: SimHost, name: str, pci: str, extra: str = "") -> str:
+    host.write_state_file(f"tmp/{name}.cfg", f'name = "{name}"\nmemory = 256\n{pci}{extra}')
+    return f"/tmp/{name}.cfg"
+
+
+def test_domains_hold_devices(host: SimHost) -> None:
+    bad = xl(host, "create", _cfg(host, "early", "pci = [ '02:00.0' ]\n"))
+    assert bad.returncode == 3
+    assert bad.stderr.splitlines()[:2] == [
+        "Parsing config from /tmp/early.cfg",
+        "libxl: error: libxl_pci.c:1677:libxl__device_pci_add: "
+        "Domain 1:PCI device 0:2:0.0 is not assignable",
+    ]
+    assert "early" not in xl(host, "list").stdout
+    assert xl(host, "pci-assignable-add", E1000E).returncode == 0
+    assert (
+        xl(host, "create", _cfg(host, "guest", "pci = [ '02:00.0,permissive=1' ]\n")).returncode
+        == 0
+    )
+    listing = xl(host, "list").stdout.splitlines()
+    assert listing[1].split()[:2] == ["Domain-0", "0"]
+    assert listing[2].split()[:4] == ["guest", "2", "256", "1"]  # domid 1 was used up
+    assert xl(host, "pci-list", "guest").stdout == f"Vdev Device\n00.0 {E1000E}\n"
+    assert host.run(["xenstore-read", "/libxl/pci/0000-02-00-0/domid"]).stdout == "2\n"
+    assert host.run(["xenstore-read", "/local/domain/0/backend/pci/2/0/dev-0"]).stdout == (
+        f"{E1000E}\n"
+    )
+    assert xl(host, "pci-assignable-list").stdout == ""  # attached devices are not listed
+    held = xl(host, "pci-assignable-remove", "-r", E1000E)
+    assert held.returncode == 1 and "failed to de-quarantine" in held.stderr
+    assert xl(host, "pci-detach", "guest", E1000E).returncode == 0
+    assert xl(host, "pci-assignable-list").stdout == f"{E1000E} \n"
+    assert xl(host, "pci-attach", "guest", E1000E).returncode == 0
+    assert xl(host, "destroy", "guest").returncode == 0
+    assert "guest" not in xl(host, "list").stdout
+    assert host.run(["xenstore-exists", "/libxl/pci/0000-02-00-0/domid"]).returncode == 1
+    assert xl(host, "pci-assignable-remove", "-r", E1000E).returncode == 0
+    assert host.link_name(f"sys/bus/pci/devices/{E1000E}/driver") == "e1000e"
+
+
+def test_attach_needs_passthrough_and_an_iommu(host: SimHost) -> None:
+    assert xl(host, "create", _cfg(host, "plain", "")).returncode == 0
+    xl(host, "pci-assignable-add", E1000E)
+    res = xl(host, "pci-attach", "plain", E1000E)
+    assert res.returncode == 1
+    assert "Domain 1:xc_assign_device failed: Operation not supported" in res.stderr
+    assert xl(host, "pci-attach", "99", E1000E).stderr.count("unable to get domain type") == 3
+    assert (
+        xl(host, "destroy", "nosuch").stderr == "nosuch is an invalid domain identifier (rc=-6)\n"
+    )
+    state = json.loads((host.directory / "sim.json").read_text())
+    state["xen"]["iommu"] = False
+    (host.directory / "sim.json").write_text(json.dumps(state))
+    res = xl(host, "create", _cfg(host, "pt", "pci = [ '02:00.0' ]\n"))
+    assert res.returncode == 6 and "passthrough not supported on this platform" in res.stderr
+    res = xl(host, "pci-assignable-add", "0000:03:00.0")
+    assert res.returncode == 1 and "failed to quarantine 0000:03:00.0" in res.stderr
+    assert host.link_name("sys/bus/pci/devices/0000:03:00.0/driver") == "pciback"  # left bound
+    assert "virt_caps              : pv hvm gnttab-v1 gnttab-v2" in xl(host, "info").stdout

@@ -12,9 +12,12 @@ from __future__ import annotations
 import errno
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
+from pcipass.host import sim_domains
 from pcipass.host.sim_kernel import RELEASE, SimKernel, WriteError
 
 XsNode = dict[str, Any]
@@ -212,14 +215,19 @@ class Xl:
 
     def run(self, args: list[str]) -> Output:
         cmd, rest = (args[0], args[1:]) if args else ("", [])
-        handler = {
+        handlers: dict[str, Callable[[list[str]], None]] = {
             "pci-assignable-add": self.assignable_add,
             "pci-assignable-list": self.assignable_list,
             "pci-assignable-remove": self.assignable_remove,
-            "pci-attach": self.pci_attach,
             "info": self.info,
-            "list": self.list_domains,
-        }.get(cmd)
+            "create": partial(sim_domains.create, self),
+            "destroy": partial(sim_domains.destroy, self),
+            "list": partial(sim_domains.list_domains, self),
+            "pci-attach": partial(sim_domains.pci_attach, self),
+            "pci-detach": partial(sim_domains.pci_detach, self),
+            "pci-list": partial(sim_domains.pci_list, self),
+        }
+        handler = handlers.get(cmd)
         if handler is None:
             self.res.err.append(f"command not implemented in the simulated host: xl {cmd}")
             self.res.code = 1
@@ -422,47 +430,6 @@ class Xl:
         self.xs.rm(_xs_path(bdf, "name"))
         return True
 
-    # -- pci-attach (no domUs exist in the simulation) ----------------------------------
-    def pci_attach(self, args: list[str]) -> None:
-        if len(args) < 2:
-            self.res.err.append("'xl pci-attach' requires at least 2 arguments.")
-            self.res.code = 2
-            return
-        domain, spec = args[0], args[1]
-        if domain == "Domain-0":
-            domain = "0"
-        if not domain.isdigit():
-            self.res.err.append(f"{domain} is an invalid domain identifier (rc=-6)")
-            self.res.code = 1
-            return
-        bdf = self.parse_bdf(spec)
-        if bdf is None:
-            self.res.err.append(f'pci-attach: malformed PCI_SPEC_STRING "{spec}"')
-            self.res.code = 2
-            return
-        dom, bus, dev, fn = (int(x, 16) for x in re.split(r"[:.]", bdf))
-        short = f"{dom:x}:{bus:x}:{dev:x}.{fn:x}"
-        domid = int(domain)
-        who = f"Domain {domid}:" if domid else ""
-        if domid:
-            for _ in range(3):
-                self.res.err.append(
-                    "libxl: error: libxl_dom.c:37:libxl__domain_type: "
-                    f"unable to get domain type for domid={domid}"
-                )
-        elif self.kernel.driver_of(bdf) != "pciback":
-            self.log(
-                "error", 1677, "libxl__device_pci_add", f"PCI device {short} is not assignable"
-            )
-        else:
-            self.log("error", 1529, "pci_add_dm_done", "xc_assign_device failed: Invalid argument")
-        self.log("error", 1809, "device_pci_add_done",
-                 f"{who}libxl__device_pci_add failed for PCI device {short} (rc -3)")  # fmt: skip
-        self.res.err.append(
-            "libxl: error: libxl_device.c:1486:device_addrm_aocomplete: unable to add device"
-        )
-        self.res.code = 1
-
     # -- info / list ------------------------------------------------------------------------
     def info(self, args: list[str]) -> None:
         caps = "pv hvm hvm_directio pv_directio gnttab-v1 gnttab-v2"
@@ -488,15 +455,8 @@ class Xl:
         ]
         self.res.out.extend(f"{k:<23}: {v}" for k, v in rows)
 
-    def list_domains(self, args: list[str]) -> None:
-        self.res.out.append(
-            "Name                                        ID   Mem VCPUs\tState\tTime(s)"
-        )
-        self.res.out.append(
-            f"{'Domain-0':<40}{0:>5}{1024:>6}{self.xen['nr_cpus']:>6}     r-----       1.0"
-        )
-
-    def usage(self, cmd: str) -> None:
-        self.res.err.append(f"'xl {cmd}' requires at least 1 argument.")
+    def usage(self, cmd: str, count: int = 1) -> None:
+        plural = "s" if count > 1 else ""
+        self.res.err.append(f"'xl {cmd}' requires at least {count} argument{plural}.")
         self.res.err.append("")
         self.res.code = 2
