@@ -104,20 +104,25 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--ports", type=int, default=64)
     parser.add_argument("--vfs", type=int, default=62)
-    parser.add_argument("--keep", type=Path, help="build the tree here and keep it")
+    parser.add_argument(
+        "--keep", type=Path, help="build the tree here and keep it (reused when it exists)"
+    )
     args = parser.parse_args()
     lspci = shutil.which("lspci")
     if lspci is None:
         raise SystemExit("lspci not found: install pciutils")
 
     root = args.keep or Path(tempfile.mkdtemp(prefix="pcipass-bench-"))
-    t0 = time.perf_counter()
-    host = spec(args.ports, args.vfs)
-    build_tree(root, host)
-    print(
-        f"tree: {len(host.functions)} functions under {root} "
-        f"(built in {time.perf_counter() - t0:.1f}s); pci.ids: {IDS or 'none'}"
-    )
+    if (root / "sys/bus/pci/devices").is_dir():
+        print(f"tree: reusing {root}")
+    else:
+        t0 = time.perf_counter()
+        host = spec(args.ports, args.vfs)
+        build_tree(root, host)
+        print(
+            f"tree: {len(host.functions)} functions under {root} "
+            f"(built in {time.perf_counter() - t0:.1f}s); pci.ids: {IDS or 'none'}"
+        )
     pcipass = [sys.executable, "-m", "pcipass", "--root", str(root)]
     ids_arg = ["-i", str(root / "usr/share/misc/pci.ids")] if IDS else []
     commands = {
@@ -134,14 +139,17 @@ def main() -> int:
         ],
         "python3 -c pass": [sys.executable, "-c", "pass"],
     }
-    results: dict[str, tuple[float, float]] = {}
-    for name, argv in commands.items():
+    for argv in commands.values():
         measure(argv)  # warm the page cache
-        runs = [measure(argv) for _ in range(args.runs)]
-        results[name] = (
-            statistics.median(w for w, _ in runs),
-            statistics.median(m for _, m in runs),
-        )
+    # Interleaved rounds, so that load from elsewhere hits every command alike.
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
+    for _ in range(args.runs):
+        for name, argv in commands.items():
+            runs[name].append(measure(argv))
+    results = {
+        name: (statistics.median(w for w, _ in r), statistics.median(m for _, m in r))
+        for name, r in runs.items()
+    }
     base_wall, base_mem = results["lspci -Dnnk"]
     print(f"median of {args.runs} runs")
     print(f"{'command':<22} {'wall s':>8} {'peak MiB':>9} {'time/lspci':>11}")
