@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from pcipass.errors import InputError
@@ -167,7 +167,7 @@ def _read_function(
     host: Host,
     name: str,
     bdf: BDF,
-    ids: pciids.PciIds,
+    names_of: Callable[[dict[str, int | None]], Names],
     detail: bool,
     mods: ModuleIndex | None,
     parents: bool = True,
@@ -200,7 +200,7 @@ def _read_function(
         subsystem_device_id=raw["sd"],
         class_code=raw["class"],
         revision=raw["revision"],
-        names=_names(ids, raw),
+        names=names_of(raw),
         driver=driver,
         iommu_group=group,
         parent=_parent_of(host.readlink(d)) if parents or detail else None,
@@ -282,6 +282,15 @@ def discover(
     and the subsystem IDs and revision (``full_ids=False``)."""
     require_host_tree(host)
     ids = pciids.load(lambda rel: host.try_read_bytes(rel))
+    cache: dict[tuple[int | None, ...], Names] = {}
+
+    def names_of(raw: dict[str, int | None]) -> Names:
+        """Names shared by every function with the same IDs (VFs: thousands of them)."""
+        key = (raw["vendor"], raw["device"], raw["sv"], raw["sd"], raw["class"])
+        if key not in cache:
+            cache[key] = _names(ids, raw)
+        return cache[key]
+
     mods = ModuleIndex.load(host) if modules else None
     focus = set(only) if only is not None else None
     devices: dict[BDF, Device] = {}
@@ -290,7 +299,9 @@ def discover(
         if bdf is None:
             continue
         want = detail and (focus is None or bdf in focus)
-        dev = _read_function(host, name, bdf, ids, want, mods if want else None, parents, full_ids)
+        dev = _read_function(
+            host, name, bdf, names_of, want, mods if want else None, parents, full_ids
+        )
         if dev is not None:
             devices[bdf] = dev
     devices = _with_vfs(devices)
