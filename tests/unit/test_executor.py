@@ -11,7 +11,7 @@ import pytest
 from pcipass.errors import OperationError
 from pcipass.host.base import RealHost, RunResult, WriteFailed
 from pcipass.ops.records import RecordStore
-from pcipass.run.executor import Executor, Outcome
+from pcipass.run.executor import Executor
 from pcipass.run.journal import Journal
 from pcipass.run.plan import Plan, Step, probe, record, set_override, unbind
 
@@ -120,24 +120,27 @@ def test_failed_command_is_undone(tmp_path: Path) -> None:
     assert driver(host) == "e1000e"
 
 
-@pytest.mark.parametrize("stop", range(4))
+class Crash(BaseException):
+    """Stands for SIGKILL: nothing in pcipass catches it."""
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+@pytest.mark.parametrize("at", range(1, 5))
 @pytest.mark.parametrize("rollback", [False, True])
-def test_recover_after_interruption(tmp_path: Path, stop: int, rollback: bool) -> None:
-    """Simulate a crash after `stop` steps (journal says step `stop` started)."""
+def test_recover_after_interruption(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, when: str, at: int, rollback: bool
+) -> None:
+    """Crash before/after each step (the kill hook raising instead of killing), then recover."""
     host = TinyKernel(tmp_path)
-    records = RecordStore(host)
-    plan = vfio_plan()
-    journal = Journal(host)
-    journal.begin(plan)
-    scratch = Executor(host, records, journal, settle=0)
-    for index in range(stop + 1):
-        journal.at(index)
-        if index < stop:
-            scratch._take(plan.steps[index], Outcome(plan), strict=True)
+    monkeypatch.setenv("PCIPASS_TEST_KILL", f"{when}:{at}")
+    crashing = Executor(host, RecordStore(host), settle=0)
+    monkeypatch.setattr("os.kill", lambda pid, sig: (_ for _ in ()).throw(Crash()))
+    with pytest.raises(Crash):
+        crashing.run(vfio_plan())
+    monkeypatch.delenv("PCIPASS_TEST_KILL")
     executor = Executor(host, RecordStore(host), settle=0)
-    assert executor.pending() is not None
-    outcome = executor.recover(rollback=rollback)
-    assert outcome is not None
+    assert executor.pending() is not None  # even after the last step: the end is not journalled
+    executor.recover(rollback=rollback)
     assert executor.pending() is None
     if rollback:
         assert driver(host) == "e1000e" and not RecordStore(host).has(BDF)

@@ -150,7 +150,8 @@ def add_plan(facts: HostFacts, req: AddRequest) -> Plan:
         steps.append(_modprobe(STUB_MODULE[req.backend], stub))
     for dev in devices:
         _check_not_assigned(dev, req.backend)
-        steps += _record_step(facts, dev, req)
+        steps += _record_step(facts, dev, req)  # all records first: one durable write
+    for dev in devices:
         if req.backend == "vfio":
             steps += _vfio_add(dev)
         else:
@@ -328,7 +329,10 @@ def remove_plan(facts: HostFacts, bdfs: Iterable[str], rebind: bool) -> Plan:
                 f"{bdf} is not assignable (it is on {dev.driver or 'no driver'})",
                 "nothing to give back; `pcipass assignable list` shows the assignable devices",
             )
-    return Plan(f"assignable remove {' '.join(targets)}", tuple(steps))
+    # Records are forgotten last, in one durable write, once every device is back.
+    ordered = [s for s in steps if s.action != "forget"]
+    ordered += [s for s in steps if s.action == "forget"]
+    return Plan(f"assignable remove {' '.join(targets)}", tuple(ordered))
 
 
 def _vfio_remove(facts: HostFacts, dev: Device, rec: Record | None, rebind: bool) -> list[Step]:

@@ -66,6 +66,7 @@ class RecordStore:
     def __init__(self, host: Host) -> None:
         self.host = host
         self._cache: dict[str, dict[str, Any]] | None = None
+        self._dirty = False
 
     def all(self) -> dict[str, Record]:
         return {bdf: Record.from_json(obj) for bdf, obj in sorted(self._load().items())}
@@ -77,14 +78,27 @@ class RecordStore:
     def has(self, bdf: str) -> bool:
         return bdf in self._load()
 
-    def save(self, bdf: str, payload: dict[str, Any]) -> None:
+    def save(self, bdf: str, payload: dict[str, Any], defer: bool = False) -> None:
+        """Store a record (with `defer`, only in memory until `flush`)."""
         data = dict(self._load())
         data[bdf] = dict(payload, bdf=bdf)
-        self._store(data)
+        self._update(data, defer)
 
-    def drop(self, bdf: str) -> None:
+    def drop(self, bdf: str, defer: bool = False) -> None:
+        """Forget a record (with `defer`, only in memory until `flush`)."""
         data = dict(self._load())
         if data.pop(bdf, None) is not None:
+            self._update(data, defer)
+
+    def flush(self) -> None:
+        """Make deferred changes durable (one atomic, fsync'd write)."""
+        if self._dirty and self._cache is not None:
+            self._store(self._cache)
+
+    def _update(self, data: dict[str, dict[str, Any]], defer: bool) -> None:
+        if defer:
+            self._cache, self._dirty = data, True
+        else:
             self._store(data)
 
     def by_name(self, name: str) -> Record | None:
@@ -111,7 +125,7 @@ class RecordStore:
                 f"cannot write /{RECORDS}: {exc.strerror or exc}",
                 "run pcipass as root, or check that the state directory is writable",
             ) from exc
-        self._cache = data
+        self._cache, self._dirty = data, False
 
 
 # -- libxl's memory in xenstore ----------------------------------------------

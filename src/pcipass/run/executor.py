@@ -36,9 +36,11 @@ expected state recovery re-reads (saves one fsync per device and step)."""
 class RecordKeeper(Protocol):
     """Where `record`/`forget` steps keep pcipass's memory of devices."""
 
-    def save(self, bdf: str, payload: dict[str, Any]) -> None: ...
+    def save(self, bdf: str, payload: dict[str, Any], defer: bool = False) -> None: ...
 
-    def drop(self, bdf: str) -> None: ...
+    def drop(self, bdf: str, defer: bool = False) -> None: ...
+
+    def flush(self) -> None: ...
 
     def has(self, bdf: str) -> bool: ...
 
@@ -135,6 +137,7 @@ class Executor:
         for index in range(start, len(plan.steps)):
             step = plan.steps[index]
             if step.action not in UNJOURNALLED:
+                self.records.flush()  # a journalled step implies durable records before it
                 self.journal.at(index)
             if skip_done and step.expect and self._all_hold(step.expect):
                 continue
@@ -149,6 +152,7 @@ class Executor:
                 ) from exc
             outcome.done.append(step)
             self._maybe_kill("after")
+        self.records.flush()
         self.journal.end("done")
         outcome.state = "done"
 
@@ -166,12 +170,18 @@ class Executor:
                         f"undoing {plan.steps[index].render()!r} failed: {exc.what}",
                         "fix what the message says, then run `pcipass recover --rollback`",
                     ) from exc
+        self.records.flush()
         self.journal.end("rolled-back")
         outcome.state = "rolled-back"
 
     # -- one step ----------------------------------------------------------
     def _take(self, step: Step, outcome: Outcome, strict: bool) -> None:
-        """Perform one step and verify it; `strict` also requires a zero exit status."""
+        """Perform one step and verify it; `strict` also requires a zero exit status.
+
+        Record changes are kept in memory and made durable (one write for a run of
+        them) before the next step that touches the host, and at the end."""
+        if step.action not in UNJOURNALLED:
+            self.records.flush()
         if step.action == "write":
             self.host.write(step.path, step.data)
         elif step.action == "run":
@@ -189,9 +199,9 @@ class Executor:
                     f"install the module or its package, or check the blacklist of {step.data}",
                 )
         elif step.action == "record":
-            self.records.save(step.bdf, step.payload or {})
+            self.records.save(step.bdf, step.payload or {}, defer=True)
         else:
-            self.records.drop(step.bdf)
+            self.records.drop(step.bdf, defer=True)
         self._verify(step)
 
     def _verify(self, step: Step) -> None:
