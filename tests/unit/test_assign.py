@@ -190,3 +190,15 @@ def test_remove_of_a_device_never_assignable() -> None:
 def test_auto_backend() -> None:
     assert choose_backend("auto", xen_facts()) == "xen"
     assert choose_backend("auto", kernel_facts()) == "vfio"
+
+
+def test_stale_records_are_ignored() -> None:
+    from pcipass.ops.assign import live_records
+
+    recs = {NIC: Record(NIC, "e1000e", backend="xen", name="nic0")}
+    on_host = model(device(NIC, "e1000e"))
+    on_pciback = model(device(NIC, "pciback"))
+    assert live_records(on_host, recs) == {}
+    assert live_records(on_pciback, recs) == recs
+    assert live_records(on_pciback, recs, {NIC: XenDevice("e1000e", "nic1")}) == {}
+    assert live_records(on_pciback, recs, {NIC: XenDevice("e1000e", "nic0")}) == recs

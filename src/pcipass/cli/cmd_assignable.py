@@ -64,14 +64,15 @@ def gather_facts(host: Host, model: HostModel) -> HostFacts:
     }
     info = xl_info(host)
     dom0 = info is not None
+    xen = xen_devices(host) if dom0 else {}
     return HostFacts(
         model=model,
-        records=live_records(model, RecordStore(host).all()),
+        records=live_records(model, RecordStore(host).all(), xen),
         drivers=drivers,
         modules=modules,
         dom0=dom0,
         xen_directio=xen_directio(info) if info is not None else None,
-        xen=xen_devices(host) if dom0 else {},
+        xen=xen,
     )
 
 

@@ -69,15 +69,22 @@ class HostFacts:
         return out
 
 
-def live_records(model: HostModel, records: Mapping[str, Record]) -> dict[str, Record]:
-    """Records still describing a device pcipass (or xl) holds: a device another tool
-    already gave back to a host driver has a stale record, which is ignored."""
+def live_records(
+    model: HostModel, records: Mapping[str, Record], xen: Mapping[str, XenDevice] | None = None
+) -> dict[str, Record]:
+    """Records still describing a device pcipass holds. Stale (ignored): the device is back
+    on a host driver, or libxl's name for it differs from the record's (xl gave it back and
+    made it assignable again)."""
     live: dict[str, Record] = {}
     for bdf, rec in records.items():
         parsed = BDF.try_parse(bdf)
         dev = model.get(parsed) if parsed else None
-        if dev is None or dev.driver in (None, "pciback", "vfio-pci", "pci-stub"):
-            live[bdf] = rec
+        if dev is not None and dev.driver not in (None, "pciback", "vfio-pci", "pci-stub"):
+            continue
+        xd = (xen or {}).get(bdf)
+        if rec.backend == "xen" and xd is not None and xd.name != rec.name:
+            continue
+        live[bdf] = rec
     return live
 
 
