@@ -5,14 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pcipass.host.base import RealHost, RunResult
-from pcipass.ops.records import (
-    Record,
-    RecordStore,
-    xen_domid,
-    xen_driver,
-    xen_names,
-    xs_key,
-)
+from pcipass.ops.records import Record, RecordStore, XenDevice, xen_devices, xs_key
 
 
 def test_records_survive_a_new_store(tmp_path: Path) -> None:
@@ -23,7 +16,7 @@ def test_records_survive_a_new_store(tmp_path: Path) -> None:
     again = RecordStore(RealHost(tmp_path))
     rec = again.get("0000:05:00.0")
     assert rec == Record("0000:05:00.0", "ixgbe", "ixgbe", None, "xen", "nic0")
-    assert again.by_name("nic0") == rec and again.has("0000:05:00.0")
+    assert again.has("0000:05:00.0") and again.all() == {"0000:05:00.0": rec}
     again.drop("0000:05:00.0")
     assert not RecordStore(RealHost(tmp_path)).has("0000:05:00.0")
 
@@ -55,8 +48,16 @@ def test_xenstore_keys_new_and_old(tmp_path: Path) -> None:
         "/libxl/pci/0000-05-00-0/domid": "3",
         "/libxl/pciback/0000-06-00-0/driver_path": "/sys/bus/pci/drivers/nvme",
     })
-    assert xen_driver(host, "0000:05:00.0") == "ixgbe"
-    assert xen_driver(host, "0000:06:00.0") == "nvme"
-    assert xen_driver(host, "0000:07:00.0") is None
-    assert xen_domid(host, "0000:05:00.0") == 3
-    assert xen_names(host) == {"nic0": "0000:05:00.0"}
+    assert xen_devices(host) == {
+        "0000:05:00.0": XenDevice("ixgbe", "nic0", 3),
+        "0000:06:00.0": XenDevice("nvme", None, None),
+    }
+
+
+def test_deferred_changes_need_a_flush(tmp_path: Path) -> None:
+    store = RecordStore(RealHost(tmp_path))
+    store.save("0000:05:00.0", {"driver": "ixgbe"}, defer=True)
+    assert store.has("0000:05:00.0")
+    assert not RecordStore(RealHost(tmp_path)).has("0000:05:00.0")
+    store.flush()
+    assert RecordStore(RealHost(tmp_path)).has("0000:05:00.0")

@@ -13,7 +13,6 @@ from pcipass.model.device import Device, HostModel
 FORCE_STORAGE = "--force-storage"
 FORCE_NET = "--force-net"
 FORCE_VFS = "--force-vfs"
-OVERRIDE_FLAGS = (FORCE_STORAGE, FORCE_NET, FORCE_VFS)
 
 
 @dataclass(frozen=True)

@@ -101,9 +101,6 @@ class RecordStore:
         else:
             self._store(data)
 
-    def by_name(self, name: str) -> Record | None:
-        return next((r for r in self.all().values() if r.name == name), None)
-
     def _load(self) -> dict[str, dict[str, Any]]:
         if self._cache is None:
             text = self.host.try_read_text(RECORDS)
@@ -150,42 +147,6 @@ def xenstore_list(host: Host, path: str) -> list[str]:
     except CommandFailed:
         return []
     return result.stdout.split() if result.returncode == 0 else []
-
-
-def xen_driver_path(host: Host, bdf: str) -> str | None:
-    """The original driver's sysfs path libxl remembered (4.15+ key, then the older one)."""
-    for node in ("pci", "pciback"):
-        value = xenstore_read(host, f"/libxl/{node}/{xs_key(bdf)}/driver_path")
-        if value:
-            return value
-    return None
-
-
-def xen_driver(host: Host, bdf: str) -> str | None:
-    """The original driver's name libxl remembered, or None."""
-    path = xen_driver_path(host, bdf)
-    return os.path.basename(path.rstrip("/")) if path else None
-
-
-def xen_name(host: Host, bdf: str) -> str | None:
-    return xenstore_read(host, f"/libxl/pci/{xs_key(bdf)}/name")
-
-
-def xen_domid(host: Host, bdf: str) -> int | None:
-    """The domain libxl says holds the device, or None."""
-    value = xenstore_read(host, f"/libxl/pci/{xs_key(bdf)}/domid")
-    return int(value) if value and value.isdigit() else None
-
-
-def xen_names(host: Host) -> dict[str, str]:
-    """Every name libxl knows: name → BDF (what `xl pci-assignable-remove NAME` resolves)."""
-    names: dict[str, str] = {}
-    for key in xenstore_list(host, "/libxl/pci"):
-        name = xenstore_read(host, f"/libxl/pci/{key}/name")
-        parts = key.split("-")
-        if name and len(parts) == 4:
-            names[name] = f"{parts[0]}:{parts[1]}:{parts[2]}.{parts[3]}"
-    return names
 
 
 def xen_devices(host: Host) -> dict[str, XenDevice]:

@@ -125,9 +125,6 @@ class Plan:
     def __bool__(self) -> bool:
         return bool(self.steps)
 
-    def __add__(self, other: Plan) -> Plan:
-        return Plan(self.command, self.steps + other.steps, self.notes + other.notes)
-
     def render(self) -> list[str]:
         """`--dry-run` text: one line per change, in order."""
         return [step.render() for step in self.steps]
