@@ -10,6 +10,7 @@ Scenarios touch the host only through the `Host` interface.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import pytest
 from lab_layout import E1000E, IGB_PF, NVME_PF, dev, drv
 
 from pcipass.host.base import Host, RealHost
+from pcipass.run.state_dir import STATE_DIR
 
 TARGETS = ("sim", "kernel-lab", "xen-lab")
 TARGET = os.environ.get("PCIPASS_TARGET", "sim")
@@ -71,7 +73,8 @@ def host(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Host]:
 
 def restore_baseline(host: Host) -> None:
     """Put a lab back to its boot-time state: no domUs, nothing assignable, no
-    driver_override, original drivers bound, no VFs."""
+    driver_override, original drivers bound, no VFs, no pcipass state (records, journal),
+    so every scenario starts as it does on a fresh simulated host."""
     if TARGET == "xen-lab":
         for line in host.run(["xl", "list"]).stdout.splitlines()[2:]:
             host.run(["xl", "destroy", line.split()[0]])
@@ -93,3 +96,4 @@ def restore_baseline(host: Host) -> None:
         if host.try_read_text(dev(pf, "sriov_numvfs")) not in ("0", None):
             host.write(dev(pf, "sriov_numvfs"), "0")
         host.write(dev(pf, "sriov_drivers_autoprobe"), "1")
+    shutil.rmtree(host.path(STATE_DIR), ignore_errors=True)
