@@ -98,6 +98,30 @@ def test_net_and_block_usage(root: Path) -> None:
     assert disk.holds_root and {m.target for m in disk.mounts} == {"/", "/var"}
 
 
+def test_nvme_multipath_disk_is_on_its_controller(tmp_path: Path) -> None:
+    """Debian's kernels put nvme0n1 under virtual/nvme-subsystem (seen in the kernel lab);
+    only the hidden path nvme0c0n1 sits under the PCI function."""
+    root = build(tmp_path)
+    ctrl = Path(os.path.realpath(root / "sys/class/nvme/nvme0"))
+    blk = root / "sys/class/block"
+    (ctrl / "nvme0n1").rename(ctrl / "nvme0c0n1")
+    head = root / "sys/devices/virtual/nvme-subsystem/nvme-subsys0/nvme0n1"
+    (head / "nvme0n1p1").mkdir(parents=True)
+    (head / "nvme0n1p1/partition").write_text("1\n")
+    for link, target in (
+        ("nvme0n1", head),
+        ("nvme0n1p1", head / "nvme0n1p1"),
+        ("nvme0c0n1", ctrl / "nvme0c0n1"),
+    ):
+        (blk / link).unlink(missing_ok=True)
+        os.symlink(os.path.relpath(target, blk), blk / link)
+    (blk / "nvme0n1p2").unlink()
+    model = discover(RealHost(root))
+    disk = model.devices[B("09:00.0")].block[0]
+    assert disk.name == "nvme0n1" and disk.partitions == ("nvme0n1p1",)
+    assert disk.holds_root
+
+
 def test_listing_reads_less(root: Path) -> None:
     light = discover(RealHost(root), detail=False, usage_facts=False)
     pf = light.devices[B("05:00.0")]

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from pcipass.host.base import Host
 from pcipass.model.device import BDF, BlockDevice, Mount, NetInterface
 
+_NVME_PATH = re.compile(r"^nvme(\d+)c\d+n(\d+)$")
 _BDF_COMPONENT = re.compile(r"^[0-9a-f]{4,8}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
 
 
@@ -151,17 +152,21 @@ def _holders_closure(host: Host, name: str) -> list[str]:
 def block_by_function(host: Host) -> dict[BDF, tuple[BlockDevice, ...]]:
     """Every disk that sits on a PCI function, with its partitions, mounts, swap and holders."""
     names = host.listdir("sys/class/block")
-    disks: dict[str, BDF] = {}
+    disks: dict[str, set[BDF]] = {}
     partitions: dict[str, list[str]] = {}
     for name in names:
         real = host.resolve(f"sys/class/block/{name}")
+        if host.exists(f"sys/class/block/{name}/partition"):
+            partitions.setdefault(real.rstrip("/").split("/")[-2], []).append(name)
+            continue
         bdf = owning_function(real)
         if bdf is None:
             continue
-        if host.exists(f"sys/class/block/{name}/partition"):
-            partitions.setdefault(real.rstrip("/").split("/")[-2], []).append(name)
-        else:
-            disks[name] = bdf
+        path = _NVME_PATH.match(name)
+        # With NVMe multipath (Debian's default) the disk nvmeSnN lives under
+        # virtual/nvme-subsystem; only its hidden path nvmeScCnN sits under the controller.
+        disk = f"nvme{path[1]}n{path[2]}" if path else name
+        disks.setdefault(disk if disk in names else name, set()).add(bdf)
     if not disks:
         return {}
     dm_names = {
@@ -184,19 +189,19 @@ def block_by_function(host: Host) -> dict[BDF, tuple[BlockDevice, ...]]:
     swapped = {d: s for s in swaps if (d := _dev_name(s, root_arg, dm_names)) is not None}
 
     out: dict[BDF, list[BlockDevice]] = {}
-    for disk, bdf in sorted(disks.items()):
+    for disk, bdfs in sorted(disks.items()):
         parts = tuple(sorted(partitions.get(disk, [])))
         holders = _unique(h for d in (disk, *parts) for h in _holders_closure(host, d))
         users = (disk, *parts, *holders)
-        out.setdefault(bdf, []).append(
-            BlockDevice(
-                name=disk,
-                partitions=parts,
-                mounts=tuple(m for u in users for m in mounted.get(u, [])),
-                swap=tuple(swapped[u] for u in users if u in swapped),
-                holders=holders,
-            )
+        found = BlockDevice(
+            name=disk,
+            partitions=parts,
+            mounts=tuple(m for u in users for m in mounted.get(u, [])),
+            swap=tuple(swapped[u] for u in users if u in swapped),
+            holders=holders,
         )
+        for bdf in sorted(bdfs):
+            out.setdefault(bdf, []).append(found)
     return {b: tuple(v) for b, v in out.items()}
 
 
