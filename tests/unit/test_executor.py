@@ -155,3 +155,16 @@ def test_kill_hook_parses(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     assert Executor(host, RecordStore(host))._kill == ("after", 2)
     monkeypatch.setenv("PCIPASS_TEST_KILL", "bogus")
     assert Executor(host, RecordStore(host))._kill is None
+
+
+def test_missing_module_is_one_clear_error_before_any_change(tmp_path: Path) -> None:
+    class NoModule(TinyKernel):
+        def run(self, argv: list[str], timeout: float = 1.0) -> RunResult:
+            return RunResult(tuple(argv), 1, "", "modprobe: FATAL: Module vfio-pci not found.\n")
+
+    host = NoModule(tmp_path)
+    plan = Plan("x", (Step("modprobe", "load", data="vfio-pci"), unbind(BDF, "e1000e")))
+    with pytest.raises(OperationError, match="cannot load kernel module vfio-pci") as err:
+        Executor(host, RecordStore(host), settle=0).run(plan)
+    assert "install" in err.value.fix
+    assert driver(host) == "e1000e" and host.writes == []

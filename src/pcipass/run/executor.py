@@ -146,9 +146,10 @@ class Executor:
                 self._take(step, outcome, strict=True)
             except PcipassError as exc:
                 self._rollback(plan, index, outcome)
+                done = len(outcome.done)
+                undone = f"; the {done} step(s) done were undone" if done else ""
                 raise OperationError(
-                    f"{exc.what}; the {len(outcome.done)} step(s) done were undone",
-                    exc.fix or "see `pcipass recover` and dmesg",
+                    f"{exc.what}{undone}", exc.fix or "see `pcipass recover` and dmesg"
                 ) from exc
             outcome.done.append(step)
             self._maybe_kill("after")
