@@ -6,6 +6,7 @@ A user error prints exactly one line `pcipass: error: <what> — <fix>` on stder
 
 from __future__ import annotations
 
+import importlib
 import sys
 import traceback
 from pathlib import Path
@@ -16,8 +17,41 @@ from pcipass import __version__
 from pcipass.cli.context import AppContext
 from pcipass.errors import PcipassError
 
+#: Which module holds each command: commands are imported only when used, so a
+#: `pcipass list` does not pay for the assignment or simulator code.
+COMMAND_MODULES = {
+    "spec": "cmd_spec",
+    "config": "cmd_config",
+    "list": "cmd_list",
+    "show": "cmd_list",
+    "tree": "cmd_list",
+    "assignable": "cmd_assignable",
+    "pci-assignable-add": "cmd_assignable",
+    "pci-assignable-list": "cmd_assignable",
+    "pci-assignable-remove": "cmd_assignable",
+    "recover": "cmd_recover",
+    "reset": "cmd_reset",
+    "sim": "cmd_sim",
+    "snapshot": "cmd_snapshot",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    """A group whose subcommands live in `pcipass.cli.<module>.COMMANDS`, imported on demand."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMAND_MODULES)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module_name = COMMAND_MODULES.get(cmd_name)
+        if module_name is None:
+            return None
+        module = importlib.import_module(f"pcipass.cli.{module_name}")
+        commands: list[click.Command] = module.COMMANDS
+        return next((c for c in commands if c.name == cmd_name), None)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--root",
     type=click.Path(file_okay=False, path_type=Path),
@@ -41,24 +75,6 @@ def cli(ctx: click.Context, root: Path, sim: Path | None, json_: bool, debug: bo
     ctx.obj = AppContext(root=root, json=json_, debug=debug, sim=sim)
 
 
-def _register() -> None:
-    from pcipass.cli import (  # noqa: PLC0415
-        cmd_assignable,
-        cmd_config,
-        cmd_list,
-        cmd_recover,
-        cmd_reset,
-        cmd_sim,
-        cmd_snapshot,
-        cmd_spec,
-    )
-
-    for module in (cmd_spec, cmd_config, cmd_list, cmd_assignable, cmd_recover, cmd_reset,
-                   cmd_sim, cmd_snapshot):  # fmt: skip
-        for command in module.COMMANDS:
-            cli.add_command(command)
-
-
 def _fail(line: str, code: int) -> int:
     sys.stderr.write(f"pcipass: error: {line}\n")
     return code
@@ -66,7 +82,6 @@ def _fail(line: str, code: int) -> int:
 
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (the testable entry point)."""
-    _register()
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
         result = cli.main(args=argv, prog_name="pcipass", standalone_mode=False)

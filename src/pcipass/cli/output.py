@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
+if TYPE_CHECKING:
+    from rich.console import Console
 
 _out: Console | None = None
 _err: Console | None = None
@@ -16,6 +17,8 @@ def out() -> Console:
     """Console for human output on stdout (no colour when not a terminal)."""
     global _out
     if _out is None:
+        from rich.console import Console  # noqa: PLC0415 - rich only when people read the output
+
         _out = Console(highlight=False, soft_wrap=True)
     return _out
 
@@ -24,6 +27,8 @@ def err() -> Console:
     """Console for progress and warnings on stderr."""
     global _err
     if _err is None:
+        from rich.console import Console  # noqa: PLC0415 - rich only when people read the output
+
         _err = Console(stderr=True, highlight=False, soft_wrap=True)
     return _err
 

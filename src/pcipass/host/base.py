@@ -64,39 +64,53 @@ class Host:
 
     def __init__(self, root: str | os.PathLike[str] = "/") -> None:
         self.root = Path(root)
+        # Plain string prefix: discovery reads thousands of small files, and
+        # building a Path object per read costs more than the read itself.
+        self._prefix = os.path.join(os.fspath(root), "")
 
     # -- paths -------------------------------------------------------------
     def path(self, rel: str) -> Path:
         """The real filesystem path of host path `rel`."""
         return self.root / rel.lstrip("/")
 
+    def _abs(self, rel: str) -> str:
+        return self._prefix + rel.lstrip("/")
+
     # -- reads -------------------------------------------------------------
     def try_read_text(self, rel: str) -> str | None:
         """The file's text with surrounding whitespace stripped, or None if absent/unreadable."""
-        try:
-            return self.path(rel).read_text(encoding="utf-8", errors="replace").strip()
-        except OSError:
-            return None
+        data = self.try_read_bytes(rel)
+        return None if data is None else data.decode("utf-8", errors="replace").strip()
 
     def try_read_bytes(self, rel: str, limit: int = -1) -> bytes | None:
         """Up to `limit` bytes of the file (all with -1), or None if absent/unreadable."""
         try:
-            with open(self.path(rel), "rb") as f:
-                return f.read(limit)
+            fd = os.open(self._abs(rel), os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
             return None
+        try:
+            if limit >= 0:
+                return os.read(fd, limit)
+            chunks = []
+            while chunk := os.read(fd, 65536):
+                chunks.append(chunk)
+            return b"".join(chunks)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
 
     def listdir(self, rel: str) -> list[str]:
         """Sorted entries of a directory; empty if it is absent."""
         try:
-            return sorted(os.listdir(self.path(rel)))
+            return sorted(os.listdir(self._abs(rel)))
         except OSError:
             return []
 
     def readlink(self, rel: str) -> str | None:
         """A symlink's target as stored, or None if it is not a link."""
         try:
-            return os.readlink(self.path(rel))
+            return os.readlink(self._abs(rel))
         except OSError:
             return None
 
@@ -114,10 +128,10 @@ class Host:
             return str(real).lstrip("/")
 
     def exists(self, rel: str) -> bool:
-        return os.path.lexists(self.path(rel))
+        return os.path.lexists(self._abs(rel))
 
     def is_dir(self, rel: str) -> bool:
-        return self.path(rel).is_dir()
+        return os.path.isdir(self._abs(rel))
 
     # -- writes ------------------------------------------------------------
     def write(self, rel: str, data: str, timeout: float = DEFAULT_WRITE_TIMEOUT) -> None:
@@ -125,7 +139,7 @@ class Host:
         raise NotImplementedError
 
     def write_state_file(self, rel: str, data: str) -> None:
-        """Atomically replace one of pcipass's own files (state, journal, config): tmp + fsync + rename."""
+        """Atomically replace one of pcipass's own files: tmp + fsync + rename."""
         target = self.path(rel)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.tmp.{os.getpid()}")
