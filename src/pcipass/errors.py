@@ -29,6 +29,12 @@ class InputError(PcipassError):
 
     exit_code = 2
 
+    @classmethod
+    def about(cls, prefix: str, message: str, default_fix: str) -> InputError:
+        """`prefix: message`, keeping a fix the message already carries after " — "."""
+        what, _, fix = message.partition(" — ")
+        return cls(f"{prefix}: {what}", fix or default_fix)
+
 
 class OperationError(PcipassError):
     """The input was fine but the operation could not be done (exit 1)."""

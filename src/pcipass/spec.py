@@ -405,7 +405,7 @@ def parse_spec(text: str, *, defaults: Flags = DEFAULT_FLAGS) -> PciSpec:
     """Strict: the spec xl would use, or `InputError` (also for every silent trap)."""
     result = check_spec(text, strict=True, defaults=defaults)
     if result.spec is None:
-        raise InputError(f"PCI spec {text!r}: {result.error}", _SPEC_FIX)
+        raise InputError.about(f"PCI spec {text!r}", result.error or "", _SPEC_FIX)
     return result.spec
 
 
@@ -413,7 +413,9 @@ def parse_bdf(text: str) -> PciAddress:
     """Strict: a single function `[DDDD:]BB:DD.F` as xl pci-assignable-* read it."""
     result = check_bdf(text, strict=True)
     if result.spec is None or result.spec.address is None:
-        raise InputError(f"PCI address {text!r}: {result.error}", "write e.g. 0000:05:00.0")
+        raise InputError.about(
+            f"PCI address {text!r}", result.error or "", "write e.g. 0000:05:00.0"
+        )
     return result.spec.address
 
 

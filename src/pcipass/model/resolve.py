@@ -33,8 +33,9 @@ def parse_address(text: str) -> BDF | None:
     check = check_spec(text.strip(), strict=True)
     if check.spec is None or check.spec.address is None:
         if _ADDRESS_LIKE.match(text.strip()):
-            raise InputError(
-                f"{text!r} is not a PCI address: {check.error}",
+            raise InputError.about(
+                f"{text!r} is not a PCI address",
+                check.error or "",
                 "write it as DDDD:BB:DD.F or BB:DD.F, e.g. 0000:05:00.0",
             )
         return None
