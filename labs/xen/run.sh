@@ -32,7 +32,7 @@ case ${LAB_IOMMU:-intel} in
 esac
 SMP=${LAB_SMP:-2}
 XEN_ARGS="dom0_mem=1024M,max:1024M dom0_max_vcpus=$SMP console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all iommu=verbose conring_size=1m ${LAB_XEN_ARGS:-}"
-DOM0_ARGS="root=/dev/vda rw init=/lab/init console=hvc0 earlyprintk=xen quiet loglevel=4 ${LAB_DOM0_ARGS:-}"
+DOM0_ARGS="root=/dev/vda rw init=/lab/init console=hvc0 earlyprintk=xen quiet loglevel=4 panic=-1 ${LAB_DOM0_ARGS:-}"
 case $DOM0_ARGS in *,*) lab_die "LAB_DOM0_ARGS must not contain commas (QEMU's multiboot module separator)" ;; esac
 
 lab_new_run xen "$DIR" "$@"
