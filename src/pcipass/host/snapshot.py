@@ -43,7 +43,7 @@ READ_LIMIT = 65536
 AUX_LIMIT = 16 << 20
 PCI_IDS_PATHS = ("usr/share/misc/pci.ids", "usr/share/hwdata/pci.ids", "usr/share/pci.ids")
 SKIP_NAMES = re.compile(r"^(resource\d+(_wc)?|rom|vpd|remove|rescan|reset|bind|unbind|new_id|"
-                        r"remove_id|drivers_probe|uevent|new_slot|remove_slot|label)$")  # fmt: skip
+                        r"remove_id|drivers_probe|new_slot|remove_slot|label)$")  # fmt: skip
 SKIP_DIRS = {"power", "msi_irqs", "statistics", "queues", "queue", "mq", "trace", "integrity",
              "subsystem", "firmware_node", "wakeup", "ptp", "hwmon", "infiniband"}  # fmt: skip
 PROC_FILES = (

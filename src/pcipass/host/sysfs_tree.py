@@ -321,6 +321,17 @@ def _write_ext_caps(cfg: bytearray, fn: PciFunction) -> None:
 # -- the tree ----------------------------------------------------------------
 
 
+def _uevent(fn: PciFunction) -> str:
+    """A PCI device's ``uevent`` as Linux writes it (drivers/pci/pci-driver.c), without DRIVER."""
+    return (
+        f"PCI_CLASS={fn.class_code:X}\n"
+        f"PCI_ID={fn.vendor:04X}:{fn.device:04X}\n"
+        f"PCI_SUBSYS_ID={fn.subsystem_vendor:04X}:{fn.subsystem_device:04X}\n"
+        f"PCI_SLOT_NAME={fn.bdf}\n"
+        f"MODALIAS={modalias(fn)}\n"
+    )
+
+
 def _resource_text(fn: PciFunction) -> str:
     lines = 17 if fn.is_bridge else 13
     rows = list(fn.bars) + [(0, 0, 0)] * (lines - len(fn.bars))
@@ -459,6 +470,15 @@ class SysfsTree:
         ddir = self.bus / "drivers" / driver
         self._link(dev / "driver", ddir)
         self._link(ddir / bdf, dev)
+        self._uevent_driver(dev, driver)
+
+    def _uevent_driver(self, dev: Path, driver: str | None) -> None:
+        """The kernel's ``uevent`` starts with ``DRIVER=`` while a driver is bound."""
+        old = (dev / "uevent").read_text().splitlines()
+        lines = [line for line in old if not line.startswith("DRIVER=")]
+        if driver:
+            lines.insert(0, f"DRIVER={driver}")
+        self._put(dev / "uevent", "".join(line + "\n" for line in lines).encode())
 
     def unbind(self, bdf: str) -> None:
         dev = self.device_dir(bdf)
@@ -469,6 +489,7 @@ class SysfsTree:
             back = ddir / bdf
             if back.is_symlink():
                 back.unlink()
+            self._uevent_driver(dev, None)
 
     # -- functions ---------------------------------------------------------------
     def add_function(self, fn: PciFunction) -> None:
@@ -500,6 +521,7 @@ class SysfsTree:
         for name, value in attrs.items():
             self._put(dev / name, (value + "\n" if value else "").encode())
         self._put(dev / "config", config_space(fn))
+        self._put(dev / "uevent", _uevent(fn).encode())
         self._link(dev / "subsystem", self.bus)
         self._link(self.bus / "devices" / fn.bdf, dev)
         if fn.is_bridge:
