@@ -9,6 +9,8 @@
 `PciAddress.parse` is strict: plain hex digits only, `[DDDD:]BB:DD.F` with
 domain <= 0xffff, bus <= 0xff, device <= 0x1f, function <= 7. It is the form
 lspci and sysfs print. For xl's looser spec grammar use `pcipass.spec`.
+`PciAddress.try_parse` reads a sysfs device name (None when it is not one); sysfs
+domains can exceed xl's 0xffff (Intel VMD puts devices in domain 0x10000 and up).
 Addresses are immutable, hashable and ordered by (domain, bus, dev, func).
 """
 
@@ -19,7 +21,8 @@ from dataclasses import dataclass
 
 from pcipass.errors import InputError
 
-MAX_DOMAIN = 0xFFFF
+MAX_DOMAIN = 0xFFFF  # xl's limit; sysfs allows up to SYSFS_MAX_DOMAIN
+SYSFS_MAX_DOMAIN = 0xFFFFFFFF
 MAX_BUS = 0xFF
 MAX_DEV = 0x1F
 MAX_FUNC = 7
@@ -28,13 +31,16 @@ _BDF = re.compile(
     r"(?:(?P<domain>[0-9a-fA-F]{1,4}):)?(?P<bus>[0-9a-fA-F]{1,2}):"
     r"(?P<dev>[0-9a-fA-F]{1,2})\.(?P<func>[0-7])"
 )
+_SYSFS_NAME = re.compile(
+    r"(?P<domain>[0-9a-fA-F]{4,8}):(?P<bus>[0-9a-fA-F]{2}):(?P<dev>[0-9a-fA-F]{2})\.(?P<func>[0-7])"
+)
 _XENSTORE = re.compile(
     r"(?P<domain>[0-9a-fA-F]{4})-(?P<bus>[0-9a-fA-F]{2})-(?P<dev>[0-9a-fA-F]{2})-(?P<func>[0-7])"
 )
 _FIX = "write it as [DDDD:]BB:DD.F in hex, e.g. 0000:05:00.0"
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class PciAddress:
     """A PCI function address; `str()` gives the canonical `DDDD:BB:DD.F`."""
 
@@ -44,7 +50,20 @@ class PciAddress:
     func: int
 
     def __post_init__(self) -> None:
-        limits = (("domain", MAX_DOMAIN), ("bus", MAX_BUS), ("dev", MAX_DEV), ("func", MAX_FUNC))
+        if (
+            type(self.domain) is int
+            and type(self.bus) is int
+            and type(self.dev) is int
+            and type(self.func) is int
+            and 0 <= self.domain <= SYSFS_MAX_DOMAIN
+            and 0 <= self.bus <= MAX_BUS
+            and 0 <= self.dev <= MAX_DEV
+            and 0 <= self.func <= MAX_FUNC
+        ):
+            return  # the fast path: discovery builds thousands of these
+        limits = (
+            ("domain", SYSFS_MAX_DOMAIN), ("bus", MAX_BUS), ("dev", MAX_DEV), ("func", MAX_FUNC)
+        )
         for field, limit in limits:
             value = getattr(self, field)
             if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= limit:
@@ -59,6 +78,14 @@ class PciAddress:
         if m is None:
             raise InputError(f"not a PCI address: {text!r}", _FIX)
         return cls._from_match(m, text)
+
+    @classmethod
+    def try_parse(cls, name: str) -> PciAddress | None:
+        """A sysfs device name `DDDD:BB:DD.F` as an address, or None when it is not one."""
+        m = _SYSFS_NAME.fullmatch(name)
+        if m is None or int(m["dev"], 16) > MAX_DEV:
+            return None
+        return cls(int(m["domain"], 16), int(m["bus"], 16), int(m["dev"], 16), int(m["func"]))
 
     @classmethod
     def parse_xenstore(cls, text: str) -> PciAddress:

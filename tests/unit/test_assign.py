@@ -6,8 +6,9 @@ from dataclasses import replace
 
 import pytest
 
+from pcipass.address import PciAddress
 from pcipass.errors import InputError, OperationError
-from pcipass.model.device import BDF, Device, HostModel, SriovPF
+from pcipass.model.device import Device, HostModel, SriovPF
 from pcipass.ops.assign import (
     AddRequest,
     HostFacts,
@@ -24,11 +25,11 @@ LPC, SATA, ROOTPORT = "0000:00:1f.0", "0000:00:1f.2", "0000:00:1c.0"
 
 
 def device(bdf: str, driver: str | None, group: int | None = None, **kw: object) -> Device:
-    return Device(BDF.parse(bdf), 0x8086, 0x10D3, driver=driver, iommu_group=group, **kw)  # type: ignore[arg-type]
+    return Device(PciAddress.parse(bdf), 0x8086, 0x10D3, driver=driver, iommu_group=group, **kw)  # type: ignore[arg-type]
 
 
 def model(*devices: Device, iommu: bool = True) -> HostModel:
-    groups: dict[int, list[BDF]] = {}
+    groups: dict[int, list[PciAddress]] = {}
     for d in devices:
         if d.iommu_group is not None:
             groups.setdefault(d.iommu_group, []).append(d.bdf)
@@ -102,8 +103,8 @@ def test_guard_refusal_and_override() -> None:
 
 
 def xen_facts(*extra: Device, **kw: object) -> HostFacts:
-    pf = device(PF, "nvme", sriov=SriovPF(4, 1, 1, 1, 0x10, False, (BDF.parse(VF),)))
-    vf = device(VF, None, physfn=BDF.parse(PF))
+    pf = device(PF, "nvme", sriov=SriovPF(4, 1, 1, 1, 0x10, False, (PciAddress.parse(VF),)))
+    vf = device(VF, None, physfn=PciAddress.parse(PF))
     devs = (device(NIC, "e1000e"), pf, vf, *extra)
     return HostFacts(model(*devs, iommu=False), drivers=frozenset({"e1000e", "nvme", "pciback"}),
                      dom0=True, xen_directio=True, **kw)  # type: ignore[arg-type]

@@ -9,14 +9,15 @@ from pathlib import Path
 import pytest
 from model_hosts import build
 
+from pcipass.address import PciAddress
 from pcipass.errors import InputError
 from pcipass.host.base import RealHost
-from pcipass.model.device import BDF, Status
+from pcipass.model.device import Status
 from pcipass.model.discovery import ModuleIndex, discover
 
 
-def B(text: str) -> BDF:
-    return BDF.parse(text)
+def B(text: str) -> PciAddress:
+    return PciAddress.parse(text)
 
 
 @pytest.fixture(scope="module")

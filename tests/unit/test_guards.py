@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from pcipass.model.device import BDF, BlockDevice, Device, HostModel, Mount, NetInterface, SriovPF
+from pcipass.address import PciAddress
+from pcipass.model.device import BlockDevice, Device, HostModel, Mount, NetInterface, SriovPF
 from pcipass.ops.guards import FORCE_NET, FORCE_STORAGE, FORCE_VFS, blocking, refusals
 
-B = BDF.parse("0000:03:00.0")
+B = PciAddress.parse("0000:03:00.0")
 
 
 def dev(**kw: object) -> Device:
@@ -44,7 +45,7 @@ def test_nics() -> None:
 
 
 def test_pf_with_vfs_lists_them_and_domain_and_bridge_cannot_be_forced() -> None:
-    vfs = (BDF.parse("0000:03:10.0"), BDF.parse("0000:03:10.2"))
+    vfs = (PciAddress.parse("0000:03:10.0"), PciAddress.parse("0000:03:10.2"))
     found = refusals(HostModel({B: dev()}, {}, True),
                      dev(sriov=SriovPF(7, 2, 128, 2, 0x10CA, True, vfs)))
     assert found[0].flag == FORCE_VFS and "0000:03:10.0, 0000:03:10.2" in found[0].reason

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from model_hosts import build
 
+from pcipass.address import PciAddress
 from pcipass.host.base import RealHost
-from pcipass.model.device import BDF, HostModel
+from pcipass.model.device import HostModel
 from pcipass.model.discovery import discover
 from pcipass.model.readiness import BLOCKER, WARNING, assess
 
@@ -49,35 +50,35 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> HostModel:
 
 
 def codes(model: HostModel, bdf: str, severity: str | None = None) -> set[str]:
-    verdict = assess(model, model.devices[BDF.parse(bdf)])
+    verdict = assess(model, model.devices[PciAddress.parse(bdf)])
     return {f.code for f in verdict.findings if severity in (None, f.severity)}
 
 
 def test_free_vf_is_ready(model: HostModel) -> None:
-    verdict = assess(model, model.devices[BDF.parse("05:10.0")])
+    verdict = assess(model, model.devices[PciAddress.parse("05:10.0")])
     assert verdict.ready and not verdict.blockers
     assert "reset-flr" in {f.code for f in verdict.findings}
 
 
 def test_nic_with_default_route_blocks(model: HostModel) -> None:
     assert "net-default-route" in codes(model, "0a:00.0", BLOCKER)
-    assert not assess(model, model.devices[BDF.parse("0a:00.0")]).ready
+    assert not assess(model, model.devices[PciAddress.parse("0a:00.0")]).ready
 
 
 def test_bond_member_carrying_the_route_blocks(model: HostModel) -> None:
-    nif = model.devices[BDF.parse("05:00.1")].net[0]
+    nif = model.devices[PciAddress.parse("05:00.1")].net[0]
     assert nif.master == "bond0" and nif.master_default_route
     assert "net-default-route" in codes(model, "05:00.1", BLOCKER)
 
 
 def test_pf_with_vfs_warns_and_link_local_is_not_traffic(model: HostModel) -> None:
     assert codes(model, "05:00.0", WARNING) == {"pf-has-vfs"}
-    nif = model.devices[BDF.parse("05:00.0")].net[0]
+    nif = model.devices[PciAddress.parse("05:00.0")].net[0]
     assert nif.ipv6_addresses == ("fe80::a8bb:ccff:fe00:1/64",) and not nif.carries_traffic
 
 
 def test_disk_swap_and_dm_holders_block(model: HostModel) -> None:
-    disk = model.devices[BDF.parse("09:00.0")].block[0]
+    disk = model.devices[PciAddress.parse("09:00.0")].block[0]
     assert disk.swap == ("/dev/nvme0n1p1",) and disk.holders == ("dm-0",)
     assert [m.target for m in disk.mounts] == ["/srv"]
     assert {"block-swap", "block-mounted"} <= codes(model, "09:00.0", BLOCKER)
@@ -103,4 +104,4 @@ def test_no_iommu_groups_is_info_only(tmp_path: Path) -> None:
     model = discover(RealHost(root))
     assert not model.iommu_enabled
     assert "no-iommu-groups" in codes(model, "05:10.0")
-    assert assess(model, model.devices[BDF.parse("05:10.0")]).ready
+    assert assess(model, model.devices[PciAddress.parse("05:10.0")]).ready

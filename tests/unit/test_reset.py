@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import pytest
 
+from pcipass.address import PciAddress
 from pcipass.errors import OperationError
-from pcipass.model.device import BDF, Device, HostModel, Reset
+from pcipass.model.device import Device, HostModel, Reset
 from pcipass.ops.reset import reset_plan
 
-PORT = BDF.parse("0000:00:1c.0")
+PORT = PciAddress.parse("0000:00:1c.0")
 A, B = "0000:02:00.0", "0000:02:00.1"
 
 
 def host(reset: Reset, neighbour_driver: str | None = "igb") -> HostModel:
     devs = [
-        Device(BDF.parse(A), 1, 2, driver="vfio-pci", parent=PORT, reset=reset),
-        Device(BDF.parse(B), 1, 3, driver=neighbour_driver, parent=PORT),
+        Device(PciAddress.parse(A), 1, 2, driver="vfio-pci", parent=PORT, reset=reset),
+        Device(PciAddress.parse(B), 1, 3, driver=neighbour_driver, parent=PORT),
     ]
     return HostModel({d.bdf: d for d in devs}, {}, True)
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from model_hosts import build
 
+from pcipass.address import PciAddress
 from pcipass.errors import InputError
 from pcipass.host.base import RealHost
-from pcipass.model.device import BDF, HostModel
+from pcipass.model.device import HostModel
 from pcipass.model.discovery import discover
 from pcipass.model.resolve import nearest, parse_address, resolve
 
@@ -46,7 +47,7 @@ def test_unknown_bdf_names_it_and_the_nearest(model: HostModel) -> None:
         resolve(model, "05:00.7")
     assert "0000:05:00.7" in exc.value.what
     assert exc.value.fix.startswith("nearest existing: 0000:05:00.1")
-    assert nearest(model, BDF(0, 5, 0, 7))[0] == BDF(0, 5, 0, 1)
+    assert nearest(model, PciAddress(0, 5, 0, 7))[0] == PciAddress(0, 5, 0, 1)
 
 
 def test_other_domain(model: HostModel) -> None:
@@ -66,4 +67,4 @@ def test_bad_inputs(model: HostModel) -> None:
     assert "eno1" in exc.value.fix
     assert parse_address("eth0") is None
     with pytest.raises(InputError):
-        BDF.parse("05:20.0")  # device number is 5 bits
+        PciAddress.parse("05:20.0")  # device number is 5 bits

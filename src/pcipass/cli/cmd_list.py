@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from pcipass.address import PciAddress
 from pcipass.cli.context import AppContext, pass_app
 from pcipass.errors import InputError
 from pcipass.model import pciids
-from pcipass.model.device import BDF, Device, HostModel
+from pcipass.model.device import Device, HostModel
 
 if TYPE_CHECKING:
     from rich.tree import Tree
@@ -416,7 +417,7 @@ def show_cmd(app: AppContext, target: str, json_: bool) -> None:
 
 
 def _tree_node(
-    model: HostModel, dev: Device, kids: dict[BDF | None, list[Device]]
+    model: HostModel, dev: Device, kids: dict[PciAddress | None, list[Device]]
 ) -> dict[str, Any]:
     vfs = set(dev.sriov.vfs) if dev.sriov else set()
     return {
@@ -435,7 +436,7 @@ def _tree_node(
 
 def tree_json(model: HostModel) -> dict[str, Any]:
     """Bridges with what is below them, PFs with their VFs, and IOMMU groups (docs/json.md)."""
-    kids: dict[BDF | None, list[Device]] = {}
+    kids: dict[PciAddress | None, list[Device]] = {}
     vf_set = {b for d in model.devices.values() if d.sriov for b in d.sriov.vfs}
     for dev in model.devices.values():
         parent = dev.parent if dev.parent in model.devices else None

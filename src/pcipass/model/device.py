@@ -7,57 +7,11 @@ above works on these plain values. `None` in a field means "could not be read"
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from pcipass.errors import InputError
+from pcipass.address import PciAddress
 from pcipass.model.config_space import Acs
-
-_BDF_RE = re.compile(
-    r"^(?:(?P<dom>[0-9a-fA-F]{1,8}):)?(?P<bus>[0-9a-fA-F]{1,2}):(?P<dev>[0-9a-fA-F]{1,2})"
-    r"\.(?P<fn>[0-7])$"
-)
-
-
-@dataclass(frozen=True, order=True, slots=True)
-class BDF:
-    """A PCI function address: domain, bus, device (slot), function."""
-
-    domain: int
-    bus: int
-    dev: int
-    fn: int
-
-    def __str__(self) -> str:
-        return f"{self.domain:04x}:{self.bus:02x}:{self.dev:02x}.{self.fn}"
-
-    @property
-    def short(self) -> str:
-        """``BB:DD.F`` (what lspci prints without ``-D``)."""
-        return f"{self.bus:02x}:{self.dev:02x}.{self.fn}"
-
-    @classmethod
-    def parse(cls, text: str) -> BDF:
-        """``[DDDD:]BB:DD.F`` (hex, any case) → BDF; raise `InputError` otherwise."""
-        bdf = cls.try_parse(text)
-        if bdf is None:
-            raise InputError(
-                f"{text!r} is not a PCI address",
-                "write it as DDDD:BB:DD.F or BB:DD.F, e.g. 0000:05:00.0",
-            )
-        return bdf
-
-    @classmethod
-    def try_parse(cls, text: str) -> BDF | None:
-        """Like `parse`, but None for text that is not an address."""
-        m = _BDF_RE.match(text.strip())
-        if not m:
-            return None
-        dev = int(m["dev"], 16)
-        if dev > 0x1F:
-            return None
-        return cls(int(m["dom"] or "0", 16), int(m["bus"], 16), dev, int(m["fn"]))
 
 
 class Status(StrEnum):
@@ -152,7 +106,7 @@ class SriovPF:
     vf_stride: int | None
     vf_device_id: int | None
     drivers_autoprobe: bool | None
-    vfs: tuple[BDF, ...] = ()
+    vfs: tuple[PciAddress, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +137,7 @@ class Reset:
 class Device:
     """One PCI function as the host sees it."""
 
-    bdf: BDF
+    bdf: PciAddress
     vendor_id: int | None
     device_id: int | None
     subsystem_vendor_id: int | None = None
@@ -197,14 +151,14 @@ class Device:
     modules: tuple[str, ...] | None = None
     iommu_group: int | None = None
     numa_node: int | None = None
-    parent: BDF | None = None
+    parent: PciAddress | None = None
     header_type: int | None = None
     pcie_type: str | None = None
     reset: Reset = field(default_factory=Reset)
     acs: Acs | None = None
     ari: bool | None = None
     sriov: SriovPF | None = None
-    physfn: BDF | None = None
+    physfn: PciAddress | None = None
     net: tuple[NetInterface, ...] = ()
     block: tuple[BlockDevice, ...] = ()
     status: Status = Status.UNKNOWN
@@ -234,15 +188,15 @@ class Device:
 class HostModel:
     """Every PCI function of a host, by address, with its IOMMU groups."""
 
-    devices: dict[BDF, Device]
-    groups: dict[int, tuple[BDF, ...]]
+    devices: dict[PciAddress, Device]
+    groups: dict[int, tuple[PciAddress, ...]]
     iommu_enabled: bool
     pci_ids_source: str | None = None
 
-    def get(self, bdf: BDF) -> Device | None:
+    def get(self, bdf: PciAddress) -> Device | None:
         return self.devices.get(bdf)
 
-    def group_members(self, dev: Device) -> tuple[BDF, ...]:
+    def group_members(self, dev: Device) -> tuple[PciAddress, ...]:
         """The other functions in `dev`'s IOMMU group (empty when it has none)."""
         if dev.iommu_group is None:
             return ()
@@ -253,6 +207,6 @@ class HostModel:
             return ()
         return tuple(self.devices[b] for b in pf.sriov.vfs if b in self.devices)
 
-    def children(self, bridge: BDF | None) -> tuple[Device, ...]:
+    def children(self, bridge: PciAddress | None) -> tuple[Device, ...]:
         """Functions directly below `bridge` (None: the root buses), in address order."""
         return tuple(d for d in self.devices.values() if d.parent == bridge)

@@ -14,11 +14,11 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
+from pcipass.address import PciAddress
 from pcipass.errors import InputError
 from pcipass.host.base import SYSFS_PCI_DEVICES, Host
 from pcipass.model import config_space, pciids, usage
 from pcipass.model.device import (
-    BDF,
     Device,
     HostModel,
     Names,
@@ -64,16 +64,16 @@ def _int(text: str | None) -> int | None:
         return None
 
 
-def _bdf_of_link(target: str | None) -> BDF | None:
-    return BDF.try_parse(target.rstrip("/").rsplit("/", 1)[-1]) if target else None
+def _bdf_of_link(target: str | None) -> PciAddress | None:
+    return PciAddress.try_parse(target.rstrip("/").rsplit("/", 1)[-1]) if target else None
 
 
-def _parent_of(link: str | None) -> BDF | None:
+def _parent_of(link: str | None) -> PciAddress | None:
     """The upstream bridge, from the bus link ``../../../devices/pci0000:00/<bridge>/<bdf>``."""
     if not link:
         return None
     parts = link.rstrip("/").split("/")
-    return BDF.try_parse(parts[-2]) if len(parts) >= 2 else None
+    return PciAddress.try_parse(parts[-2]) if len(parts) >= 2 else None
 
 
 class ModuleIndex:
@@ -166,7 +166,7 @@ def _read_ids(host: Host, d: str, full: bool) -> dict[str, int | None]:
 def _read_function(
     host: Host,
     name: str,
-    bdf: BDF,
+    bdf: PciAddress,
     names_of: Callable[[dict[str, int | None]], Names],
     detail: bool,
     mods: ModuleIndex | None,
@@ -273,7 +273,7 @@ def discover(
     detail: bool = True,
     usage_facts: bool = True,
     modules: bool = False,
-    only: Iterable[BDF] | None = None,
+    only: Iterable[PciAddress] | None = None,
     parents: bool = True,
     full_ids: bool = True,
 ) -> HostModel:
@@ -293,9 +293,9 @@ def discover(
 
     mods = ModuleIndex.load(host) if modules else None
     focus = set(only) if only is not None else None
-    devices: dict[BDF, Device] = {}
+    devices: dict[PciAddress, Device] = {}
     for name in host.listdir(SYSFS_PCI_DEVICES):
-        bdf = BDF.try_parse(name)
+        bdf = PciAddress.try_parse(name)
         if bdf is None:
             continue
         want = detail and (focus is None or bdf in focus)
@@ -307,7 +307,7 @@ def discover(
     devices = _with_vfs(devices)
     if usage_facts:
         devices = _with_usage(host, devices)
-    groups: dict[int, list[BDF]] = {}
+    groups: dict[int, list[PciAddress]] = {}
     for dev in devices.values():
         if dev.iommu_group is not None:
             groups.setdefault(dev.iommu_group, []).append(dev.bdf)
@@ -320,9 +320,9 @@ def discover(
     )
 
 
-def _with_vfs(devices: dict[BDF, Device]) -> dict[BDF, Device]:
+def _with_vfs(devices: dict[PciAddress, Device]) -> dict[PciAddress, Device]:
     """Each PF's VFs, from the VFs' ``physfn`` links (already read; no ``virtfnN`` reads)."""
-    vfs: dict[BDF, list[BDF]] = {}
+    vfs: dict[PciAddress, list[PciAddress]] = {}
     for dev in devices.values():
         if dev.physfn is not None:
             vfs.setdefault(dev.physfn, []).append(dev.bdf)
@@ -333,7 +333,7 @@ def _with_vfs(devices: dict[BDF, Device]) -> dict[BDF, Device]:
     return devices
 
 
-def _with_usage(host: Host, devices: dict[BDF, Device]) -> dict[BDF, Device]:
+def _with_usage(host: Host, devices: dict[PciAddress, Device]) -> dict[PciAddress, Device]:
     net = usage.net_by_function(host)
     block = usage.block_by_function(host)
     for bdf in set(net) | set(block):

@@ -11,24 +11,25 @@ from __future__ import annotations
 
 import re
 
+from pcipass.address import PciAddress
 from pcipass.errors import InputError
-from pcipass.model.device import BDF, Device, HostModel
+from pcipass.model.device import Device, HostModel
 from pcipass.spec import check_spec
 
 _ADDRESS_LIKE = re.compile(r"^(bdf=)?[0-9a-fA-F]+:[0-9a-fA-F:.*@,=a-zA-Z_]*$", re.I)
 
 
-def _key(bdf: BDF) -> int:
-    return (bdf.domain << 16) | (bdf.bus << 8) | (bdf.dev << 3) | bdf.fn
+def _key(bdf: PciAddress) -> int:
+    return (bdf.domain << 16) | (bdf.bus << 8) | (bdf.dev << 3) | bdf.func
 
 
-def nearest(model: HostModel, bdf: BDF, count: int = 3) -> list[BDF]:
+def nearest(model: HostModel, bdf: PciAddress, count: int = 3) -> list[PciAddress]:
     """The existing functions closest to `bdf` in address order."""
     target = _key(bdf)
     return sorted(model.devices, key=lambda b: (abs(_key(b) - target), _key(b)))[:count]
 
 
-def parse_address(text: str) -> BDF | None:
+def parse_address(text: str) -> PciAddress | None:
     """The one function an xl-style PCI spec names, or None when `text` is not a spec."""
     check = check_spec(text.strip(), strict=True)
     if check.spec is None or check.spec.address is None:
@@ -45,7 +46,7 @@ def parse_address(text: str) -> BDF | None:
             f"{text!r} names every function of slot {a.slot}",
             f"give one function, e.g. {a.slot}.0",
         )
-    return BDF(a.domain, a.bus, a.dev, a.func)
+    return a
 
 
 def resolve(model: HostModel, text: str) -> Device:
@@ -64,7 +65,7 @@ def resolve(model: HostModel, text: str) -> Device:
     )
 
 
-def _by_address(model: HostModel, text: str, bdf: BDF) -> Device:
+def _by_address(model: HostModel, text: str, bdf: PciAddress) -> Device:
     dev = model.devices.get(bdf)
     if dev is not None:
         return dev

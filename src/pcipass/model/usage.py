@@ -13,18 +13,19 @@ import ipaddress
 import re
 from collections.abc import Iterable
 
+from pcipass.address import PciAddress
 from pcipass.host.base import Host
-from pcipass.model.device import BDF, BlockDevice, Mount, NetInterface
+from pcipass.model.device import BlockDevice, Mount, NetInterface
 
 _NVME_PATH = re.compile(r"^nvme(\d+)c\d+n(\d+)$")
 _BDF_COMPONENT = re.compile(r"^[0-9a-f]{4,8}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
 
 
-def owning_function(path: str) -> BDF | None:
+def owning_function(path: str) -> PciAddress | None:
     """The PCI function a resolved sysfs path lies under (its last BDF component)."""
     for part in reversed(path.split("/")):
         if _BDF_COMPONENT.match(part):
-            return BDF.try_parse(part)
+            return PciAddress.try_parse(part)
     return None
 
 
@@ -78,7 +79,7 @@ def ipv6_default_ifaces(host: Host) -> set[str]:
     return found
 
 
-def net_by_function(host: Host) -> dict[BDF, tuple[NetInterface, ...]]:
+def net_by_function(host: Host) -> dict[PciAddress, tuple[NetInterface, ...]]:
     """Every network interface that sits on a PCI function, with its routes and master."""
     routes = ipv4_routes(host)
     addrs6 = ipv6_addresses(host)
@@ -93,7 +94,7 @@ def net_by_function(host: Host) -> dict[BDF, tuple[NetInterface, ...]]:
             return True
         return has_default(masters.get(name), depth + 1)
 
-    out: dict[BDF, list[NetInterface]] = {}
+    out: dict[PciAddress, list[NetInterface]] = {}
     for name in names:
         bdf = owning_function(host.resolve(f"sys/class/net/{name}"))
         if bdf is None:
@@ -149,10 +150,10 @@ def _holders_closure(host: Host, name: str) -> list[str]:
     return seen
 
 
-def block_by_function(host: Host) -> dict[BDF, tuple[BlockDevice, ...]]:
+def block_by_function(host: Host) -> dict[PciAddress, tuple[BlockDevice, ...]]:
     """Every disk that sits on a PCI function, with its partitions, mounts, swap and holders."""
     names = host.listdir("sys/class/block")
-    disks: dict[str, set[BDF]] = {}
+    disks: dict[str, set[PciAddress]] = {}
     partitions: dict[str, list[str]] = {}
     for name in names:
         real = host.resolve(f"sys/class/block/{name}")
@@ -188,7 +189,7 @@ def block_by_function(host: Host) -> dict[BDF, tuple[BlockDevice, ...]]:
             mounted.setdefault(dev, []).append(m)
     swapped = {d: s for s in swaps if (d := _dev_name(s, root_arg, dm_names)) is not None}
 
-    out: dict[BDF, list[BlockDevice]] = {}
+    out: dict[PciAddress, list[BlockDevice]] = {}
     for disk, bdfs in sorted(disks.items()):
         parts = tuple(sorted(partitions.get(disk, [])))
         holders = _unique(h for d in (disk, *parts) for h in _holders_closure(host, d))

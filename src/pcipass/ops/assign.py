@@ -15,8 +15,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pcipass.address import PciAddress
 from pcipass.errors import InputError, OperationError
-from pcipass.model.device import BDF, Device, HostModel
+from pcipass.model.device import Device, HostModel
 from pcipass.ops.guards import Refusal, blocking, refusals
 from pcipass.ops.records import Record, XenDevice
 from pcipass.run.plan import (
@@ -52,7 +53,7 @@ class HostFacts:
     xen: Mapping[str, XenDevice] = field(default_factory=dict)
 
     def device(self, bdf: str) -> Device:
-        parsed = BDF.try_parse(bdf)
+        parsed = PciAddress.try_parse(bdf)
         dev = self.model.get(parsed) if parsed else None
         if dev is None:
             raise InputError(f"no PCI device {bdf} on this host", "see `pcipass list`")
@@ -77,7 +78,7 @@ def live_records(
     made it assignable again)."""
     live: dict[str, Record] = {}
     for bdf, rec in records.items():
-        parsed = BDF.try_parse(bdf)
+        parsed = PciAddress.try_parse(bdf)
         dev = model.get(parsed) if parsed else None
         if dev is not None and dev.driver not in (None, "pciback", "vfio-pci", "pci-stub"):
             continue
@@ -210,7 +211,7 @@ def _check_not_assigned(dev: Device, backend: Backend) -> None:
 def _viable_group(facts: HostFacts, devices: list[Device], group: bool) -> list[Device]:
     """The devices to move so their IOMMU groups are viable; refuses without --group."""
     chosen = {d.bdf: d for d in devices}
-    blockers: dict[BDF, Device] = {}
+    blockers: dict[PciAddress, Device] = {}
     for dev in devices:
         for member in facts.model.group_members(dev):
             other = facts.model.devices.get(member)
@@ -299,7 +300,7 @@ def resolve_targets(facts: HostFacts, args: Iterable[str]) -> list[str]:
         if arg in names:
             out.append(names[arg])
             continue
-        parsed = BDF.try_parse(arg)
+        parsed = PciAddress.try_parse(arg)
         if parsed is None:
             raise InputError(
                 f"{arg!r} is neither a PCI address nor the name of an assignable device",
