@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import os
+import queue
 import subprocess
 import threading
 from dataclasses import dataclass
@@ -169,39 +170,59 @@ class Host:
         return self.run(["modprobe", "-r", module])
 
 
-def _write_once(path: Path, data: bytes, result: list[BaseException | None]) -> None:
-    try:
-        fd = os.open(path, os.O_WRONLY)
+class _Job:
+    """One sysfs write handed to the writer thread, and its outcome."""
+
+    def __init__(self, path: str, data: bytes) -> None:
+        self.path = path
+        self.data = data
+        self.error: OSError | None = None
+        self.done = threading.Event()
+
+    def perform(self) -> None:
         try:
-            os.write(fd, data)
-        finally:
-            os.close(fd)
-        result.append(None)
-    except BaseException as exc:  # reported to the waiting thread
-        result.append(exc)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.write(fd, self.data)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            self.error = exc
+        self.done.set()
+
+
+class _Writer:
+    """A daemon thread that performs sysfs writes, so the caller can stop waiting.
+
+    A write can block forever in a broken driver; the caller then gives up after
+    its timeout and abandons this writer (a new one serves the next write).
+    """
+
+    def __init__(self) -> None:
+        self.jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        threading.Thread(target=self._serve, daemon=True, name="pcipass-sysfs-writer").start()
+
+    def _serve(self) -> None:
+        while True:
+            self.jobs.get().perform()
 
 
 class RealHost(Host):
     """The running machine, or a read-only tree (snapshot) under `root`."""
 
     kind = "real"
+    _writer: _Writer | None = None
 
     def write(self, rel: str, data: str, timeout: float = DEFAULT_WRITE_TIMEOUT) -> None:
-        result: list[BaseException | None] = []
-        # A sysfs write can block forever in a broken driver: do it in a daemon
-        # thread and give up waiting after `timeout`.
-        worker = threading.Thread(
-            target=_write_once, args=(self.path(rel), data.encode(), result), daemon=True
-        )
-        worker.start()
-        worker.join(timeout)
-        if not result:
+        if self._writer is None:
+            self._writer = _Writer()
+        job = _Job(self._abs(rel), data.encode())
+        self._writer.jobs.put(job)
+        if not job.done.wait(timeout):
+            self._writer = None  # stuck in the kernel: never hand it another write
             raise WriteFailed(rel, data, 0)
-        exc = result[0]
-        if isinstance(exc, OSError):
-            raise WriteFailed(rel, data, exc.errno or errno.EIO)
-        if exc is not None:
-            raise exc
+        if job.error is not None:
+            raise WriteFailed(rel, data, job.error.errno or errno.EIO)
 
     def run(self, argv: list[str], timeout: float = DEFAULT_RUN_TIMEOUT) -> RunResult:
         env = dict(os.environ, LC_ALL="C")

@@ -1,0 +1,48 @@
+"""RealHost: reads under a root, bounded writes with the kernel's errno."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+import pytest
+
+from pcipass.host.base import RealHost, WriteFailed
+
+
+def test_reads_are_relative_to_the_root_and_tolerate_missing_files(tmp_path: Path) -> None:
+    (tmp_path / "sys").mkdir()
+    (tmp_path / "sys" / "a").write_text(" 0x8086\n")
+    os.symlink("../drivers/e1000e", tmp_path / "sys" / "driver")
+    host = RealHost(tmp_path)
+    assert host.try_read_text("/sys/a") == "0x8086"
+    assert host.try_read_bytes("sys/a", 3) == b" 0x"
+    assert host.try_read_text("sys/missing") is None
+    assert host.link_name("sys/driver") == "e1000e"
+    assert host.listdir("sys") == ["a", "driver"]
+    assert host.listdir("nowhere") == []
+
+
+def test_write_reports_the_errno(tmp_path: Path) -> None:
+    host = RealHost(tmp_path)
+    (tmp_path / "attr").write_text("")
+    host.write("attr", "1\n")
+    assert (tmp_path / "attr").read_text() == "1\n"
+    with pytest.raises(WriteFailed) as exc:
+        host.write("no/such/attr", "1")
+    assert exc.value.errno == errno.ENOENT
+    assert "ENOENT" in exc.value.line()
+
+
+def test_a_write_that_blocks_times_out_and_the_next_write_still_works(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "stuck")  # opening a FIFO with no reader blocks, like a hung driver
+    host = RealHost(tmp_path)
+    with pytest.raises(WriteFailed) as exc:
+        host.write("stuck", "1", timeout=0.2)
+    assert exc.value.errno == 0 and "timeout" in exc.value.line()
+    (tmp_path / "attr").write_text("")
+    host.write("attr", "ok")
+    assert (tmp_path / "attr").read_text() == "ok"
+    fd = os.open(tmp_path / "stuck", os.O_RDONLY | os.O_NONBLOCK)  # release the stuck writer
+    os.close(fd)
