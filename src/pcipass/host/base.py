@@ -16,7 +16,6 @@ from __future__ import annotations
 import errno
 import os
 import queue
-import subprocess
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -225,6 +224,8 @@ class RealHost(Host):
             raise WriteFailed(rel, data, job.error.errno or errno.EIO)
 
     def run(self, argv: list[str], timeout: float = DEFAULT_RUN_TIMEOUT) -> RunResult:
+        import subprocess  # noqa: PLC0415 - listing commands never run one; keep their start fast
+
         env = dict(os.environ, LC_ALL="C")
         try:
             proc = subprocess.run(

@@ -184,7 +184,7 @@ def _read_function(
     fields: dict[str, object] = {}
     if detail:
         fields = _detail(host, d, unknown, mods)
-    else:
+    elif physfn is None:  # a VF is never a PF: skip the read (thousands of VFs on big hosts)
         total = _int(_attr(host, f"{d}/sriov_totalvfs"))
         if total is not None:
             fields["sriov"] = _sriov(host, d, total, None)
