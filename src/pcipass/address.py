@@ -9,8 +9,9 @@
 `PciAddress.parse` is strict: plain hex digits only, `[DDDD:]BB:DD.F` with
 domain <= 0xffff, bus <= 0xff, device <= 0x1f, function <= 7. It is the form
 lspci and sysfs print. For xl's looser spec grammar use `pcipass.spec`.
-`PciAddress.try_parse` reads a sysfs device name (None when it is not one); sysfs
-domains can exceed xl's 0xffff (Intel VMD puts devices in domain 0x10000 and up).
+`PciAddress.try_parse` is the lenient reader for sysfs names and user input (None
+when the text is not an address); sysfs domains can exceed xl's 0xffff (Intel VMD
+puts devices in domain 0x10000 and up).
 Addresses are immutable, hashable and ordered by (domain, bus, dev, func).
 """
 
@@ -31,8 +32,9 @@ _BDF = re.compile(
     r"(?:(?P<domain>[0-9a-fA-F]{1,4}):)?(?P<bus>[0-9a-fA-F]{1,2}):"
     r"(?P<dev>[0-9a-fA-F]{1,2})\.(?P<func>[0-7])"
 )
-_SYSFS_NAME = re.compile(
-    r"(?P<domain>[0-9a-fA-F]{4,8}):(?P<bus>[0-9a-fA-F]{2}):(?P<dev>[0-9a-fA-F]{2})\.(?P<func>[0-7])"
+_LOOSE = re.compile(
+    r"(?:(?P<domain>[0-9a-fA-F]{1,8}):)?(?P<bus>[0-9a-fA-F]{1,2}):"
+    r"(?P<dev>[0-9a-fA-F]{1,2})\.(?P<func>[0-7])"
 )
 _XENSTORE = re.compile(
     r"(?P<domain>[0-9a-fA-F]{4})-(?P<bus>[0-9a-fA-F]{2})-(?P<dev>[0-9a-fA-F]{2})-(?P<func>[0-7])"
@@ -80,12 +82,14 @@ class PciAddress:
         return cls._from_match(m, text)
 
     @classmethod
-    def try_parse(cls, name: str) -> PciAddress | None:
-        """A sysfs device name `DDDD:BB:DD.F` as an address, or None when it is not one."""
-        m = _SYSFS_NAME.fullmatch(name)
+    def try_parse(cls, text: str) -> PciAddress | None:
+        """`[DDDD:]BB:DD.F` (a sysfs name, or a user's address; blanks around it are
+        ignored) as an address, or None when it is not one."""
+        m = _LOOSE.fullmatch(text.strip())
         if m is None or int(m["dev"], 16) > MAX_DEV:
             return None
-        return cls(int(m["domain"], 16), int(m["bus"], 16), int(m["dev"], 16), int(m["func"]))
+        domain = int(m["domain"] or "0", 16)
+        return cls(domain, int(m["bus"], 16), int(m["dev"], 16), int(m["func"]))
 
     @classmethod
     def parse_xenstore(cls, text: str) -> PciAddress:

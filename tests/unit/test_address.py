@@ -44,3 +44,21 @@ def test_rejects_non_strict_forms(text: str) -> None:
 def test_constructor_checks_ranges() -> None:
     with pytest.raises(InputError):
         PciAddress(0, 0x100, 0, 0)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("05:00.1", PciAddress(0, 5, 0, 1)),
+        (" 0000:05:00.1\n", PciAddress(0, 5, 0, 1)),
+        ("5:0.7", PciAddress(0, 5, 0, 7)),
+        ("10000:e0:00.0", PciAddress(0x10000, 0xE0, 0, 0)),  # Intel VMD domain
+        ("05:20.0", None),
+        ("05:00", None),
+        ("eth0", None),
+    ],
+)
+def test_try_parse_reads_sysfs_names_and_user_addresses(
+    text: str, expected: PciAddress | None
+) -> None:
+    assert PciAddress.try_parse(text) == expected

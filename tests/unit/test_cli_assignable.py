@@ -152,3 +152,17 @@ def test_reset_dry_run(unchanged: SimHost, capsys: pytest.CaptureFixture[str]) -
     code, out, err = pp(sim, capsys, "reset", "--dry-run", NVME)
     assert code == 0, err
     assert f"echo 1 > /sys/bus/pci/devices/{NVME}/reset" in out
+
+
+def test_short_addresses_work_for_add_and_remove(
+    sim: SimHost, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert pp(sim, capsys, "assignable", "add", "5:00.0")[0] == 0
+    assert driver(sim, X520) == "pciback"
+    code, _, err = pp(sim, capsys, "assignable", "remove", "-r", "05:00.0")
+    assert code == 0, err
+    assert driver(sim, X520) == "ixgbe"
+    code, _, err = pp(sim, capsys, "assignable", "remove", "-r", "05:00.0")
+    assert code == 1 and "is not assignable (it is on ixgbe)" in err
+    code, _, err = pp(sim, capsys, "assignable", "remove", "07:00.0")
+    assert code == 2 and "no PCI device 0000:07:00.0" in err
