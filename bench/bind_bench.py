@@ -31,7 +31,7 @@ from pathlib import Path
 from pcipass.cli.cmd_assignable import gather_facts
 from pcipass.host.base import Host, RealHost
 from pcipass.model.discovery import discover
-from pcipass.ops.assign import AddRequest, add_plan, remove_plan
+from pcipass.ops.assign import AddRequest, HostFacts, add_plan, remove_plan
 from pcipass.ops.records import RecordStore
 from pcipass.run.executor import Executor
 from pcipass.run.lock import Lock
@@ -67,8 +67,11 @@ def prepare(host: Host) -> None:
 
 def plans(host: Host) -> tuple[Plan, Callable[[], Plan]]:
     """The add plan now, and a function giving the remove plan once the devices moved."""
-    add = add_plan(gather_facts(host, discover(host)), AddRequest(DEVICES, "vfio"))
-    return add, lambda: remove_plan(gather_facts(host, discover(host)), DEVICES, rebind=True)
+    def facts() -> HostFacts:
+        return gather_facts(host, discover(host, names=False))
+
+    add = add_plan(facts(), AddRequest(DEVICES, "vfio"))
+    return add, lambda: remove_plan(facts(), DEVICES, rebind=True)
 
 
 def execute_round(host: Host) -> float:
@@ -78,7 +81,7 @@ def execute_round(host: Host) -> float:
         lambda f: add_plan(f, AddRequest(DEVICES, "vfio")),
         lambda f: remove_plan(f, DEVICES, rebind=True),
     ):
-        plan = build(gather_facts(host, discover(host)))
+        plan = build(gather_facts(host, discover(host, names=False)))
         start = time.perf_counter()
         with Lock(host):
             Executor(host, RecordStore(host)).run(plan)
@@ -93,7 +96,7 @@ def library_round(host: Host) -> None:
     ):
         with Lock(host):
             executor = Executor(host, RecordStore(host))
-            executor.run(build(gather_facts(host, discover(host))))
+            executor.run(build(gather_facts(host, discover(host, names=False))))
 
 
 def write_lines(plan: Plan) -> list[tuple[str, str]]:

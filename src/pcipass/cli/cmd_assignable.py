@@ -101,7 +101,7 @@ def execute(app: AppContext, build: Callable[[HostFacts], Plan], dry_run: bool) 
         executor = Executor(host, RecordStore(host))
         if executor.pending() is not None:
             warn("an interrupted operation is pending; `pcipass recover` will finish it first")
-        show_plan(app, build(gather_facts(host, discover(host))), dry_run=True)
+        show_plan(app, build(gather_facts(host, discover(host, names=False))), dry_run=True)
         return
     with Lock(host):
         executor = Executor(host, RecordStore(host))
@@ -109,7 +109,7 @@ def execute(app: AppContext, build: Callable[[HostFacts], Plan], dry_run: bool) 
         if recovered is not None:
             warn(f"finished an interrupted operation first ({recovered.plan.command}: "
                  f"{recovered.state})")
-        plan = build(gather_facts(host, discover(host)))
+        plan = build(gather_facts(host, discover(host, names=False)))
         outcome = executor.run(plan)
     show_outcome(app, outcome)
 
@@ -197,7 +197,7 @@ def remove_cmd(app: AppContext, devices: tuple[str, ...], rebind: bool, dry_run:
 def list_cmd(app: AppContext, names: bool) -> None:
     """Devices that are assignable (on pciback or vfio-pci, in no domain), and their origin."""
     host = app.host()
-    rows = assignable(gather_facts(host, discover(host)))
+    rows = assignable(gather_facts(host, discover(host, names=False)))
     if app.json:
         emit_json({"assignable": [r.to_json() for r in rows]})
         return

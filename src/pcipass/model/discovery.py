@@ -276,12 +276,14 @@ def discover(
     only: Iterable[PciAddress] | None = None,
     parents: bool = True,
     full_ids: bool = True,
+    names: bool = True,
 ) -> HostModel:
     """The host model. ``only`` limits the detailed read to some functions (others: listing);
     a listing that does not show them can skip the upstream-bridge links (``parents=False``)
-    and the subsystem IDs and revision (``full_ids=False``)."""
+    and the subsystem IDs and revision (``full_ids=False``); commands that change the host
+    need no pci.ids names (``names=False``)."""
     require_host_tree(host)
-    ids = pciids.load(lambda rel: host.try_read_bytes(rel))
+    ids = pciids.load(lambda rel: host.try_read_bytes(rel)) if names else pciids.PciIds()
     cache: dict[tuple[int | None, ...], Names] = {}
 
     def names_of(raw: dict[str, int | None]) -> Names:
