@@ -203,3 +203,6 @@ def test_stale_records_are_ignored() -> None:
     assert live_records(on_pciback, recs) == recs
     assert live_records(on_pciback, recs, {NIC: XenDevice("e1000e", "nic1")}) == {}
     assert live_records(on_pciback, recs, {NIC: XenDevice("e1000e", "nic0")}) == recs
+    # `remove nic0` without -r: xl dropped the name, the device waits unbound for `remove -r`
+    unbound = model(device(NIC, None))
+    assert live_records(unbound, recs, {NIC: XenDevice("e1000e", None)}) == recs

@@ -74,8 +74,10 @@ def live_records(
     model: HostModel, records: Mapping[str, Record], xen: Mapping[str, XenDevice] | None = None
 ) -> dict[str, Record]:
     """Records still describing a device pcipass holds. Stale (ignored): the device is back
-    on a host driver, or libxl's name for it differs from the record's (xl gave it back and
-    made it assignable again)."""
+    on a host driver, or it is on pciback and libxl's name for it differs from the record's
+    (xl gave it back and made it assignable again). An unbound device keeps its record:
+    `xl pci-assignable-remove` without `-r` drops libxl's name but the device still waits
+    for `remove -r`."""
     live: dict[str, Record] = {}
     for bdf, rec in records.items():
         parsed = PciAddress.try_parse(bdf)
@@ -83,7 +85,8 @@ def live_records(
         if dev is not None and dev.driver not in (None, "pciback", "vfio-pci", "pci-stub"):
             continue
         xd = (xen or {}).get(bdf)
-        if rec.backend == "xen" and xd is not None and xd.name != rec.name:
+        on_pciback = dev is not None and dev.driver == "pciback"
+        if rec.backend == "xen" and on_pciback and xd is not None and xd.name != rec.name:
             continue
         live[bdf] = rec
     return live
