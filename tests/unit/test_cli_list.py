@@ -132,6 +132,16 @@ def test_tree(capsys: pytest.CaptureFixture[str], root: Path) -> None:
     assert doc["groups"]["40"] == ["0000:06:00.0", "0000:06:00.1"]
     code, out, _ = cli(capsys, "--root", str(root), "tree")
     assert code == 0 and "3 virtual functions" in out and "IOMMU groups" in out
+    # labels are plain text: rich markup must not swallow "[group N]" or "[8086:10fb]"
+    assert "(ixgbe) [group 20]" in out and "[8086:10fb]" in out
+
+
+def test_show_lines_have_no_trailing_blanks(capsys: pytest.CaptureFixture[str], root: Path) -> None:
+    for target in ("05:00.0", "eno1"):
+        code, out, _ = cli(capsys, "--root", str(root), "show", target)
+        assert code == 0
+        assert [line for line in out.splitlines() if line != line.rstrip()] == []
+        assert any(line.split()[:1] == ["net"] for line in out.splitlines())
 
 
 def test_this_machine(capsys: pytest.CaptureFixture[str]) -> None:

@@ -390,16 +390,12 @@ def show_cmd(app: AppContext, target: str, json_: bool) -> None:
     for m in data["group_members"]:
         rows.append(("group member", f"{m['bdf']} {m['description']} ({m['driver'] or '-'})"))
     for n in dev.net:
-        rows.append(
-            (
-                "net",
-                f"{n.name} {n.operstate or '?'} {' '.join(n.ipv4_routes)}"
-                + (" default-route" if n.default_route else "")
-                + (f" master {n.master}" if n.master else ""),
-            )
-        )
+        words = [n.name, n.operstate or "?", *n.ipv4_routes]
+        words += ["default-route"] if n.default_route else []
+        words += ["master", n.master] if n.master else []
+        rows.append(("net", " ".join(words)))
     for b in dev.block:
-        rows.append(("block", f"{b.name} " + " ".join(m.target for m in b.mounts)))
+        rows.append(("block", " ".join([b.name, *(m.target for m in b.mounts)])))
     console = out()
     console.print(f"[bold]{dev.bdf}[/bold]")
     width = max(len(k) for k, _ in rows)
@@ -450,12 +446,14 @@ def tree_json(model: HostModel) -> dict[str, Any]:
 
 
 def _add_rich(node: Tree, item: dict[str, Any]) -> None:
+    from rich.text import Text  # noqa: PLC0415 - rich only for people
+
     group = "" if item["iommu_group"] is None else f" [group {item['iommu_group']}]"
     label = (
         f"{item['bdf']} {item['class_description']}: {item['description']}"
         f" ({item['driver'] or 'no driver'}){group}"
     )
-    child = node.add(label)
+    child = node.add(Text(label))  # plain text: names and "[group N]" hold brackets
     for c in item["children"]:
         _add_rich(child, c)
     if item["vfs"]:
@@ -476,14 +474,13 @@ def tree_cmd(app: AppContext, json_: bool) -> None:
     if app.json or json_:
         _emit(data)
         return
-    from rich.markup import escape  # noqa: PLC0415 - rich only for people
-    from rich.tree import Tree  # noqa: PLC0415
+    from rich.tree import Tree  # noqa: PLC0415 - rich only for people
 
     from pcipass.cli.output import out  # noqa: PLC0415
 
     root = Tree("PCI")
     for item in data["tree"]:
-        _add_rich(root, _escaped(item, escape))
+        _add_rich(root, item)
     groups = Tree(
         "IOMMU groups" if data["groups"] else "IOMMU groups: none (IOMMU off, or Xen dom0)"
     )
@@ -491,16 +488,6 @@ def tree_cmd(app: AppContext, json_: bool) -> None:
         groups.add(f"{g}: {' '.join(members)}")
     out().print(root, soft_wrap=False, crop=False)
     out().print(groups, soft_wrap=False, crop=False)
-
-
-def _escaped(item: dict[str, Any], escape: Any) -> dict[str, Any]:
-    """The node with its text escaped for rich markup (names may hold brackets)."""
-    out = dict(item)
-    out["description"] = escape(item["description"])
-    out["class_description"] = escape(item["class_description"])
-    out["children"] = [_escaped(c, escape) for c in item["children"]]
-    out["vfs"] = [_escaped(v, escape) for v in item["vfs"]]
-    return out
 
 
 COMMANDS: list[click.Command] = [list_cmd, show_cmd, tree_cmd]
