@@ -100,6 +100,20 @@ def test_failed_write_is_undone(tmp_path: Path) -> None:
     assert entry is not None and entry.state == "rolled-back"
 
 
+def test_rollback_restores_the_previous_record(tmp_path: Path) -> None:
+    host = TinyKernel(tmp_path)
+    host.fail_on = "drivers_probe"
+    records = RecordStore(host)
+    before = {"driver": "e1000e", "name": "old", "bdf": BDF}
+    records.save(BDF, before)
+    plan = Plan("assignable add", (record(BDF, {"driver": "e1000e", "name": "new"}, before),
+                                   *vfio_plan().steps[1:]))
+    with pytest.raises(OperationError, match="undone"):
+        Executor(host, records, settle=0).run(plan)
+    assert RecordStore(host).get(BDF) == records.get(BDF)
+    assert RecordStore(host).all()[BDF].name == "old"
+
+
 def test_write_that_does_nothing_is_caught_and_undone(tmp_path: Path) -> None:
     host = TinyKernel(tmp_path)
     host.ignore = "drivers_probe"

@@ -225,7 +225,7 @@ def set_override(bdf: str, new: str | None, old: str | None, why: str = "") -> S
 
 def record(bdf: str, payload: dict[str, Any], previous: dict[str, Any] | None = None) -> Step:
     """Store the device's record; undone by restoring `previous` (or forgetting it)."""
-    undo = (record(bdf, previous),) if previous is not None else (forget(bdf, payload, False),)
+    undo = (_restore(bdf, previous),) if previous is not None else (forget(bdf, payload, False),)
     return Step(
         "record",
         f"remember where {bdf} came from",
@@ -238,7 +238,7 @@ def record(bdf: str, payload: dict[str, Any], previous: dict[str, Any] | None = 
 
 def forget(bdf: str, payload: dict[str, Any], restore: bool = True) -> Step:
     """Drop the device's record; undone by storing `payload` again."""
-    undo = (record(bdf, payload, payload),) if restore else ()
+    undo = (_restore(bdf, payload),) if restore else ()
     return Step(
         "forget",
         f"forget the record of {bdf}",
@@ -246,6 +246,13 @@ def forget(bdf: str, payload: dict[str, Any], restore: bool = True) -> Step:
         expect=(Check("record", bdf, value="absent"),),
         undo=undo,
     )
+
+
+def _restore(bdf: str, payload: dict[str, Any]) -> Step:
+    """Store `payload` as the record again. No expected state: "a record is present" also
+    holds for the record that replaced `payload`, and would skip the undo; storing the
+    same payload twice is harmless."""
+    return Step("record", f"restore the record of {bdf}", bdf=bdf, payload=payload)
 
 
 def _plain_bind(bdf: str, driver: str) -> Step:
