@@ -11,10 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from pcipass.address import PciAddress
 from pcipass.errors import InputError
 from pcipass.host.base import RealHost
 from pcipass.host.sim import create_sim
 from pcipass.host.snapshot import MANIFEST, collect, extract, write_snapshot
+from pcipass.model.device import NetInterface
+from pcipass.model.usage import net_by_function
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +71,28 @@ def test_lspci_reads_the_replay_like_the_original(sim_root: Path, tmp_path: Path
     original = lspci(sim_root)
     assert "\n03:10.2 Ethernet controller" in original  # a VF, with its PF's names
     assert lspci(tmp_path / "r") == original
+
+
+def test_replay_keeps_what_the_host_use_guards_read(tmp_path: Path) -> None:
+    """IPv6 addresses and an IPv6 default route mark a NIC as in use: a replay must too."""
+    sim = create_sim(tmp_path / "sim", "kernel-lab")
+    (sim.root / "proc/net/if_inet6").write_text(
+        "20010db8000000000000000000000001 02 40 00 80   enp2s0\n"
+    )
+    (sim.root / "proc/net/ipv6_route").write_text(
+        "00000000000000000000000000000000 00 00000000000000000000000000000000 00 "
+        "fe800000000000000000000000000001 00000400 00000001 00000000 00000003   enp2s0\n"
+    )
+    write_snapshot(sim.root, tmp_path / "s.tgz")
+    extract(tmp_path / "s.tgz", tmp_path / "r")
+
+    def nic(root: Path) -> NetInterface:
+        (found,) = net_by_function(RealHost(root))[PciAddress.parse("0000:02:00.0")]
+        return found
+
+    before = nic(sim.root)
+    assert before.default_route and before.ipv6_addresses == ("2001:db8::1/64",)
+    assert nic(tmp_path / "r") == before
 
 
 def test_snapshot_is_read_only_and_dry_run_counts(sim_root: Path) -> None:

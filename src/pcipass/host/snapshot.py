@@ -10,8 +10,8 @@ What is captured (read-only; nothing is written to the host):
   ``slots``), ``sys/module/*`` (``parameters``, ``initstate``, ``drivers`` links),
   ``sys/kernel/iommu_groups``, ``sys/class/{net,block,nvme,iommu}``, ``sys/block``,
   virtual net/block devices (bridges, bonds, dm, md), ``sys/hypervisor/type``;
-- ``proc/{mounts,swaps,cmdline,modules,net/route,xen/capabilities}`` and pcipass's own
-  ``var/lib/pcipass``;
+- ``proc/{mounts,swaps,cmdline,modules,xen/capabilities}``, ``proc/net/{route,ipv6_route,
+  if_inet6}`` (what the host-use guards read) and pcipass's own ``var/lib/pcipass``;
 - names and modules: the host's ``pci.ids`` (as a file) and ``proc/sys/kernel/osrelease`` with
   the ``alias pci:`` lines of ``lib/modules/<release>/modules.alias``;
 - ``pcipass-snapshot.json``: format, time, kernel release, counts.
@@ -52,6 +52,8 @@ PROC_FILES = (
     "proc/cmdline",
     "proc/modules",
     "proc/net/route",
+    "proc/net/ipv6_route",
+    "proc/net/if_inet6",
     "proc/xen/capabilities",
 )
 
