@@ -42,6 +42,29 @@ def test_init_dry_run_creates_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "d").exists()
 
 
+def test_init_dry_run_refuses_what_init_refuses(tmp_path: Path) -> None:
+    sim = tmp_path / "sim"
+    assert cli("sim", "init", str(sim))[0] == 0
+    code, out, err = cli("sim", "init", str(sim), "--dry-run")
+    assert code == 2 and out == "" and "already holds a simulated host" in err
+    assert cli("sim", "init", str(sim), "--dry-run", "--force")[0] == 0
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "file").write_text("")
+    code, out, err = cli("sim", "init", str(tmp_path / "other"), "--dry-run")
+    assert code == 2 and out == "" and "is not empty" in err
+
+
+def test_damaged_state_is_a_one_line_error(tmp_path: Path) -> None:
+    sim = tmp_path / "sim"
+    assert cli("sim", "init", str(sim))[0] == 0
+    for junk in ("{", "[]", '{"kernel": 1}'):
+        (sim / "sim.json").write_text(junk)
+        code, out, err = cli("--sim", str(sim), "assignable", "add", "05:00.0")
+        assert code == 2 and out == "", err
+        assert err.startswith(f"pcipass: error: {sim}/sim.json is damaged")
+        assert err.count("\n") == 1 and "--force" in err
+
+
 def test_sim_on_a_directory_that_is_not_one(tmp_path: Path) -> None:
     code, out, err = cli("--sim", str(tmp_path), "list")
     assert code == 2 and out == ""

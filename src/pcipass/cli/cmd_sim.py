@@ -15,7 +15,7 @@ import click
 from pcipass.cli.context import AppContext, pass_app
 from pcipass.cli.output import emit_json, out
 from pcipass.host.profiles import PROFILES, get_profile
-from pcipass.host.sim import create_sim
+from pcipass.host.sim import check_target, create_sim
 
 
 @click.group("sim")
@@ -39,7 +39,9 @@ def init(app: AppContext, directory: Path, profile: str, force: bool, dry_run: b
     """Create a simulated host in DIRECTORY (then use `pcipass --sim DIRECTORY ...`)."""
     prof = get_profile(profile)
     count = len(prof.spec.functions)
-    if not dry_run:
+    if dry_run:
+        check_target(directory, force=force)  # refuse what init itself would refuse
+    else:
         create_sim(directory, profile, force=force)
     if app.json:
         emit_json(

@@ -72,7 +72,18 @@ class SimHost(Host):
 
     # -- state ---------------------------------------------------------------------
     def _load(self) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads((self.directory / STATE_FILE).read_text())
+        path = self.directory / STATE_FILE
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            data, why = None, str(exc)
+        else:
+            why = "it is not a simulated host's state"
+        if not isinstance(data, dict) or not isinstance(data.get("kernel"), dict):
+            raise InputError(
+                f"{path} is damaged ({why})",
+                f"recreate the host with `pcipass sim init {self.directory} --force`",
+            )
         return data
 
     @contextmanager
@@ -165,6 +176,19 @@ def _save(directory: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, directory / STATE_FILE)
 
 
+def check_target(target: Path, *, force: bool = False) -> bool:
+    """Raise `InputError` unless `create_sim` may build in `target`; True if it replaces one."""
+    if (target / STATE_FILE).exists():
+        if not force:
+            raise InputError(
+                f"{target} already holds a simulated host", "pass --force to replace it"
+            )
+        return True
+    if target.exists() and any(target.iterdir()):
+        raise InputError(f"{target} is not empty", "pick an empty or new directory")
+    return False
+
+
 def create_sim(
     directory: str | os.PathLike[str], profile: str = "xen-host", *, force: bool = False
 ) -> SimHost:
@@ -173,14 +197,8 @@ def create_sim(
 
     prof = get_profile(profile)
     target = Path(directory)
-    if (target / STATE_FILE).exists():
-        if not force:
-            raise InputError(
-                f"{target} already holds a simulated host", "pass --force to replace it"
-            )
+    if check_target(target, force=force):
         shutil.rmtree(target / "root", ignore_errors=True)
-    elif target.exists() and any(target.iterdir()):
-        raise InputError(f"{target} is not empty", "pick an empty or new directory")
     target.mkdir(parents=True, exist_ok=True)
     functions = [replace(f, driver=None) for f in prof.spec.functions]
     spec = replace(prof.spec, functions=tuple(functions), drivers=(), modules=())
