@@ -148,13 +148,33 @@ def test_xen_remove_uses_xl_driver_path_and_restores_override() -> None:
                     records={NIC: rec}, xen={NIC: XenDevice("e1000e", "nic0")})
     assert resolve_targets(facts, ["nic0"]) == [NIC]
     plan = remove_plan(facts, [NIC], rebind=True)
-    assert plan.render() == [
-        f"xl pci-assignable-remove -r {NIC}",
+    assert plan.render() == [  # the override first: with it, the kernel refuses xl's -r bind
         f"echo > /sys/bus/pci/devices/{NIC}/driver_override",
+        f"xl pci-assignable-remove -r {NIC}",
         f"forget the record of {NIC}",
     ]
-    assert plan.steps[0].undo[0].argv == ("xl", "pci-assignable-add", "-n", "nic0", NIC)
-    assert remove_plan(facts, [NIC], rebind=False).render()[0] == f"xl pci-assignable-remove {NIC}"
+    restore_override, give_back = plan.steps[1].undo
+    assert (restore_override.path, restore_override.data) == (
+        f"sys/bus/pci/devices/{NIC}/driver_override", "pciback")
+    assert give_back.argv == ("xl", "pci-assignable-add", "-n", "nic0", NIC)
+    assert remove_plan(facts, [NIC], rebind=False).render()[1] == f"xl pci-assignable-remove {NIC}"
+
+
+def test_xen_remove_of_a_vf_with_autoprobe_off_lets_xl_rebind_it() -> None:
+    """The kernel binds such a VF only to the driver its override names."""
+    pf = device(PF, "ixgbe", sriov=SriovPF(7, 1, 0x80, 2, 0x10ED, False, (PciAddress.parse(VF),)))
+    vf = device(VF, "pciback", physfn=PciAddress.parse(PF), driver_override="pciback")
+    facts = replace(xen_facts(), model=model(pf, vf),
+                    records={VF: Record(VF, "ixgbevf", backend="xen")},
+                    xen={VF: XenDevice("ixgbevf")})
+    plan = remove_plan(facts, [VF], rebind=True)
+    assert plan.render() == [
+        f"echo ixgbevf > /sys/bus/pci/devices/{VF}/driver_override",
+        f"xl pci-assignable-remove -r {VF}",
+        f"echo > /sys/bus/pci/devices/{VF}/driver_override",
+        f"forget the record of {VF}",
+    ]
+    assert [u.data for u in plan.steps[1].undo if u.action == "write"] == ["pciback"]
 
 
 def test_xen_remove_refuses_device_in_a_domain() -> None:

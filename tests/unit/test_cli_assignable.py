@@ -166,3 +166,23 @@ def test_short_addresses_work_for_add_and_remove(
     assert code == 1 and "is not assignable (it is on ixgbe)" in err
     code, _, err = pp(sim, capsys, "assignable", "remove", "07:00.0")
     assert code == 2 and "no PCI device 0000:07:00.0" in err
+
+
+def test_vf_with_autoprobe_off_goes_back_to_its_driver(
+    sim: SimHost, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """pciback's driver_override on such a VF is cleared before xl's -r binds the old driver."""
+    pf, vf = "0000:05:00.1", "0000:05:10.1"
+    sim.write(f"sys/bus/pci/devices/{pf}/sriov_drivers_autoprobe", "0")
+    sim.write(f"sys/bus/pci/devices/{pf}/sriov_numvfs", "2")
+    sim.write(f"sys/bus/pci/devices/{vf}/driver_override", "ixgbevf")
+    sim.write("sys/bus/pci/drivers_probe", vf)
+    sim.write(f"sys/bus/pci/devices/{vf}/driver_override", "\n")
+    assert driver(sim, vf) == "ixgbevf"
+    code, _, err = pp(sim, capsys, "assignable", "add", vf)
+    assert code == 0, err
+    assert driver(sim, vf) == "pciback"
+    code, _, err = pp(sim, capsys, "assignable", "remove", "-r", vf)
+    assert code == 0, err
+    assert driver(sim, vf) == "ixgbevf"
+    assert sim.try_read_text(f"sys/bus/pci/devices/{vf}/driver_override") == "(null)"

@@ -361,16 +361,29 @@ def _xen_remove(facts: HostFacts, dev: Device, rec: Record | None, rebind: bool)
     use_r = rebind and xl_driver is not None
     name = (rec.name if rec else None) or (xd.name if xd else None)
     back = ["xl", "pci-assignable-add", *(["-n", name] if name else []), bdf]
-    steps = [Step(
+    # driver_override while xl runs: the kernel binds a device only to the driver its
+    # override names (ENODEV otherwise), and a VF whose PF has autoprobe off only through
+    # its override; so no `pciback` left for xl's `-r` bind, and the original driver for
+    # such a VF. Its undo puts pciback's override back before xl takes the device again.
+    want = rec.driver_override if rec else None
+    during = xl_driver if use_r and _needs_override(facts, dev) else want
+    steps: list[Step] = []
+    if dev.driver_override != during:
+        steps.append(set_override(bdf, during, dev.driver_override))
+    steps.append(Step(
         "run",
         f"give {bdf} back through xl" + (f" (rebind to {xl_driver})" if use_r else ""),
         bdf=bdf,
         argv=("xl", "pci-assignable-remove", *(["-r"] if use_r else []), bdf),
         expect=(Check("driver", bdf, value=xl_driver if use_r else None),),
-        undo=(Step("run", f"make {bdf} assignable again", bdf=bdf, argv=tuple(back),
-                   expect=(Check("driver", bdf, value="pciback"),)),),
-    )]
-    steps += _restore_override(dev, rec)
+        undo=(
+            *set_override(bdf, during, dev.driver_override).undo,
+            Step("run", f"make {bdf} assignable again", bdf=bdf, argv=tuple(back),
+                 expect=(Check("driver", bdf, value="pciback"),)),
+        ),
+    ))
+    if during != want:
+        steps.append(set_override(bdf, want, during))
     if rebind and use_r:
         steps += [forget(bdf, rec.to_json())] if rec else []
     elif rebind:
