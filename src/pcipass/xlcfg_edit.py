@@ -226,7 +226,11 @@ def diff(path: Path, old: bytes, new: bytes) -> str:
 
 
 def write_config(path: Path, old: bytes, new: bytes) -> Path:
-    """Replace `path` atomically with `new`, keeping the old bytes in `FILE.pcipass-bak`."""
+    """Replace `path` atomically with `new`, keeping the old bytes in `FILE.pcipass-bak`.
+
+    A symlink (`/etc/xen/auto/NAME.cfg` → `../NAME.cfg`) stays one: the file it points to
+    is replaced, and the backup kept beside that file."""
+    path = Path(os.path.realpath(path))
     backup = path.with_name(path.name + BACKUP_SUFFIX)
     try:
         if path.read_bytes() != old:

@@ -73,3 +73,15 @@ def test_write_is_atomic_with_backup(tmp_path: Path) -> None:
     assert path.read_bytes() == new and backup.read_bytes() == CFG
     assert backup.name == "g.cfg.pcipass-bak" and (path.stat().st_mode & 0o777) == 0o640
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g.cfg", "g.cfg.pcipass-bak"]
+
+
+def test_write_through_a_symlink_edits_its_target(tmp_path: Path) -> None:
+    real = tmp_path / "g.cfg"
+    real.write_bytes(CFG)
+    (tmp_path / "auto").mkdir()
+    link = tmp_path / "auto" / "g.cfg"
+    link.symlink_to("../g.cfg")
+    new = plan_add(CFG, ["07:00.0"])
+    backup = write_config(link, CFG, new)
+    assert link.is_symlink() and real.read_bytes() == new
+    assert backup == real.with_name("g.cfg.pcipass-bak") and backup.read_bytes() == CFG
