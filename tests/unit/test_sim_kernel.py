@@ -186,6 +186,19 @@ def test_modules_and_parameters(host: SimHost) -> None:
 
 
 def test_remove_and_rescan(host: SimHost) -> None:
+    # remove_store/rescan_store/reset_store: kstrtoul(buf, 0) or EINVAL; remove acts on val != 0
+    for attr in ("remove", "rescan", "reset"):
+        for junk in ("y", " 1", "1x", ""):
+            assert fails(host, dev(E1000E, attr), junk) == errno.EINVAL
+        assert fails(host, "sys/bus/pci/rescan", "y") == errno.EINVAL
+    host.write(dev(E1000E, "remove"), "0\n")
+    assert host.exists(dev(E1000E))
+    host.write(dev(E1000E, "remove"), "0x2")
+    assert not host.exists(dev(E1000E))
+    host.write("sys/bus/pci/rescan", "0")
+    assert not host.exists(dev(E1000E))
+    host.write(dev(IGB, "rescan"), "1\n")
+    assert drv_of(host, E1000E) == "e1000e"
     host.write(dev(E1000E, "remove"), "1")
     assert not host.exists(dev(E1000E))
     host.write("sys/bus/pci/rescan", "1")

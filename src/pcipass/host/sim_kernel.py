@@ -236,6 +236,14 @@ def kstrtoul(text: str) -> int | None:
     return int(m.group(2), 8) if m.group(2) else int(m.group(3))
 
 
+def _ulong(data: str) -> int:
+    """A ``kstrtoul(buf, 0, &val)`` store (remove, rescan, reset): the value, else EINVAL."""
+    value = kstrtoul(_sysfs_str(data))
+    if value is None:
+        raise WriteError(errno.EINVAL)
+    return value
+
+
 def _param_text(default: str | None, value: str) -> str:
     """How sysfs shows a module parameter: bools (default Y/N) as Y/N, others verbatim."""
     if default in ("Y", "N"):
@@ -528,7 +536,8 @@ class SimKernel:
             self.device_attach(bdf)
             return
         if parts == ("rescan",):
-            self._rescan()
+            if _ulong(data):
+                self._rescan()
             return
         if len(parts) == 3 and parts[0] == "drivers":
             self._driver_write(parts[1], parts[2], data)
@@ -602,14 +611,14 @@ class SimKernel:
                 raise WriteError(errno.EINVAL)
             self.tree.set_attr(bdf, "sriov_drivers_autoprobe", "1" if flag else "0")
         elif attr == "reset":
-            if kstrtoul(_sysfs_str(data).strip()) != 1:
+            if _ulong(data) != 1:
                 raise WriteError(errno.EINVAL)
             if not self._reset_methods(bdf):
                 raise WriteError(errno.ENOTTY)
         elif attr == "reset_method":
             self._set_reset_methods(bdf, data)
         elif attr == "remove":
-            if data.strip() not in ("1", "y", "Y"):
+            if not _ulong(data):
                 return
             fn = self.state.fn(bdf)
             self.state.removed[bdf] = function_to_json(fn)
@@ -617,7 +626,8 @@ class SimKernel:
                 self._disable_vfs(bdf)
             self._remove_device(bdf)
         elif attr == "rescan":
-            self._rescan()
+            if _ulong(data):
+                self._rescan()
         else:
             raise WriteError(errno.EACCES)
 
