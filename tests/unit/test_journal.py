@@ -45,7 +45,9 @@ def test_progress_of_another_operation_is_ignored(tmp_path: Path) -> None:
     journal = Journal(host)
     journal.begin(Plan("first", (unbind("0000:01:00.0", "e1000e"),)))
     journal.at(0)
+    ident = json.loads((tmp_path / JOURNAL).read_text())["id"]
     with open(tmp_path / PROGRESS, "a") as f:
         f.write("someone-else 7 rolling-back\n")
+        f.write(f"{ident} 1x rolling-back\n{ident} 9 rolling-back\n")  # damaged; no step 9
     entry = Journal(host).load()
     assert entry is not None and (entry.step, entry.state) == (0, "running")

@@ -88,9 +88,12 @@ class Journal:
             ) from exc
         if not entry.interrupted:
             return entry
+        steps = range(len(entry.plan.steps))
         for line in (self.host.try_read_text(PROGRESS) or "").splitlines():
-            fields = line.split()
-            if len(fields) == 3 and fields[0] == entry.id and fields[2] in STATES:
+            fields = line.split()  # a line that is not `<id> <step> <state>` is ignored
+            if len(fields) != 3 or fields[0] != entry.id or fields[2] not in STATES:
+                continue
+            if fields[1].isdigit() and int(fields[1]) in steps:
                 entry = replace(entry, step=int(fields[1]), state=fields[2])  # type: ignore[arg-type]
         return entry
 
