@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from pcipass.errors import InputError
-from pcipass.host.base import WriteFailed
+from pcipass.host.base import RealHost, WriteFailed
 from pcipass.host.sim import SimHost, create_sim
+from pcipass.host.snapshot import extract
 
 NVME, E1000E, IGB = "0000:01:00.0", "0000:02:00.0", "0000:03:00.0"
 DEV = "sys/bus/pci/devices"
@@ -258,10 +259,11 @@ def test_kernel_files_for_module_lookup(host: SimHost) -> None:
 
 def test_reset_and_reset_method(host: SimHost) -> None:
     path = dev(IGB, "reset_method")
-    assert host.try_read_text(path) == "flr bus"
+    assert host.try_read_text(path) == "flr pm bus"  # as the lab's igb shows
     host.write(path, "bus")
     assert host.try_read_text(path) == "bus"
-    assert fails(host, path, "pm") == errno.EINVAL  # not supported by this device
+    assert host.try_read_text(dev(NVME, "reset_method")) == "flr bus"  # No_Soft_Reset set
+    assert fails(host, dev(NVME, "reset_method"), "pm") == errno.EINVAL  # not supported there
     assert fails(host, path, "nonsense") == errno.EINVAL
     host.write(dev(IGB, "reset"), "1")
     assert fails(host, dev(IGB, "reset"), "2") == errno.EINVAL
@@ -269,7 +271,7 @@ def test_reset_and_reset_method(host: SimHost) -> None:
     assert host.try_read_text(path) == ""
     assert fails(host, dev(IGB, "reset"), "1") == errno.ENOTTY
     host.write(path, "default")
-    assert host.try_read_text(path) == "flr bus"
+    assert host.try_read_text(path) == "flr pm bus"
     assert fails(host, dev("0000:00:1f.3", "reset"), "1") == errno.ENOENT  # no method: no file
 
 
@@ -280,3 +282,22 @@ def test_vfio_pci_ids_parameter_and_bool_params(host: SimHost) -> None:
     assert drv_of(host, E1000E) == "vfio-pci"  # the ids= entry bound the unbound device
     assert host.try_read_text("sys/module/vfio_pci/parameters/enable_sriov") == "Y"
     assert host.modprobe("vfio-pci", {"bogus": "1"}).returncode == 0  # loaded: ignored
+
+
+LAB_SNAPSHOT = Path(__file__).parents[1] / "fixtures/snapshots/kernel-lab.tar.gz"
+
+
+def test_kernel_lab_profile_matches_the_lab_snapshot(template: Path, tmp_path: Path) -> None:
+    """The freshly booted kernel-lab sim shows each function as the real lab kernel did: IDs,
+    subsystem, the device uevent (PCI_CLASS is "%04X") and the reset methods it probed."""
+    extract(LAB_SNAPSHOT, tmp_path / "lab")
+    lab, sim = RealHost(tmp_path / "lab"), SimHost(template)
+    both = set(sim.listdir(DEV)) & set(lab.listdir(DEV))
+    assert len(both) == 13
+    attrs = ("vendor", "device", "subsystem_vendor", "subsystem_device", "class", "revision")
+    for bdf in sorted(both):
+        for attr in (*attrs, "reset_method", "uevent"):
+            assert sim.try_read_text(dev(bdf, attr)) == lab.try_read_text(dev(bdf, attr)), (
+                bdf,
+                attr,
+            )

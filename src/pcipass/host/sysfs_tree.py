@@ -107,6 +107,7 @@ class PciFunction:
     pcie_type: str | None = "endpoint"  # a PCIE_TYPES key; None: conventional PCI
     flr: bool = False
     pm: bool = True
+    pm_no_soft_reset: bool = True  # PMCSR No_Soft_Reset; clear: the kernel offers "pm" reset
     msix_vectors: int = 0  # 0: no MSI-X capability
     acs: bool = False
     ari: bool = False
@@ -115,7 +116,7 @@ class PciFunction:
     multifunction: bool = False
     secondary_bus: int | None = None  # bridges; derived from children when None
     subordinate_bus: int | None = None
-    reset_methods: tuple[str, ...] | None = None  # None: derived (flr, bus)
+    reset_methods: tuple[str, ...] | None = None  # None: derived (flr, pm, bus)
     bars: tuple[tuple[int, int, int], ...] = ()  # (start, end, flags) for BAR0..
     config_size: int | None = None  # None: 4096 for PCIe, 256 otherwise
     net: tuple[NetIf, ...] = ()
@@ -258,7 +259,8 @@ def config_space(fn: PciFunction) -> bytes:
     cfg[0x3D] = 1 if fn.irq else 0
     caps: list[tuple[int, bytes]] = []
     if fn.pm:
-        caps.append((0x01, struct.pack("<HHB", 0x0003, 0x0008, 0) + b"\0"))
+        pmcsr = 0x0008 if fn.pm_no_soft_reset else 0x0000
+        caps.append((0x01, struct.pack("<HHB", 0x0003, pmcsr, 0) + b"\0"))
     if fn.msix_vectors:
         caps.append((0x11, struct.pack("<HII", fn.msix_vectors - 1, 0x0000_0000, 0x0000_0800)))
     if fn.pcie_type is not None:
@@ -324,7 +326,7 @@ def _write_ext_caps(cfg: bytearray, fn: PciFunction) -> None:
 def _uevent(fn: PciFunction) -> str:
     """A PCI device's ``uevent`` as Linux writes it (drivers/pci/pci-driver.c), without DRIVER."""
     return (
-        f"PCI_CLASS={fn.class_code:X}\n"
+        f"PCI_CLASS={fn.class_code:04X}\n"  # "%04X", as pci_uevent() prints it
         f"PCI_ID={fn.vendor:04X}:{fn.device:04X}\n"
         f"PCI_SUBSYS_ID={fn.subsystem_vendor:04X}:{fn.subsystem_device:04X}\n"
         f"PCI_SLOT_NAME={fn.bdf}\n"
@@ -339,8 +341,11 @@ def _resource_text(fn: PciFunction) -> str:
 
 
 def default_reset_methods(fn: PciFunction) -> tuple[str, ...]:
-    """The methods the kernel's probe finds: FLR if DevCap says so, bus reset behind a bridge."""
+    """The methods the kernel's probe finds, in its order: FLR if DevCap says so, PM if the
+    PM capability's No_Soft_Reset is clear, bus reset for a PF or plain function behind a bridge."""
     methods = ["flr"] if fn.flr else []
+    if fn.pm and not fn.pm_no_soft_reset:
+        methods.append("pm")
     if fn.parent is not None and fn.physfn is None:
         methods.append("bus")
     return tuple(methods)
