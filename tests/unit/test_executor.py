@@ -134,6 +134,17 @@ def test_failed_command_is_undone(tmp_path: Path) -> None:
     assert driver(host) == "e1000e"
 
 
+def test_silent_failing_command_reports_its_exit_status(tmp_path: Path) -> None:
+    class Silent(TinyKernel):
+        def run(self, argv: list[str], timeout: float = 1.0) -> RunResult:
+            return RunResult(tuple(argv), 3, "", "")
+
+    host = Silent(tmp_path)
+    plan = Plan("x", (Step("run", "xl", argv=("xl", "x")),))
+    with pytest.raises(OperationError, match=r"`xl x` failed: exit 3"):
+        Executor(host, RecordStore(host), settle=0).run(plan)
+
+
 class Crash(BaseException):
     """Stands for SIGKILL: nothing in pcipass catches it."""
 

@@ -21,16 +21,16 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pcipass.errors import OperationError, PcipassError
-from pcipass.host.base import Host
+from pcipass.host.base import Host, RunResult
 from pcipass.run.journal import Entry, Journal
 from pcipass.run.plan import EMPTY_OVERRIDE, Check, Plan, Step, dev_path
 
 KILL_ENV = "PCIPASS_TEST_KILL"
 SETTLE_SECONDS = 5.0
+"""How long a step's expected state may take to appear (asynchronous probes)."""
 UNJOURNALLED = ("record", "forget")
 """Steps taken without a journal entry of their own: pcipass's own durable files, whose
 expected state recovery re-reads (saves one fsync per device and step)."""
-"""How long a step's expected state may take to appear (asynchronous probes)."""
 
 
 class RecordKeeper(Protocol):
@@ -189,14 +189,13 @@ class Executor:
             result = self.host.run(list(step.argv))
             outcome.warnings += _tool_warnings(result.stderr)
             if result.returncode != 0 and (strict or not step.expect):
-                last = (result.stderr.strip().splitlines() or [f"exit {result.returncode}"])[-1]
-                raise StepFailed(f"`{step.render()}` failed: {last}", "see the tool's message")
+                raise StepFailed(f"`{step.render()}` failed: {_last_line(result)}",
+                                 "see the tool's message")
         elif step.action == "modprobe":
             result = self.host.modprobe(step.data)
             if result.returncode != 0:
-                last = (result.stderr.strip().splitlines() or [f"exit {result.returncode}"])[-1]
                 raise StepFailed(
-                    f"cannot load kernel module {step.data}: {last}",
+                    f"cannot load kernel module {step.data}: {_last_line(result)}",
                     f"install the module or its package, or check the blacklist of {step.data}",
                 )
         elif step.action == "record":
@@ -236,6 +235,11 @@ def _parse_kill(spec: str) -> tuple[str, int] | None:
     if when in ("before", "after") and number.isdigit():
         return when, int(number)
     return None
+
+
+def _last_line(result: RunResult) -> str:
+    """What a failed tool said last (its exit status if it said nothing)."""
+    return (result.stderr.strip().splitlines() or [f"exit {result.returncode}"])[-1]
 
 
 def _tool_warnings(stderr: str) -> list[str]:
