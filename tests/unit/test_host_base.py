@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pcipass.host.base import RealHost, WriteFailed
+from pcipass.host.base import CommandFailed, RealHost, WriteFailed
 
 
 def test_reads_are_relative_to_the_root_and_tolerate_missing_files(tmp_path: Path) -> None:
@@ -46,3 +46,12 @@ def test_a_write_that_blocks_times_out_and_the_next_write_still_works(tmp_path: 
     assert (tmp_path / "attr").read_text() == "ok"
     fd = os.open(tmp_path / "stuck", os.O_RDONLY | os.O_NONBLOCK)  # release the stuck writer
     os.close(fd)
+
+
+def test_a_command_that_cannot_start_is_a_command_failure(tmp_path: Path) -> None:
+    script = tmp_path / "not-executable"
+    script.write_text("#!/bin/sh\n")
+    with pytest.raises(CommandFailed, match="cannot run .*Permission denied"):
+        RealHost(tmp_path).run([str(script)])
+    with pytest.raises(CommandFailed, match="not found"):
+        RealHost(tmp_path).run([str(tmp_path / "missing")])

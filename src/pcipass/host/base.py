@@ -235,6 +235,10 @@ class RealHost(Host):
             raise CommandFailed(
                 f"command {argv[0]!r} not found", f"install the package that provides {argv[0]}"
             ) from exc
+        except OSError as exc:  # not executable, a directory, ...
+            raise CommandFailed(
+                f"cannot run {argv[0]!r}: {exc.strerror}", f"check that {argv[0]} is a program"
+            ) from exc
         except subprocess.TimeoutExpired as exc:
             raise CommandFailed(
                 f"{' '.join(argv)} did not finish within {timeout:.0f}s",
