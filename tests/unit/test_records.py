@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from pcipass.errors import OperationError
 from pcipass.host.base import RealHost, RunResult
-from pcipass.ops.records import Record, RecordStore, XenDevice, xen_devices, xs_key
+from pcipass.ops.records import RECORDS, Record, RecordStore, XenDevice, xen_devices, xs_key
 
 
 def test_records_survive_a_new_store(tmp_path: Path) -> None:
@@ -61,3 +64,14 @@ def test_deferred_changes_need_a_flush(tmp_path: Path) -> None:
     assert not RecordStore(RealHost(tmp_path)).has("0000:05:00.0")
     store.flush()
     assert RecordStore(RealHost(tmp_path)).has("0000:05:00.0")
+
+
+@pytest.mark.parametrize("text", ["{not json", '["x"]', '{"0000:05:00.0": "ixgbe"}'])
+def test_damaged_record_file_is_one_clear_error_and_kept(tmp_path: Path, text: str) -> None:
+    (tmp_path / RECORDS).parent.mkdir(parents=True)
+    (tmp_path / RECORDS).write_text(text)
+    with pytest.raises(OperationError, match="is damaged"):
+        RecordStore(RealHost(tmp_path)).all()
+    with pytest.raises(OperationError, match="is damaged"):
+        RecordStore(RealHost(tmp_path)).save("0000:01:00.0", {"driver": "e1000e"})
+    assert (tmp_path / RECORDS).read_text() == text

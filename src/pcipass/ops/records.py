@@ -106,12 +106,18 @@ class RecordStore:
             text = self.host.try_read_text(RECORDS)
             try:
                 loaded = json.loads(text) if text else {}
+                if not isinstance(loaded, dict):
+                    raise ValueError("not an object of BDF → record")
+                bad = next((k for k, v in loaded.items() if not isinstance(v, dict)), None)
+                if bad is not None:
+                    raise ValueError(f"the record of {bad} is not an object")
             except ValueError as exc:
+                # never read as empty: the next save would overwrite the original drivers
                 raise OperationError(
                     f"the record file /{RECORDS} is damaged ({exc})",
                     "restore it from a backup or fix the JSON by hand",
                 ) from exc
-            self._cache = loaded if isinstance(loaded, dict) else {}
+            self._cache = loaded
         return self._cache
 
     def _store(self, data: dict[str, dict[str, Any]]) -> None:
