@@ -17,7 +17,7 @@ from pcipass.host.base import RealHost
 from pcipass.host.sim import create_sim
 from pcipass.host.snapshot import MANIFEST, collect, extract, write_snapshot
 from pcipass.model.device import NetInterface
-from pcipass.model.usage import net_by_function
+from pcipass.model.usage import block_by_function, net_by_function
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +93,23 @@ def test_replay_keeps_what_the_host_use_guards_read(tmp_path: Path) -> None:
     before = nic(sim.root)
     assert before.default_route and before.ipv6_addresses == ("2001:db8::1/64",)
     assert nic(tmp_path / "r") == before
+
+
+def test_proc_mounts_is_captured_through_its_link(tmp_path: Path) -> None:
+    """On a real host /proc/mounts is a link to self/mounts: the replay needs the content, or
+    the disk holding / looks unused there."""
+    sim = create_sim(tmp_path / "sim", "kernel-lab")
+    mounts = sim.root / "proc/mounts"
+    (sim.root / "proc/self").mkdir()
+    mounts.rename(sim.root / "proc/self/mounts")
+    mounts.symlink_to("self/mounts")
+    write_snapshot(sim.root, tmp_path / "s.tgz")
+    extract(tmp_path / "s.tgz", tmp_path / "r")
+    replay = tmp_path / "r/proc/mounts"
+    assert not replay.is_symlink() and replay.read_text() == mounts.read_text()
+    vda = PciAddress.parse("0000:00:04.0")
+    (disk,) = block_by_function(RealHost(tmp_path / "r"))[vda]
+    assert disk.holds_root and block_by_function(RealHost(sim.root))[vda] == (disk,)
 
 
 def test_snapshot_is_read_only_and_dry_run_counts(sim_root: Path) -> None:

@@ -215,8 +215,10 @@ def collect(root: str | os.PathLike[str]) -> Capture:
     for name in w.listdir("sys/devices/virtual/block"):
         w.shallow(f"sys/devices/virtual/block/{name}", ("slaves", "holders", "dm", "md"))
     w.tree("sys/hypervisor/type", 1)
-    for rel in PROC_FILES:
-        w.add(rel)
+    for rel in PROC_FILES:  # as files: /proc/mounts is a link to self/mounts on a real host
+        data = w.read_all(rel)
+        if data is not None:
+            w.add_bytes(rel, data)
     _add_names_and_modules(w)
     w.tree("var/lib/pcipass", 4)
     return w.cap
