@@ -33,9 +33,10 @@ def test_progress_is_written_before_each_step(tmp_path: Path) -> None:
     assert done is not None and not done.interrupted and done.state == "done"
 
 
-def test_damaged_journal_is_one_clear_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("text", ["{not json", '{"plan": [], "state": "running", "step": 0}'])
+def test_damaged_journal_is_one_clear_error(tmp_path: Path, text: str) -> None:
     (tmp_path / JOURNAL).parent.mkdir(parents=True)
-    (tmp_path / JOURNAL).write_text("{not json")
+    (tmp_path / JOURNAL).write_text(text)
     with pytest.raises(OperationError, match="damaged"):
         Journal(RealHost(tmp_path)).load()
 

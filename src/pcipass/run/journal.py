@@ -81,7 +81,7 @@ class Journal:
                 started=float(obj.get("started", 0.0)),
                 id=str(obj.get("id", "")),
             )
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise OperationError(
                 f"the journal /{JOURNAL} is damaged ({exc})",
                 "inspect it, fix the devices by hand, then delete it",
