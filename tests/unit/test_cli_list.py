@@ -9,6 +9,7 @@ import pytest
 from model_hosts import build
 
 from pcipass.cli.main import run
+from pcipass.host.base import Host
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +143,22 @@ def test_show_lines_have_no_trailing_blanks(capsys: pytest.CaptureFixture[str], 
         assert code == 0
         assert [line for line in out.splitlines() if line != line.rstrip()] == []
         assert any(line.split()[:1] == ["net"] for line in out.splitlines())
+
+
+def test_tree_reads_only_what_it_shows(
+    capsys: pytest.CaptureFixture[str], root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read: list[str] = []
+    original = Host.try_read_bytes
+
+    def spy(self: Host, rel: str, limit: int = -1) -> bytes | None:
+        read.append(rel)
+        return original(self, rel, limit)
+
+    monkeypatch.setattr(Host, "try_read_bytes", spy)
+    assert cli(capsys, "--root", str(root), "tree")[0] == 0
+    assert any(r.endswith("/uevent") for r in read)
+    assert [r for r in read if r.endswith(("/revision", "/subsystem_vendor", "/config"))] == []
 
 
 def test_this_machine(capsys: pytest.CaptureFixture[str]) -> None:

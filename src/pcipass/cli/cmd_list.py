@@ -469,7 +469,8 @@ def tree_cmd(app: AppContext, json_: bool) -> None:
     """Bridges and what sits below them, PFs with their VFs, and the IOMMU groups."""
     from pcipass.model.discovery import discover  # noqa: PLC0415 - startup cost
 
-    model = discover(app.host(), detail=False, usage_facts=False)
+    # the tree shows neither subsystems nor revisions: do not read them for it
+    model = discover(app.host(), detail=False, usage_facts=False, full_ids=False)
     data = tree_json(model)
     if app.json or json_:
         _emit(data)
