@@ -186,3 +186,14 @@ def test_vf_with_autoprobe_off_goes_back_to_its_driver(
     assert code == 0, err
     assert driver(sim, vf) == "ixgbevf"
     assert sim.try_read_text(f"sys/bus/pci/devices/{vf}/driver_override") == "(null)"
+
+
+@pytest.mark.parametrize("spec", ["0000:05:00.0@3", "05:00.0,permissive=1", "05:00.*,seize=1"])
+def test_guest_options_in_add_are_refused_not_dropped(
+    unchanged: SimHost, capsys: pytest.CaptureFixture[str], spec: str
+) -> None:
+    before = snapshot(unchanged)
+    code, out, err = pp(unchanged, capsys, "assignable", "add", spec)
+    assert code == 2 and out == ""
+    assert "give just the address here" in err and err.count("\n") == 1
+    assert snapshot(unchanged) == before

@@ -30,7 +30,7 @@ from pcipass.ops.records import RecordStore, xen_devices
 from pcipass.run.executor import Executor, Outcome
 from pcipass.run.lock import Lock
 from pcipass.run.plan import Plan
-from pcipass.spec import parse_spec
+from pcipass.spec import check_spec, parse_spec
 
 
 # -- host facts --------------------------------------------------------------
@@ -77,7 +77,16 @@ def gather_facts(host: Host, model: HostModel) -> HostFacts:
 
 
 def expand(model: HostModel, spec: str) -> list[Device]:
-    """Devices a SPEC names: one function, an interface name, or `BB:DD.*` (every function)."""
+    """Devices a SPEC names: one function, an interface name, or `BB:DD.*` (every function).
+    Guest-side parts of a spec (`@vslot`, `permissive=`, ...) are refused, not dropped."""
+    parsed_spec = check_spec(spec.strip(), strict=True).spec
+    extra = sorted(parsed_spec.explicit - {"bdf"}) if parsed_spec else []
+    if extra:
+        raise InputError(
+            f"{spec!r} sets {', '.join(extra)}, which a device made assignable does not keep",
+            "give just the address here; put guest options in the domain's pci list "
+            "(`pcipass config pci add`)",
+        )
     if spec.strip().endswith(".*"):
         parsed = parse_spec(spec.strip())
         addr = parsed.address
