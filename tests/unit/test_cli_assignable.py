@@ -197,3 +197,15 @@ def test_guest_options_in_add_are_refused_not_dropped(
     assert code == 2 and out == ""
     assert "give just the address here" in err and err.count("\n") == 1
     assert snapshot(unchanged) == before
+
+
+def test_reset_refuses_the_hosts_own_nic_and_disk_unless_forced(
+    unchanged: SimHost, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = pp(unchanged, capsys, "reset", NIC)
+    assert code == 1 and "refusing to reset 0000:03:00.0: it carries the default route" in err
+    assert "--force-net" in err
+    code, _, err = pp(unchanged, capsys, "reset", NVME)
+    assert code == 1 and "backs mounted filesystems" in err and "--force-storage" in err
+    code, out, _ = pp(unchanged, capsys, "reset", NIC, "--force-net", "--dry-run")
+    assert code == 0 and f"/sys/bus/pci/devices/{NIC}/reset" in out

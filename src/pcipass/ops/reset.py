@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pcipass.errors import InputError, OperationError
 from pcipass.model.device import Device, HostModel
+from pcipass.ops.guards import blocking, net_refusals, storage_refusals
 from pcipass.run.plan import Check, Plan, Step, dev_path
 
 ORDER = ("flr", "af_flr", "pm", "bus")
@@ -41,14 +42,23 @@ def bus_neighbours_in_use(model: HostModel, dev: Device) -> list[Device]:
     ]
 
 
-def reset_plan(model: HostModel, bdf: str, domid: int | None = None) -> Plan:
-    """The plan that resets `bdf`, or a refusal naming why it cannot be done safely."""
+def reset_plan(
+    model: HostModel, bdf: str, domid: int | None = None, overrides: frozenset[str] = frozenset()
+) -> Plan:
+    """The plan that resets `bdf`, or a refusal naming why it cannot be done safely.
+    A device the host itself uses (root disk, mounts, the NIC with the host's address)
+    is refused like `assignable add` refuses it, unless `overrides` has its flag."""
     dev = next((d for d in model.devices.values() if str(d.bdf) == bdf), None)
     if dev is None:
         raise InputError(f"no PCI device {bdf} on this host", "see `pcipass list`")
     if domid is not None:
         raise OperationError(f"{bdf} is attached to domain {domid}",
                              f"detach it first: xl pci-detach {domid} {bdf}")
+    in_use = blocking(storage_refusals(dev) + net_refusals(dev), overrides)
+    if in_use:
+        first = in_use[0]
+        raise OperationError(f"refusing to reset {first.line()}",
+                             f"pass {first.flag} to reset it anyway")
     if dev.is_bridge:
         raise OperationError(f"{bdf} is a bridge; pcipass resets endpoints only",
                              "reset the devices below it instead")
