@@ -149,9 +149,10 @@ def test_json_outcome_and_recover_with_nothing(
 
 def test_reset_dry_run(unchanged: SimHost, capsys: pytest.CaptureFixture[str]) -> None:
     sim = unchanged
-    code, out, err = pp(sim, capsys, "reset", "--dry-run", NVME)
+    code, out, err = pp(sim, capsys, "reset", "--dry-run", X520)
     assert code == 0, err
-    assert f"echo 1 > /sys/bus/pci/devices/{NVME}/reset" in out
+    assert f"echo flr > /sys/bus/pci/devices/{X520}/reset_method" in out
+    assert f"echo 1 > /sys/bus/pci/devices/{X520}/reset" in out
 
 
 def test_short_addresses_work_for_add_and_remove(
