@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from pcipass.address import PciAddress
 from pcipass.errors import InputError
 from pcipass.xlcfg import effective_pci, parse_config
 
@@ -30,8 +31,10 @@ def _short(bdf: str) -> str:
     return f"{dom:x}:{bus:x}:{dev:x}.{fn:x}"
 
 
-def _xs_key(bdf: str) -> str:
-    return "/libxl/pci/" + bdf.replace(":", "-").replace(".", "-")
+def libxl_pci_path(bdf: str, node: str | None = None) -> str:
+    """libxl's xenstore node of a device, `/libxl/pci/DDDD-BB-DD-F[/node]`."""
+    base = f"/libxl/pci/{PciAddress.parse(bdf).xenstore}"
+    return f"{base}/{node}" if node else base
 
 
 def domains(xen: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -87,7 +90,7 @@ def _attach(xl: Xl, domid: int, bdf: str) -> bool:
     if bdf in xl.xen["quarantined"]:
         xl.xen["quarantined"].remove(bdf)
     dom["pci"].append(bdf)
-    xl.xs.write(f"{_xs_key(bdf)}/domid", str(domid))
+    xl.xs.write(libxl_pci_path(bdf, "domid"), str(domid))
     _write_backend(xl, domid)
     return True
 
@@ -111,7 +114,7 @@ def _detach(xl: Xl, domid: int, bdf: str) -> None:
     """Give a device back to quarantine (DOMID_IO), as libxl does on detach and destroy."""
     dom = domains(xl.xen)[str(domid)]
     dom["pci"].remove(bdf)
-    xl.xs.rm(f"{_xs_key(bdf)}/domid")
+    xl.xs.rm(libxl_pci_path(bdf, "domid"))
     if bdf not in xl.xen["quarantined"]:
         xl.xen["quarantined"].append(bdf)
     _write_backend(xl, domid)

@@ -18,6 +18,7 @@ from functools import partial
 from typing import Any
 
 from pcipass.host import sim_domains
+from pcipass.host.sim_domains import libxl_pci_path
 from pcipass.host.sim_kernel import RELEASE, SimKernel, WriteError
 
 XsNode = dict[str, Any]
@@ -196,11 +197,6 @@ def _ls(xs: Xenstore, path: str, depth: int, full: bool, out: list[str]) -> None
         _ls(xs, sub, depth + 1, full, out)
 
 
-def _xs_path(bdf: str, node: str | None = None) -> str:
-    base = "/libxl/pci/" + bdf.replace(":", "-").replace(".", "-")
-    return f"{base}/{node}" if node else base
-
-
 class Xl:
     """`xl` subcommands over the simulated kernel and xenstore."""
 
@@ -330,8 +326,8 @@ class Xl:
             if driver_path is not None and not self.sysfs_write_bdf(f"{driver_path}/unbind", bdf):
                 return False
             if driver_path:
-                self.xs.write(_xs_path(bdf, "driver_path"), driver_path)
-            elif (old := self.xs.read(_xs_path(bdf, "driver_path"))) is not None:
+                self.xs.write(libxl_pci_path(bdf, "driver_path"), driver_path)
+            elif (old := self.xs.read(libxl_pci_path(bdf, "driver_path"))) is not None:
                 self.log(
                     "info", 819, func, f"{bdf} not bound to a driver, will be rebound to {old}"
                 )
@@ -341,9 +337,9 @@ class Xl:
                 self.log("error", 830, func, "Couldn't bind device to pciback!")
                 return False
         if name is not None:
-            self.xs.write(_xs_path(bdf, "name"), name)
+            self.xs.write(libxl_pci_path(bdf, "name"), name)
         else:
-            self.xs.rm(_xs_path(bdf, "name"))
+            self.xs.rm(libxl_pci_path(bdf, "name"))
         if not self.xen["iommu"]:
             self.log("error", 848, func, f"failed to quarantine {bdf}")
             return False
@@ -374,9 +370,9 @@ class Xl:
             bdf = self.parse_bdf(entry)
             if bdf is None or bdf != entry:
                 continue
-            if self.xs.read(_xs_path(bdf, "domid")) is not None:
+            if self.xs.read(libxl_pci_path(bdf, "domid")) is not None:
                 continue
-            label = (self.xs.read(_xs_path(bdf, "name")) or "") if show_names else ""
+            label = (self.xs.read(libxl_pci_path(bdf, "name")) or "") if show_names else ""
             self.res.out.append(f"{bdf} {label}")
 
     # -- pci-assignable-remove ------------------------------------------------------------
@@ -417,17 +413,17 @@ class Xl:
                 self.sysfs_write_bdf(f"{PCIBACK}/remove_slot", bdf)
         else:
             self.log("warning", 917, func, "Not bound to pciback")
-        driver_path = self.xs.read(_xs_path(bdf, "driver_path"))
+        driver_path = self.xs.read(libxl_pci_path(bdf, "driver_path"))
         if driver_path is not None and rebind:
             self.log("info", 925, func, f"Rebinding to driver at {driver_path}")
             if not self.sysfs_write_bdf(f"{driver_path}/bind", bdf):
                 self.log("error", 930, func, f"Couldn't bind device to {driver_path}: "
                          f"{os.strerror(self._errno or errno.ENODEV)}")  # fmt: skip
                 return False
-            self.xs.rm(_xs_path(bdf, "driver_path"))
+            self.xs.rm(libxl_pci_path(bdf, "driver_path"))
         elif driver_path is None and rebind:
             self.log("warning", 938, func, "Couldn't find path for original driver; not rebinding")
-        self.xs.rm(_xs_path(bdf, "name"))
+        self.xs.rm(libxl_pci_path(bdf, "name"))
         return True
 
     # -- info / list ------------------------------------------------------------------------

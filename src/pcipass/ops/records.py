@@ -132,11 +132,6 @@ class RecordStore:
 
 
 # -- libxl's memory in xenstore ----------------------------------------------
-def xs_key(bdf: str) -> str:
-    """libxl's xenstore key of a BDF: `0000:05:00.0` → `0000-05-00-0`."""
-    return bdf.replace(":", "-").replace(".", "-")
-
-
 def xenstore_read(host: Host, path: str) -> str | None:
     """One xenstore value, or None if the key (or xenstore) is absent."""
     try:
