@@ -15,9 +15,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from pcipass.address import PciAddress
 from pcipass.errors import InputError, OperationError
-from pcipass.spec import PciSpec, format_spec, parse_bdf, parse_spec, with_defaults
+from pcipass.spec import PciSpec, format_spec, parse_spec, with_defaults
 from pcipass.xlcfg import (
     GLOBAL_KEYS,
     Assignment,
@@ -138,23 +137,40 @@ def _insert_items(text: str, span: Span, items: list[str]) -> str:
     return text[: last.end] + ", " + ", ".join(items) + text[last.end :]
 
 
-def _matches(spec: PciSpec, bdf: PciAddress) -> bool:
-    a = spec.address
-    return a is not None and (a == bdf or (spec.all_functions and a.slot == bdf.slot))
+def _target(text: str) -> PciSpec:
+    """What `remove` was asked for: a function, a whole slot (`BB:DD.*`) or a name
+    (`nic0` or `name=nic0`), in xl's spec grammar."""
+    stripped = text.strip()
+    if stripped and "=" not in stripped and ":" not in stripped:
+        stripped = f"name={stripped}"
+    return parse_spec(stripped)
 
 
-def plan_remove(data: bytes, bdfs: list[str]) -> bytes:
-    """Remove the pci entries for these host functions (a `.*` entry matches its slot)."""
+def _matches(entry: PciSpec, target: PciSpec) -> bool:
+    """Whether a pci entry is (part of) what `target` names; a `.*` entry matches every
+    function of its slot, a `.*` target every entry in its slot."""
+    if target.name is not None:
+        return entry.name == target.name
+    a, t = entry.address, target.address
+    if a is None or t is None:
+        return False
+    if entry.all_functions or target.all_functions:
+        return a.slot == t.slot
+    return a == t
+
+
+def plan_remove(data: bytes, items: list[str]) -> bytes:
+    """Remove the pci entries for these functions, slots (`BB:DD.*`) or names."""
     text = data.decode("latin-1")
     cfg = _parse(text)
     devices = _current_devices(cfg)
-    targets = [parse_bdf(b) for b in bdfs]
+    targets = [_target(item) for item in items]
     stmt = _last(cfg, "pci")
     if stmt is None:
         raise InputError("the config has no pci list", "nothing to remove")
-    for bdf in targets:
-        if not any(_matches(d, bdf) for d in devices):
-            raise InputError(f"pci has no entry for {bdf}", "see `pcipass config check FILE`")
+    for item, target in zip(items, targets, strict=True):
+        if not any(_matches(d, target) for d in devices):
+            raise InputError(f"pci has no entry for {item!r}", "see `pcipass config check FILE`")
     doomed = [i for i, d in enumerate(devices) if any(_matches(d, b) for b in targets)]
     spans = stmt.value_span.items
     for index in reversed(doomed):

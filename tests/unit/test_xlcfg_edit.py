@@ -85,3 +85,13 @@ def test_write_through_a_symlink_edits_its_target(tmp_path: Path) -> None:
     backup = write_config(link, CFG, new)
     assert link.is_symlink() and real.read_bytes() == new
     assert backup == real.with_name("g.cfg.pcipass-bak") and backup.read_bytes() == CFG
+
+
+def test_remove_takes_a_slot_or_a_name() -> None:
+    cfg = b"pci = [ '05:00.0', '06:00.*', '06:01.2', 'name=nic0' ]\n"
+    assert plan_remove(cfg, ["06:00.*"]) == b"pci = [ '05:00.0', '06:01.2', 'name=nic0' ]\n"
+    assert plan_remove(cfg, ["06:00.3"]) == b"pci = [ '05:00.0', '06:01.2', 'name=nic0' ]\n"
+    assert plan_remove(cfg, ["nic0"]) == b"pci = [ '05:00.0', '06:00.*', '06:01.2' ]\n"
+    assert plan_remove(cfg, ["name=nic0", "06:01.*"]) == b"pci = [ '05:00.0', '06:00.*' ]\n"
+    with pytest.raises(InputError, match="no entry for 'nic9'"):
+        plan_remove(cfg, ["nic9"])

@@ -129,14 +129,14 @@ def pci_add(app: AppContext, dry_run: bool, json_: bool, file: Path, specs: tupl
 @dry_run_option
 @json_option
 @file_argument
-@click.argument("bdfs", nargs=-1, required=True)
+@click.argument("devices", nargs=-1, required=True)
 @pass_app
 def pci_remove(
-    app: AppContext, dry_run: bool, json_: bool, file: Path, bdfs: tuple[str, ...]
+    app: AppContext, dry_run: bool, json_: bool, file: Path, devices: tuple[str, ...]
 ) -> int:
-    """Remove the entries for BDF... from FILE's pci list."""
+    """Remove FILE's pci entries for DEVICES: a BDF, a slot (BB:DD.*) or a name."""
     app.json = app.json or json_
-    return _apply(app, file, dry_run, lambda data: plan_remove(data, list(bdfs)))
+    return _apply(app, file, dry_run, lambda data: plan_remove(data, list(devices)))
 
 
 @config_group.command("set")
