@@ -146,7 +146,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     if args.sim:
-        from pcipass.host.sim import create_sim  # noqa: PLC0415
+        from pcipass.sim.host import create_sim  # noqa: PLC0415
 
         sim_dir = Path(tempfile.mkdtemp(prefix="bind-bench-")) / "sim"
         host: Host = create_sim(sim_dir, profile="kernel-lab")

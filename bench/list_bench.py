@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark: `pcipass list`, `pcipass list --json` and `lspci -Dnnk` on one 4,096-function tree.
 
-Builds a kernel-like sysfs tree with `pcipass.host.sysfs_tree` (64 root ports, each
+Builds a kernel-like sysfs tree with `pcipass.sim.tree` (64 root ports, each
 with an SR-IOV PF carrying 62 VFs: 64 x 64 = 4,096 functions, plus this machine's
 pci.ids), runs each command several times and prints the median wall time and the
 median peak memory (the child's rusage maxrss) side by side, with pcipass/lspci ratios.
@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from pcipass.host.sysfs_tree import HostSpec, PciFunction, SriovCap, build_tree, vf_function
+from pcipass.sim.tree import HostSpec, PciFunction, SriovCap, build_tree, vf_function
 
 GNU_TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
 IDS = next(

@@ -60,8 +60,10 @@ lab_cache_dir() { echo "$LAB_CACHE_ROOT/$1-$(lab_hash "$1")"; }
 
 lab_mirror() {
   local m=${LAB_MIRROR:-}
-  [ -n "$m" ] || m=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null)
-  echo "${m:-http://deb.debian.org/debian}"
+  [ -n "$m" ] || m=$(awk '/^URIs:/ && $2 !~ /-security/ {print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null)
+  [ -n "$m" ] || m=$(awk '$1=="deb" && $0 !~ /-security/ {for(i=2;i<=NF;i++) if($i ~ /^[a-z]+:\/\//){print $i; exit}}' /etc/apt/sources.list 2>/dev/null)
+  [ -n "$m" ] || lab_die "no Debian mirror in this machine's apt sources: set LAB_MIRROR"
+  echo "$m"
 }
 
 # lab_debootstrap ROOT PKGS LOG: bookworm minbase with PKGS (comma list); the .debs are

@@ -22,13 +22,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from helpers.model_hosts import PCI_IDS, xen_host
 from pcipass.cli.cmd_list import device_json
 from pcipass.host.base import RealHost
-from pcipass.host.sysfs_tree import HostSpec, PciFunction, SriovCap, build_tree, vf_function
 from pcipass.model.discovery import discover
-
-sys.path.insert(0, str(Path(__file__).parent.parent / "unit"))
-from model_hosts import PCI_IDS, xen_host  # noqa: E402
+from pcipass.sim.tree import HostSpec, PciFunction, SriovCap, build_tree, vf_function
 
 pytestmark = pytest.mark.skipif(shutil.which("lspci") is None, reason="pciutils not installed")
 

@@ -19,6 +19,7 @@ from lab_layout import E1000E, IGB_PF, NVME_PF, dev, drv
 
 from pcipass.host.base import Host, RealHost
 from pcipass.run.state_dir import STATE_DIR
+from pcipass.sim.host import create_sim
 
 TARGETS = ("sim", "kernel-lab", "xen-lab")
 TARGET = os.environ.get("PCIPASS_TARGET", "sim")
@@ -60,10 +61,6 @@ def _sim_profile(node: pytest.Item) -> str:
 def host(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Host]:
     """The host the scenario runs against."""
     if TARGET == "sim":
-        try:
-            from pcipass.host.sim import create_sim
-        except ImportError as exc:
-            pytest.skip(f"simulated host not available yet (pcipass.host.sim: {exc})")
         yield create_sim(tmp_path / "sim", profile=_sim_profile(request.node))
         return
     real = RealHost("/")

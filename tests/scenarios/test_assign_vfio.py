@@ -14,7 +14,7 @@ from waits import driver_of, wait_for
 
 from pcipass.cli.main import run
 from pcipass.host.base import CommandFailed, Host
-from pcipass.host.sim import SimHost
+from pcipass.sim.host import SimHost
 
 pytestmark = pytest.mark.targets("sim", "kernel-lab")
 ROOT_DISK = "0000:00:04.0"  # virtio-blk holding the lab's /

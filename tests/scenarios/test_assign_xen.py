@@ -13,7 +13,7 @@ from waits import driver_of, wait_driver
 
 from pcipass.cli.main import run
 from pcipass.host.base import Host
-from pcipass.host.sim import SimHost
+from pcipass.sim.host import SimHost
 
 pytestmark = pytest.mark.targets("sim", "xen-lab")
 

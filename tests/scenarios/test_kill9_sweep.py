@@ -19,7 +19,7 @@ from waits import driver_of
 
 from pcipass.cli.main import run
 from pcipass.host.base import Host
-from pcipass.host.sim import SimHost
+from pcipass.sim.host import SimHost
 
 pytestmark = pytest.mark.targets("sim", "kernel-lab")
 ADD = ("assignable", "add", "--backend", "vfio", E1000E)

@@ -14,8 +14,8 @@ import click
 
 from pcipass.cli.context import AppContext, pass_app
 from pcipass.cli.output import emit_json, out
-from pcipass.host.profiles import PROFILES, get_profile
-from pcipass.host.sim import check_target, create_sim
+from pcipass.sim.host import check_target, create_sim
+from pcipass.sim.profiles import PROFILES, get_profile
 
 
 @click.group("sim")

@@ -24,7 +24,7 @@ class AppContext:
         """The host the global options select: the simulated host with --sim, else --root."""
         if self._host is None:
             if self.sim is not None:
-                from pcipass.host.sim import SimHost  # noqa: PLC0415 - only needed with --sim
+                from pcipass.sim.host import SimHost  # noqa: PLC0415 - only needed with --sim
 
                 self._host = SimHost(self.sim)
             else:

@@ -7,7 +7,7 @@ the ``try_*`` readers return ``None``. Writes to sysfs are bounded by a timeout
 and raise `WriteFailed` with the kernel's errno; callers re-read the state they
 expected, because the kernel accepts some writes that do nothing.
 
-`RealHost` is the machine (or a snapshot tree); `pcipass.host.sim.SimHost`
+`RealHost` is the machine (or a snapshot tree); `pcipass.sim.host.SimHost`
 implements the same interface with kernel-faithful side effects.
 """
 

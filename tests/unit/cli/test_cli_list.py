@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from model_hosts import build
 
+from helpers.model_hosts import build
 from pcipass.cli.main import run
 from pcipass.host.base import Host
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pcipass.host.base import CommandFailed, RunResult, WriteFailed
-from pcipass.host.sim import SimHost, create_sim
+from pcipass.sim.host import SimHost, create_sim
 
 E1000E, NVME = "0000:02:00.0", "0000:01:00.0"
 PCIBACK = "sys/bus/pci/drivers/pciback"

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from pcipass.host import sim_domains
-from pcipass.host.sim_domains import libxl_pci_path
-from pcipass.host.sim_kernel import RELEASE, SimKernel, WriteError
+from pcipass.sim import domains as sim_domains
+from pcipass.sim.domains import libxl_pci_path
+from pcipass.sim.kernel import RELEASE, SimKernel, WriteError
 
 XsNode = dict[str, Any]
 PCIBACK = "/sys/bus/pci/drivers/pciback"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pcipass.cli.main import run
-from pcipass.host.sim import SimHost, create_sim
+from pcipass.sim.host import SimHost, create_sim
 
 GPU, AUDIO, NVME, NIC, SATA, X520 = (
     "0000:01:00.0", "0000:01:00.1", "0000:02:00.0", "0000:03:00.0", "0000:00:17.0", "0000:05:00.0"

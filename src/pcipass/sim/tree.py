@@ -30,7 +30,7 @@ PF + offset + i * stride), `config_space(fn)`, `modalias(fn)`, `default_reset_me
 `remove_function`, `bind`, `unbind`, `add_children`/`remove_children` (netdevs, disks),
 `add_driver`, `remove_driver`, `add_module`, `remove_module`, `set_attr`, `write_config`,
 `set_virtfn_links`). Attribute files are plain files (mode 0644); writing them does nothing
-by itself: the simulated host (`pcipass.host.sim`) gives writes their kernel meaning.
+by itself: the simulated host (`pcipass.sim.host`) gives writes their kernel meaning.
 """
 
 from __future__ import annotations

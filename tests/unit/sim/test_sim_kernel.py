@@ -11,8 +11,8 @@ import pytest
 
 from pcipass.errors import InputError
 from pcipass.host.base import RealHost, WriteFailed
-from pcipass.host.sim import SimHost, create_sim
 from pcipass.host.snapshot import extract
+from pcipass.sim.host import SimHost, create_sim
 
 NVME, E1000E, IGB = "0000:01:00.0", "0000:02:00.0", "0000:03:00.0"
 DEV = "sys/bus/pci/devices"
@@ -284,7 +284,7 @@ def test_vfio_pci_ids_parameter_and_bool_params(host: SimHost) -> None:
     assert host.modprobe("vfio-pci", {"bogus": "1"}).returncode == 0  # loaded: ignored
 
 
-LAB_SNAPSHOT = Path(__file__).parents[1] / "fixtures/snapshots/kernel-lab.tar.gz"
+LAB_SNAPSHOT = Path(__file__).parents[2] / "fixtures/snapshots/kernel-lab.tar.gz"
 
 
 def test_kernel_lab_profile_matches_the_lab_snapshot(template: Path, tmp_path: Path) -> None:

@@ -7,8 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from model_hosts import build
 
+from helpers.model_hosts import build
 from pcipass.address import PciAddress
 from pcipass.errors import InputError
 from pcipass.host.base import RealHost

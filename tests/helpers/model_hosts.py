@@ -1,4 +1,4 @@
-"""Host descriptions the model tests build with `pcipass.host.sysfs_tree` (no second generator).
+"""Host descriptions the model tests build with `pcipass.sim.tree` (no second generator).
 
 `xen_host()` is a typical passthrough host: root ports with ACS, a dual-port
 82599 with VFs on PF 0, a GPU with its HDMI audio function sharing a group, an
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pcipass.host.sysfs_tree import (
+from pcipass.sim.tree import (
     Disk,
     Driver,
     HostSpec,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pcipass.host.sysfs_tree import (
+from pcipass.sim.tree import (
     Disk,
     Driver,
     HostSpec,
@@ -211,7 +211,7 @@ def test_multifunction_bit(root: Path) -> None:
 
 
 def test_remove_function_cleans_links(root: Path) -> None:
-    from pcipass.host.sysfs_tree import SysfsTree
+    from pcipass.sim.tree import SysfsTree
 
     tree = SysfsTree(root)
     tree.remove_function("0000:05:10.0")

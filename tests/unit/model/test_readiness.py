@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
-from model_hosts import build
 
+from helpers.model_hosts import build
 from pcipass.address import PciAddress
 from pcipass.host.base import RealHost
 from pcipass.model.device import HostModel
@@ -96,7 +96,7 @@ def test_shared_group_bridges_and_resets(model: HostModel) -> None:
 def test_no_iommu_groups_is_info_only(tmp_path: Path) -> None:
     from dataclasses import replace
 
-    from model_hosts import xen_host
+    from helpers.model_hosts import xen_host
 
     spec = xen_host()
     fns = tuple(replace(f, iommu_group=None) for f in spec.functions)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from model_hosts import build
 
+from helpers.model_hosts import build
 from pcipass.address import PciAddress
 from pcipass.errors import InputError
 from pcipass.host.base import RealHost

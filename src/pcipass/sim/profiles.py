@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pcipass.errors import InputError
-from pcipass.host.sim_kernel import ANY, DriverDef, ModuleDef, pci_id
-from pcipass.host.sysfs_tree import (
+from pcipass.sim.kernel import ANY, DriverDef, ModuleDef, pci_id
+from pcipass.sim.tree import (
     Disk,
     HostSpec,
     Mount,

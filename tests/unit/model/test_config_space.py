@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import struct
 
-from pcipass.host.sysfs_tree import PciFunction, SriovCap, config_space
 from pcipass.model import config_space as cs
+from pcipass.sim.tree import PciFunction, SriovCap, config_space
 
 
 def compose(

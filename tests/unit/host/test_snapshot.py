@@ -14,10 +14,10 @@ import pytest
 from pcipass.address import PciAddress
 from pcipass.errors import InputError
 from pcipass.host.base import RealHost
-from pcipass.host.sim import create_sim
 from pcipass.host.snapshot import MANIFEST, collect, extract, write_snapshot
 from pcipass.model.device import NetInterface
 from pcipass.model.usage import block_by_function, net_by_function
+from pcipass.sim.host import create_sim
 
 
 @pytest.fixture(scope="module")

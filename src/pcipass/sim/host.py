@@ -3,7 +3,7 @@
 Layout of a sim directory: ``root/`` is the host tree (``sys``, ``proc``; pcipass's own state
 files land under it too) and ``sim.json`` is what the simulated kernel and Xen remember
 besides sysfs. Every write or command loads ``sim.json``, applies the operation
-(`pcipass.host.sim_kernel`, `pcipass.host.sim_xen`) and saves it again under a lock, so a
+(`pcipass.sim.kernel`, `pcipass.sim.xen`) and saves it again under a lock, so a
 workflow can be run one CLI invocation at a time (``pcipass --sim DIR ...``).
 
 Reads are the base class's plain file reads of ``root/``.
@@ -30,7 +30,7 @@ from pcipass.host.base import (
     RunResult,
     WriteFailed,
 )
-from pcipass.host.sim_kernel import (
+from pcipass.sim.kernel import (
     RELEASE,
     SimKernel,
     SimState,
@@ -38,11 +38,11 @@ from pcipass.host.sim_kernel import (
     alias_line,
     new_state,
 )
-from pcipass.host.sim_xen import Output, Xl, new_xen_state, xenstore_command
-from pcipass.host.sysfs_tree import build_tree
+from pcipass.sim.tree import build_tree
+from pcipass.sim.xen import Output, Xl, new_xen_state, xenstore_command
 
 if TYPE_CHECKING:
-    from pcipass.host.profiles import Profile
+    from pcipass.sim.profiles import Profile
 
 STATE_FILE = "sim.json"
 PCI_IDS_PATHS = ("usr/share/misc/pci.ids", "usr/share/hwdata/pci.ids", "usr/share/pci.ids")
@@ -193,7 +193,7 @@ def create_sim(
     directory: str | os.PathLike[str], profile: str = "xen-host", *, force: bool = False
 ) -> SimHost:
     """Build a fresh simulated host of `profile` in `directory` and boot it."""
-    from pcipass.host.profiles import get_profile  # noqa: PLC0415 - profiles import sim_kernel
+    from pcipass.sim.profiles import get_profile  # noqa: PLC0415 - profiles import sim_kernel
 
     prof = get_profile(profile)
     target = Path(directory)

@@ -20,7 +20,7 @@ from pcipass.errors import InputError
 from pcipass.xlcfg import effective_pci, parse_config
 
 if TYPE_CHECKING:
-    from pcipass.host.sim_xen import Xl
+    from pcipass.sim.xen import Xl
 
 BACKEND = "/local/domain/0/backend/pci"
 

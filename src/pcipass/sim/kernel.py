@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from pcipass.host.sysfs_tree import (
+from pcipass.sim.tree import (
     Disk,
     Driver,
     Module,

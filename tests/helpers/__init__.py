@@ -1,0 +1,1 @@
+"""Shared test machinery: hand-built host models (`model_hosts`), the CLI runner, fakes."""
