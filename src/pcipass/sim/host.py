@@ -30,14 +30,8 @@ from pcipass.host.base import (
     RunResult,
     WriteFailed,
 )
-from pcipass.sim.kernel import (
-    RELEASE,
-    SimKernel,
-    SimState,
-    WriteError,
-    alias_line,
-    new_state,
-)
+from pcipass.sim.kernel import SimKernel
+from pcipass.sim.kernel.state import RELEASE, SimState, WriteError, alias_line, new_state
 from pcipass.sim.tree import build_tree
 from pcipass.sim.xen import Output, Xl, new_xen_state, xenstore_command
 

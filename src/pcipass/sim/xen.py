@@ -19,7 +19,8 @@ from typing import Any
 
 from pcipass.sim import domains as sim_domains
 from pcipass.sim.domains import libxl_pci_path
-from pcipass.sim.kernel import RELEASE, SimKernel, WriteError
+from pcipass.sim.kernel import SimKernel
+from pcipass.sim.kernel.state import RELEASE, WriteError
 
 XsNode = dict[str, Any]
 PCIBACK = "/sys/bus/pci/drivers/pciback"
