@@ -6,15 +6,13 @@ The simulated kernel, the Xen state (`xenstore.new_xen_state`), its xenstore and
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from pcipass.address import PciAddress
 from pcipass.sim.kernel import SimKernel
 from pcipass.sim.output import Output
 from pcipass.sim.xen.xenstore import Xenstore
-
-BDF_ARG = re.compile(r"^(?:([0-9a-fA-F]+):)?([0-9a-fA-F]+):([0-9a-fA-F]+)\.([0-7*])")
+from pcipass.spec import check_bdf, check_spec
 
 
 def libxl_pci_path(bdf: str, node: str | None = None) -> str:
@@ -23,17 +21,17 @@ def libxl_pci_path(bdf: str, node: str | None = None) -> str:
     return f"{base}/{node}" if node else base
 
 
-def read_bdf(text: str) -> str | None:
-    """xlu_pci_parse_bdf: ``[DDDD:]BB:DD.F`` in hex, anything after the function ignored."""
-    m = BDF_ARG.match(text)
-    if not m:
-        return None
-    dom = int(m.group(1) or "0", 16)
-    bus, dev = int(m.group(2), 16), int(m.group(3), 16)
-    func = 0 if m.group(4) == "*" else int(m.group(4))
-    if dom > 0xFFFF or bus > 0xFF or dev > 0x1F:
-        return None
-    return f"{dom:04x}:{bus:02x}:{dev:02x}.{func}"
+def read_bdf(text: str, what: str = "BDF") -> str | None:
+    """A device as xl reads `text`: xlu_pci_parse_bdf (``BDF``: ``[DDDD:]BB:DD.F``, anything after
+    the function ignored) or xlu_pci_parse_spec_string (``PCI_SPEC_STRING``); None if xl refuses
+    it. `pcipass.spec` is that grammar, read leniently (what xl accepts, not what pcipass would)."""
+    check = (
+        check_spec(text, strict=False)
+        if what == "PCI_SPEC_STRING"
+        else check_bdf(text, strict=False)
+    )
+    address = check.spec.address if check.spec is not None else None
+    return None if address is None else str(address)
 
 
 class XlContext:
@@ -67,7 +65,7 @@ class XlContext:
 
         `what` is the grammar xl names: ``BDF`` (pci-assignable-*) or ``PCI_SPEC_STRING``.
         """
-        bdf = read_bdf(text)
+        bdf = read_bdf(text, what)
         if bdf is None:
             quoted = f"'{text}'" if cmd == "pci-assignable-remove" else f'"{text}"'
             self.fail(2, f"{cmd}: malformed {what} {quoted}")
