@@ -2,6 +2,7 @@
 
 Nothing in the product imports this package but the `--sim` switch and `pcipass sim`; tests
 and benchmarks use it as the host the scenario suite runs on. `host.SimHost` implements the
-`pcipass.host.base.Host` interface; `kernel` is the driver core, SR-IOV and modules; `xen` and
-`domains` are xl, xenstore and guests; `tree` builds sysfs trees; `profiles` the bundled hosts.
+`pcipass.host.base.Host` interface; `kernel/` is the driver core, SR-IOV, pciback and modules;
+`xen/` is xenstore and xl (assignable devices, domains); `tree` builds sysfs trees; `profiles`
+the bundled hosts.
 """

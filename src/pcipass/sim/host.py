@@ -30,16 +30,12 @@ from pcipass.host.base import (
     RunResult,
     WriteFailed,
 )
-from pcipass.sim.kernel import (
-    RELEASE,
-    SimKernel,
-    SimState,
-    WriteError,
-    alias_line,
-    new_state,
-)
+from pcipass.sim.kernel import SimKernel
+from pcipass.sim.kernel.state import RELEASE, SimState, WriteError, alias_line, new_state
+from pcipass.sim.output import Output
 from pcipass.sim.tree import build_tree
-from pcipass.sim.xen import Output, Xl, new_xen_state, xenstore_command
+from pcipass.sim.xen.xenstore import new_xen_state, xenstore_command
+from pcipass.sim.xen.xl import Xl
 
 if TYPE_CHECKING:
     from pcipass.sim.profiles import Profile

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pcipass.errors import InputError
-from pcipass.sim.kernel import ANY, DriverDef, ModuleDef, pci_id
+from pcipass.sim.kernel.state import ANY, DriverDef, ModuleDef, pci_id
 from pcipass.sim.tree import (
     Disk,
     HostSpec,

@@ -282,3 +282,31 @@ def test_attach_needs_passthrough_and_an_iommu(host: SimHost) -> None:
     assert res.returncode == 1 and "failed to quarantine 0000:03:00.0" in res.stderr
     assert host.link_name("sys/bus/pci/devices/0000:03:00.0/driver") == "pciback"  # left bound
     assert "virt_caps              : pv hvm gnttab-v1 gnttab-v2" in xl(host, "info").stdout
+
+
+def test_device_arguments_read_with_xl_grammar(host: SimHost) -> None:
+    """xl reads a BDF with xlu_pci_parse_bdf and an attach/detach device as a PCI_SPEC_STRING
+    (pcipass.spec): a function over 7 and an unknown spec key are malformed, exit 2; a spec
+    with options and a vslot names its device."""
+    assert xl(host, "create", _cfg(host, "guest", "passthrough = 'enabled'\n")).returncode == 0
+    cases = [
+        (
+            ("pci-assignable-add", "0000:02:00.10"),
+            'pci-assignable-add: malformed BDF "0000:02:00.10"',
+        ),
+        (("pci-assignable-remove", "02:00.10"), "pci-assignable-remove: malformed BDF '02:00.10'"),
+        (
+            ("pci-attach", "guest", f"{E1000E},bogus=1"),
+            f'pci-attach: malformed PCI_SPEC_STRING "{E1000E},bogus=1"',
+        ),
+        (
+            ("pci-detach", "guest", "02:00.10"),
+            'pci-detach: malformed PCI_SPEC_STRING "02:00.10"',
+        ),
+    ]
+    for args, err in cases:
+        res = xl(host, *args)
+        assert (res.returncode, res.stderr) == (2, err + "\n"), args
+    assert xl(host, "pci-assignable-add", "2:0.0junk").returncode == 0
+    assert xl(host, "pci-attach", "guest", "02:00.0,permissive=1@3").returncode == 0
+    assert xl(host, "pci-list", "guest").stdout == f"Vdev Device\n00.0 {E1000E}\n"

@@ -1,0 +1,101 @@
+"""SR-IOV: ``sriov_numvfs`` and the VFs a PF creates and removes (drivers/pci/iov.c)."""
+
+from __future__ import annotations
+
+import errno
+import os
+from dataclasses import replace
+
+from pcipass.sim.kernel.driver_core import DriverCore
+from pcipass.sim.kernel.kstr import kstrtoul, sysfs_str
+from pcipass.sim.kernel.state import WriteError
+from pcipass.sim.tree import NetIf, vf_function
+
+
+def _ifname(bdf: str) -> str:
+    """udev's predictable name for a PCI NIC: enp<bus>s<slot>[f<function>]."""
+    bus, slot, fn = int(bdf[5:7], 16), int(bdf[8:10], 16), int(bdf[11])
+    return f"enp{bus}s{slot}" + (f"f{fn}" if fn else "")
+
+
+def _vf_mac(bdf: str) -> str:
+    """A stable locally administered MAC for a VF (igbvf/ixgbevf pick random ones)."""
+    bus, devfn = int(bdf[5:7], 16), int(bdf[8:10], 16) << 3 | int(bdf[11])
+    return f"02:00:00:00:{bus:02x}:{devfn:02x}"
+
+
+class Sriov(DriverCore):
+    """Enabling and disabling VFs."""
+
+    def _next_group(self) -> int:
+        groups = self.tree.sys / "kernel" / "iommu_groups"
+        used = {int(g) for g in os.listdir(groups)} if groups.exists() else set()
+        n = 0
+        while n in used:
+            n += 1
+        return n
+
+    def _enable_vfs(self, pf_bdf: str, count: int) -> None:
+        pf = self.state.fn(pf_bdf)
+        assert pf.sriov is not None
+        pf = replace(pf, sriov=replace(pf.sriov, num_vfs=count))
+        self.state.put(pf)
+        self.tree.write_config(pf)
+        self.tree.set_attr(pf_bdf, "sriov_numvfs", str(count))
+        created = []
+        for i in range(count):
+            vf = vf_function(pf, i, self._next_group() if self.state.iommu else None)
+            if pf.class_code >> 16 == 0x02:  # a NIC's VF gets a netdev from its VF driver
+                vf = replace(vf, net=(NetIf(_ifname(vf.bdf), _vf_mac(vf.bdf), "down"),))
+            self.state.put(vf)
+            self.tree.add_function(vf)
+            created.append(vf.bdf)
+        self.tree.set_virtfn_links(pf_bdf, created)
+        for bdf in created:
+            self._udev_add(bdf)
+
+    def _disable_vfs(self, pf_bdf: str) -> None:
+        for bdf in reversed(self.vfs_of(pf_bdf)):
+            self._remove_device(bdf)
+        pf = self.state.fn(pf_bdf)
+        assert pf.sriov is not None
+        pf = replace(pf, sriov=replace(pf.sriov, num_vfs=0))
+        self.state.put(pf)
+        self.tree.write_config(pf)
+        self.tree.set_attr(pf_bdf, "sriov_numvfs", "0")
+        self.tree.set_virtfn_links(pf_bdf, [])
+
+    def _remove_device(self, bdf: str) -> None:
+        self._detach(bdf)
+        self.tree.remove_function(bdf)
+        del self.state.functions[bdf]
+
+    def _sriov_numvfs(self, bdf: str, data: str) -> None:
+        num = kstrtoul(sysfs_str(data))
+        if num is None or num > 0xFFFF:
+            raise WriteError(errno.EINVAL)
+        fn = self.state.fn(bdf)
+        assert fn.sriov is not None
+        if num > fn.sriov.total_vfs:
+            raise WriteError(errno.ERANGE)
+        current = self.numvfs(bdf)
+        if num == current:
+            return
+        drv = self.driver_of(bdf)
+        if drv is None:
+            raise WriteError(errno.ENOENT, "no driver bound to device; cannot configure SR-IOV")
+        pf_driver = self.state.driver(drv)
+        if not pf_driver.sriov_configure:
+            raise WriteError(errno.ENOENT, "driver does not support SR-IOV configuration via sysfs")
+        gate = pf_driver.sriov_needs_param
+        enabled = gate is None or self._param(pf_driver.module or "", gate) in ("Y", "y", "1")
+        if num and not enabled:
+            raise WriteError(errno.ENOENT)
+        if num == 0:
+            self._disable_vfs(bdf)
+            return
+        if current:
+            raise WriteError(
+                errno.EBUSY, f"{current} VFs already enabled. Disable before enabling {num} VFs"
+            )
+        self._enable_vfs(bdf, num)

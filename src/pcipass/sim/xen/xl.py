@@ -1,0 +1,72 @@
+"""The simulated `xl`: its verb table over the assignable and domain verbs, and `xl info`.
+
+Only `SimHost.run` imports this module; the verbs live in `assignable` and `domains` and work
+on an `XlContext`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pcipass.sim.kernel import SimKernel
+from pcipass.sim.kernel.state import RELEASE
+from pcipass.sim.output import Output
+from pcipass.sim.xen import assignable, domains
+from pcipass.sim.xen.context import XlContext
+
+
+def info(ctx: XlContext, args: list[str]) -> None:
+    """xl info: the lab's Xen 4.17 host."""
+    caps = "pv hvm hvm_directio pv_directio gnttab-v1 gnttab-v2"
+    if not ctx.xen["iommu"]:
+        caps = "pv hvm gnttab-v1 gnttab-v2"
+    mem = ctx.xen["memory_mb"]
+    rows = [
+        ("host", "xen-sim"),
+        ("release", RELEASE),
+        ("machine", "x86_64"),
+        ("nr_cpus", str(ctx.xen["nr_cpus"])),
+        ("nr_nodes", "1"),
+        ("virt_caps", caps),
+        ("total_memory", str(mem)),
+        ("free_memory", str(mem - 1059)),
+        ("xen_major", "4"),
+        ("xen_minor", "17"),
+        ("xen_extra", ".7"),
+        ("xen_version", "4.17.7"),
+        ("xen_caps", "xen-3.0-x86_64 hvm-3.0-x86_32 hvm-3.0-x86_32p hvm-3.0-x86_64 "),
+        ("xen_commandline", "dom0_mem=1024M,max:1024M dom0_max_vcpus=2 iommu=verbose "),
+        ("xl_version", "4.17.7"),
+    ]
+    ctx.res.out.extend(f"{k:<23}: {v}" for k, v in rows)
+
+
+VERBS: dict[str, Callable[[XlContext, list[str]], None]] = {
+    "pci-assignable-add": assignable.add,
+    "pci-assignable-list": assignable.list_assignable,
+    "pci-assignable-remove": assignable.remove,
+    "info": info,
+    "create": domains.create,
+    "destroy": domains.destroy,
+    "list": domains.list_domains,
+    "pci-attach": domains.pci_attach,
+    "pci-detach": domains.pci_detach,
+    "pci-list": domains.pci_list,
+}
+
+
+class Xl:
+    """One `xl` invocation over the simulated kernel and Xen state."""
+
+    def __init__(self, kernel: SimKernel, xen: dict[str, Any]) -> None:
+        self.ctx = XlContext(kernel, xen)
+
+    def run(self, args: list[str]) -> Output:
+        cmd, rest = (args[0], args[1:]) if args else ("", [])
+        verb = VERBS.get(cmd)
+        if verb is None:
+            self.ctx.fail(1, f"command not implemented in the simulated host: xl {cmd}")
+        else:
+            verb(self.ctx, rest)
+        return self.ctx.res
