@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pcipass.address import PciAddress
 from pcipass.errors import InputError
+from pcipass.host.user_files import host_path
 from pcipass.xlcfg import effective_pci, parse_config
 
 if TYPE_CHECKING:
@@ -129,7 +130,8 @@ def create(xl: Xl, args: list[str]) -> None:
     path = files[0]
     xl.res.err.append(f"Parsing config from {path}")
     try:
-        data = (xl.kernel.root / path.lstrip("/")).read_bytes()
+        with open(host_path(xl.kernel.root, path), "rb") as f:  # the file `config` edits
+            data = f.read()
     except OSError as exc:
         xl.res.err.append(f"Failed to read config file: {path}: {exc.strerror}")
         xl.res.code = 1
