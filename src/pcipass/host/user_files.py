@@ -101,7 +101,8 @@ def read(root: str | os.PathLike[str], path: str | os.PathLike[str], limit: int)
         os.close(fd)
     if len(data) > limit:
         raise InputError(
-            f"{name} is over {limit} bytes; xl configs are small", "check the path (is it a config?)"
+            f"{name} is over {limit} bytes; xl configs are small",
+            "check the path (is it a config?)",
         )
     return data
 
