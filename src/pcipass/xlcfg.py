@@ -7,8 +7,8 @@
 * `effective_pci(cfg, strict=...) -> PciList` — what `parse_config_data()` in xl_parse.c
   does: read `pci_msitranslate/power_mgmt/permissive/seize` with `xlu_cfg_get_long` into
   ints, then for each `pci` list item copy them into a fresh device and parse the spec on top.
-* `load_config_file(path) -> bytes` — reads a user's config file with clear `InputError`s
-  (missing, unreadable, a directory, empty, over 1 MiB, binary, not UTF-8).
+* `check_config_bytes(data, name)` — refuses a file that is not xl.cfg text (binary, not
+  UTF-8); the file itself is read through `Host.read_user_file` (at most `MAX_CONFIG_BYTES`).
 
 Internally the text is the file's bytes decoded as latin-1 (one char per byte, like flex).
 """
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from pcipass.errors import InputError
 from pcipass.spec import Flags, PciSpec, check_spec
@@ -430,7 +429,12 @@ def effective_pci(cfg: XlConfig, *, strict: bool = False) -> PciList:
     In strict mode every trap (a warning in compatible mode) makes the list invalid.
     """
     warnings: list[str] = []
+    if not cfg.statements:
+        warnings.append("the config has no settings: xl reads it, and passes no devices")
     flags = global_flags(cfg, warnings)
+    repeated = _repeated(cfg, "pci")
+    if repeated:
+        warnings.append(repeated)
     globals_ = {
         "pci_permissive": int(flags.permissive),
         "pci_msitranslate": int(flags.msitranslate),
@@ -456,6 +460,7 @@ def effective_pci(cfg: XlConfig, *, strict: bool = False) -> PciList:
             error = f"pci item {index + 1} {text!r}: {result.error}; xl create would fail"
             break
         devices.append(result.spec)
+    warnings.extend(_duplicates(texts, devices))
     rdm = cfg.get_string("rdm")
     if rdm is not None and rdm_parse(rdm) and devices:
         warnings.append(
@@ -467,33 +472,50 @@ def effective_pci(cfg: XlConfig, *, strict: bool = False) -> PciList:
     return PciList(globals_, tuple(devices), tuple(texts), error, tuple(warnings), plain)
 
 
-def load_config_file(path: Path) -> bytes:
-    """A user's config file, or one clear `InputError` (nothing is written)."""
-    if not path.exists():
-        raise InputError(f"config file {path} does not exist", "check the path")
-    if path.is_dir():
-        raise InputError(f"{path} is a directory, not a config file", "give the file's path")
-    try:
-        size = path.stat().st_size
-        if size > MAX_CONFIG_BYTES:
-            raise InputError(
-                f"{path} is {size} bytes; xl configs are small (limit 1 MiB)", "check the path"
-            )
-        data = path.read_bytes()
-    except PermissionError as exc:
-        raise InputError(f"cannot read {path}: permission denied", "run as a user who may") from exc
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}", "check the path") from exc
-    if len(data) > MAX_CONFIG_BYTES:
-        raise InputError(f"{path} is over 1 MiB", "check the path")
-    if not data.strip():
-        raise InputError(f"{path} is empty", "give a domain config with at least a name and pci")
+def same_device(a: PciSpec, b: PciSpec) -> bool:
+    """Whether two pci entries name a common function: the same BDF or name, or a slot
+    (`BB:DD.*`) and anything in it."""
+    if a.address is None or b.address is None:
+        return a.address is None and b.address is None and a.name == b.name
+    if a.all_functions or b.all_functions:
+        return a.address.slot == b.address.slot
+    return a.address == b.address
+
+
+def _duplicates(texts: list[str], devices: list[PciSpec]) -> list[str]:
+    found = []
+    for i, (text, dev) in enumerate(zip(texts, devices, strict=False)):
+        for j in range(i):
+            if same_device(devices[j], dev):
+                found.append(
+                    f"pci items {j + 1} {texts[j]!r} and {i + 1} {text!r} name the same "
+                    "function: xl would pass it through twice (name each function once)"
+                )
+    return found
+
+
+def _repeated(cfg: XlConfig, name: str) -> str | None:
+    """A warning when a later `name = ...` replaces earlier statements (xl takes the last)."""
+    stmts = [s for s in cfg.statements if s.name == name]
+    last = max((i for i, s in enumerate(stmts) if s.op == "="), default=0)
+    if last == 0:
+        return None
+    ignored = ", ".join(str(s.line) for s in stmts[:last])
+    return (
+        f"{name} is set again on line {stmts[last].line}: xl takes that one and ignores "
+        f"line {ignored} (keep one {name} = ...)"
+    )
+
+
+def check_config_bytes(data: bytes, name: str) -> None:
+    """Refuse bytes that are not an xl.cfg text (`InputError`): NUL bytes, not UTF-8.
+
+    An empty file is not refused: xl reads it as a config with no settings."""
     if b"\0" in data:
-        raise InputError(f"{path} is a binary file (it contains NUL bytes)", "give an xl.cfg file")
+        raise InputError(f"{name} is a binary file (it contains NUL bytes)", "give an xl.cfg file")
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(
-            f"{path} is not UTF-8 text (bad byte at offset {exc.start})", "give an xl.cfg file"
+            f"{name} is not UTF-8 text (bad byte at offset {exc.start})", "give an xl.cfg file"
         ) from exc
-    return data

@@ -3,32 +3,38 @@
 Every byte outside the edited value stays as it was (comments, order, quoting, layout).
 Each `plan_*` function takes the file's bytes and returns the new bytes; it re-reads the
 result with `pcipass.xlcfg` and refuses (InputError) unless every other setting is
-unchanged and the pci list is exactly the intended one. `write_config` replaces the file
-atomically (temp file + rename) after copying the old one to `FILE.pcipass-bak`.
+unchanged and the pci list is exactly the intended one. An edit never changes what another
+entry means: a function already named (directly or by a slot's `BB:DD.*` entry) is not
+added again, and one function of a `BB:DD.*` entry is removed only by rewriting the slot as
+its remaining functions when asked (`slot_functions`). Files are read and written through
+`Host.read_user_file` / `Host.replace_user_file` (backup, atomic replace).
 """
 
 from __future__ import annotations
 
 import difflib
-import os
-import shutil
-import tempfile
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
+from pcipass.address import PciAddress
 from pcipass.errors import InputError, OperationError
-from pcipass.spec import PciSpec, format_spec, parse_spec, with_defaults
+from pcipass.spec import PciSpec, check_spec, format_spec, parse_spec, with_defaults
 from pcipass.xlcfg import (
     GLOBAL_KEYS,
     Assignment,
     CfgSyntaxError,
+    PciList,
     Span,
     XlConfig,
     effective_pci,
     global_flags,
     parse_config,
+    same_device,
 )
 
-BACKUP_SUFFIX = ".pcipass-bak"
+SlotFunctions = Callable[[str], list[int]]
+"""The host's function numbers in a slot `DDDD:BB:DD` (empty when it has none or is unknown)."""
 _NOT_EDITABLE = "edit it by hand, or fix it so that `pcipass config check` passes"
 
 
@@ -70,14 +76,14 @@ def _verify(old: XlConfig, new_text: str, changed: str, devices: list[PciSpec] |
             )
 
 
-def _current_devices(cfg: XlConfig) -> list[PciSpec]:
+def _current(cfg: XlConfig) -> PciList:
     result = effective_pci(cfg)
     if not result.ok:
         raise InputError(f"the config's pci list is not valid for xl: {result.error}",
                          _NOT_EDITABLE)  # fmt: skip
     if not result.plain_list:
         raise InputError("the config's pci value is not a plain list of strings", _NOT_EDITABLE)
-    return list(result.devices)
+    return result
 
 
 def _line_start(text: str, pos: int) -> int:
@@ -85,19 +91,22 @@ def _line_start(text: str, pos: int) -> int:
 
 
 def plan_add(data: bytes, specs: list[str]) -> bytes:
-    """Append pci entries (strict specs, written in canonical form)."""
+    """Append pci entries (strict specs, written in canonical form); refuse a function that
+    an entry already names, directly or through a slot's `BB:DD.*` entry."""
     text = data.decode("latin-1")
     cfg = _parse(text)
-    devices = _current_devices(cfg)
+    current = _current(cfg)
+    devices = list(current.devices)
     new_specs = [parse_spec(s) for s in specs]
-    taken = {(d.address, d.name) for d in devices}
-    for spec in new_specs:
-        if (spec.address, spec.name) in taken:
-            raise InputError(
-                f"pci already has an entry for {spec.address or spec.name}",
-                "remove it first with `pcipass config pci remove`",
-            )
-        taken.add((spec.address, spec.name))
+    taken = list(zip(current.items, devices, strict=False))
+    for given, spec in zip(specs, new_specs, strict=True):
+        for entry, dev in taken:
+            if same_device(dev, spec):
+                raise InputError(
+                    f"pci already has an entry for {given!r}: {entry!r}",
+                    "remove it first with `pcipass config pci remove`",
+                )
+        taken.append((given, spec))
     stmt = _last(cfg, "pci")
     if stmt is not None and isinstance(stmt.value, str):
         raise InputError("pci is a single string here, not a list", _NOT_EDITABLE)
@@ -149,21 +158,21 @@ def _target(text: str) -> PciSpec:
 def _matches(entry: PciSpec, target: PciSpec) -> bool:
     """Whether a pci entry is (part of) what `target` names; a `.*` entry matches every
     function of its slot, a `.*` target every entry in its slot."""
-    if target.name is not None:
-        return entry.name == target.name
-    a, t = entry.address, target.address
-    if a is None or t is None:
-        return False
-    if entry.all_functions or target.all_functions:
-        return a.slot == t.slot
-    return a == t
+    return same_device(entry, target)
 
 
-def plan_remove(data: bytes, items: list[str]) -> bytes:
-    """Remove the pci entries for these functions, slots (`BB:DD.*`) or names."""
+def plan_remove(
+    data: bytes, items: list[str], slot_functions: SlotFunctions | None = None
+) -> bytes:
+    """Remove the pci entries for these functions, slots (`BB:DD.*`) or names.
+
+    A function inside a `BB:DD.*` entry is refused, unless `slot_functions` (the host's
+    functions of a slot) is given: the entry is then rewritten as its remaining functions,
+    each with the entry's options (they become separate guest devices)."""
     text = data.decode("latin-1")
     cfg = _parse(text)
-    devices = _current_devices(cfg)
+    current = _current(cfg)
+    devices, entries = list(current.devices), current.items
     targets = [_target(item) for item in items]
     stmt = _last(cfg, "pci")
     if stmt is None:
@@ -171,13 +180,89 @@ def plan_remove(data: bytes, items: list[str]) -> bytes:
     for item, target in zip(items, targets, strict=True):
         if not any(_matches(d, target) for d in devices):
             raise InputError(f"pci has no entry for {item!r}", "see `pcipass config check FILE`")
-    doomed = [i for i, d in enumerate(devices) if any(_matches(d, b) for b in targets)]
+    removed: set[int] = set()
+    rewritten: dict[int, list[int]] = {}
+    for i, dev in enumerate(devices):
+        hits = [(item, t) for item, t in zip(items, targets, strict=True) if _matches(dev, t)]
+        if not hits:
+            continue
+        if not dev.all_functions or any(t.all_functions for _, t in hits):
+            removed.add(i)
+            continue
+        if slot_functions is None:
+            item, slot = hits[0][0], dev.address.slot if dev.address else ""
+            raise InputError(
+                f"{item!r} is one function of the entry {entries[i]!r}, which passes every "
+                f"function of slot {slot}",
+                f"remove the whole slot ({slot}.*), or pass --split-slot to rewrite the entry "
+                "as its other functions",
+            )
+        dropped = {t.address.func for _, t in hits if t.address is not None}
+        rest = _remaining(entries[i], dev, dropped, slot_functions)
+        if rest:
+            rewritten[i] = rest
+        else:
+            removed.add(i)
+    keep: list[PciSpec] = []
+    for i, dev in enumerate(devices):
+        if i in rewritten:
+            keep.extend(_one_function(dev, f) for f in rewritten[i])
+        elif i not in removed:
+            keep.append(dev)
     spans = stmt.value_span.items
-    for index in reversed(doomed):
-        text = _remove_item(text, spans, index)
-    keep = [d for i, d in enumerate(devices) if i not in doomed]
+    for index in sorted(removed | set(rewritten), reverse=True):
+        if index in rewritten:
+            text = _rewrite_item(text, spans[index], entries[index], rewritten[index])
+        else:
+            text = _remove_item(text, spans, index)
     _verify(cfg, text, "pci", keep)
     return text.encode("latin-1")
+
+
+def _rewrite_item(text: str, span: Span, entry: str, functions: list[int]) -> str:
+    """A `.*` entry replaced by one entry per function, with the entry's own options."""
+    raw = check_spec(entry, strict=False).spec
+    assert raw is not None  # effective_pci read this entry
+    quote = text[span.start]
+    items = [
+        _quote(format_spec(_one_function(raw, f)).encode("utf-8").decode("latin-1"), quote)
+        for f in functions
+    ]
+    return text[: span.start] + ", ".join(items) + text[span.end :]
+
+
+def _remaining(
+    entry: str, dev: PciSpec, dropped: set[int], slot_functions: SlotFunctions | None
+) -> list[int]:
+    """The functions a `.*` entry keeps once `dropped` go; refuse what cannot be written."""
+    assert dev.address is not None and slot_functions is not None
+    slot = dev.address.slot
+    if dev.vslot:
+        raise InputError(
+            f"the entry {entry!r} places slot {slot} at guest slot {dev.vslot:x} as one "
+            "multi-function device; separate entries cannot keep that",
+            "edit the entry by hand (or remove the whole slot)",
+        )
+    functions = slot_functions(slot)
+    if not functions:
+        raise InputError(
+            f"the host's functions of slot {slot} are unknown (no such device on this host)",
+            f"remove the whole slot ({slot}.*) or edit the entry by hand",
+        )
+    missing = sorted(dropped - set(functions))
+    if missing:
+        have = ", ".join(f".{f:x}" for f in functions)
+        raise InputError(
+            f"{slot}.{missing[0]:x} is not a function of slot {slot} on this host ({have})",
+            "check the address",
+        )
+    return sorted(set(functions) - dropped)
+
+
+def _one_function(spec: PciSpec, func: int) -> PciSpec:
+    assert spec.address is not None
+    a = spec.address
+    return replace(spec, address=PciAddress(a.domain, a.bus, a.dev, func), all_functions=False)
 
 
 def _remove_item(text: str, spans: tuple[Span, ...], index: int) -> str:
@@ -239,30 +324,3 @@ def diff(path: Path, old: bytes, new: bytes) -> str:
             tofile=f"{path} (pcipass)",
         )
     )
-
-
-def write_config(path: Path, old: bytes, new: bytes) -> Path:
-    """Replace `path` atomically with `new`, keeping the old bytes in `FILE.pcipass-bak`.
-
-    A symlink (`/etc/xen/auto/NAME.cfg` → `../NAME.cfg`) stays one: the file it points to
-    is replaced, and the backup kept beside that file."""
-    path = Path(os.path.realpath(path))
-    backup = path.with_name(path.name + BACKUP_SUFFIX)
-    try:
-        if path.read_bytes() != old:
-            raise OperationError(f"{path} changed while pcipass was editing it", "run it again")
-        shutil.copy2(path, backup)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(new)
-                f.flush()
-                os.fsync(f.fileno())
-            shutil.copymode(path, tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        raise OperationError(f"cannot write {path}: {exc.strerror}", "check permissions") from exc
-    return backup

@@ -1,8 +1,11 @@
 """`pcipass config ...`: check an xl domain config, and edit its pci list and pci_* globals.
 
-`config check --json` prints one object: ok, error, globals, pci (objects as in
-`spec check --json`), warnings. The editing commands keep every other byte of the file,
-write atomically and keep `FILE.pcipass-bak`; `--dry-run` prints the diff only.
+`config check --json` always prints one object: ok, error, globals, pci (objects as in
+`spec check --json`), warnings — also for a file it refuses to read (then the error line
+goes to stderr too). The editing commands keep every other byte of the file, write
+atomically and keep `FILE.pcipass-bak`; `--dry-run` prints the diff only. FILE is a file of
+the selected host: under `--root DIR` or `--sim S` it is looked up in that host's tree
+(`pcipass.host.user_files` says how), where the simulated `xl create` reads it too.
 """
 
 from __future__ import annotations
@@ -13,18 +16,21 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
+from pcipass.address import PciAddress
 from pcipass.cli.context import AppContext, pass_app
 from pcipass.cli.output import emit_json, out
 from pcipass.errors import InputError
+from pcipass.host.base import SYSFS_PCI_DEVICES
 from pcipass.spec import SpecCheck
 from pcipass.xlcfg import (
     GLOBAL_KEYS,
+    MAX_CONFIG_BYTES,
     CfgSyntaxError,
+    check_config_bytes,
     effective_pci,
-    load_config_file,
     parse_config,
 )
-from pcipass.xlcfg_edit import diff, plan_add, plan_remove, plan_set, write_config
+from pcipass.xlcfg_edit import diff, plan_add, plan_remove, plan_set
 
 json_option = click.option(
     "--json", "json_", is_flag=True, help="Machine output (same as the global --json)."
@@ -45,7 +51,13 @@ def config_group() -> None:
 @pass_app
 def check(app: AppContext, strict: bool, json_: bool, file: Path) -> int:
     """Show the pci devices `xl create FILE` would use, after the pci_* globals."""
-    data = load_config_file(file)
+    try:
+        data = _read(app, file)
+    except InputError as exc:
+        if app.json or json_:
+            emit_json({"ok": False, "error": exc.line(), "globals": None, "pci": [],
+                       "warnings": []})  # fmt: skip
+        raise
     try:
         result = effective_pci(parse_config(data), strict=strict)
     except CfgSyntaxError as exc:
@@ -89,13 +101,20 @@ def _summary(file: Path, report: dict[str, object]) -> None:
         console.print(f"  [yellow]warning:[/yellow] {escape(warning)}")
 
 
+def _read(app: AppContext, file: Path) -> bytes:
+    """FILE's bytes on the selected host, refused unless it is an xl.cfg text."""
+    data = app.host().read_user_file(file, MAX_CONFIG_BYTES)
+    check_config_bytes(data, str(file))
+    return data
+
+
 def _apply(app: AppContext, file: Path, dry_run: bool, plan: Callable[[bytes], bytes]) -> int:
-    old = load_config_file(file)
+    old = _read(app, file)
     new = plan(old)
     text = diff(file, old, new)
     backup = None
     if not dry_run and new != old:
-        backup = write_config(file, old, new)
+        backup = app.host().replace_user_file(file, old, new)
     if app.json:
         emit_json({"file": str(file), "changed": new != old, "dry_run": dry_run,
                    "backup": str(backup) if backup else None, "diff": text})  # fmt: skip
@@ -128,15 +147,33 @@ def pci_add(app: AppContext, dry_run: bool, json_: bool, file: Path, specs: tupl
 @pci_group.command("remove")
 @dry_run_option
 @json_option
+@click.option(
+    "--split-slot",
+    is_flag=True,
+    help="Removing one function of a BB:DD.* entry: rewrite the entry as the slot's other "
+    "functions on this host (each then a guest device of its own).",
+)
 @file_argument
 @click.argument("devices", nargs=-1, required=True)
 @pass_app
 def pci_remove(
-    app: AppContext, dry_run: bool, json_: bool, file: Path, devices: tuple[str, ...]
+    app: AppContext,
+    dry_run: bool,
+    json_: bool,
+    split_slot: bool,
+    file: Path,
+    devices: tuple[str, ...],
 ) -> int:
     """Remove FILE's pci entries for DEVICES: a BDF, a slot (BB:DD.*) or a name."""
     app.json = app.json or json_
-    return _apply(app, file, dry_run, lambda data: plan_remove(data, list(devices)))
+    functions = (lambda slot: _slot_functions(app, slot)) if split_slot else None
+    return _apply(app, file, dry_run, lambda data: plan_remove(data, list(devices), functions))
+
+
+def _slot_functions(app: AppContext, slot: str) -> list[int]:
+    """The function numbers the host has in slot `DDDD:BB:DD` (as libxl finds them)."""
+    found = (PciAddress.try_parse(name) for name in app.host().listdir(SYSFS_PCI_DEVICES))
+    return sorted(a.func for a in found if a is not None and a.slot == slot)
 
 
 @config_group.command("set")

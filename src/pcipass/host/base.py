@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pcipass.errors import OperationError
+from pcipass.host import user_files
 
 SYSFS_PCI_DEVICES = "sys/bus/pci/devices"
 SYSFS_PCI_DRIVERS = "sys/bus/pci/drivers"
@@ -168,6 +169,16 @@ class Host:
         """Unload a kernel module (`modprobe -r MODULE`)."""
         return self.run(["modprobe", "-r", module])
 
+    # -- user files (xl.cfg): paths map under the root as `pcipass.host.user_files` says ----
+    def read_user_file(self, path: str | os.PathLike[str], limit: int) -> bytes:
+        """A user's regular file on this host, at most `limit` bytes; else one `InputError`."""
+        raise NotImplementedError
+
+    def replace_user_file(self, path: str | os.PathLike[str], old: bytes, new: bytes) -> Path:
+        """Replace a user's file (whose bytes were `old`) with `new`, keeping owner, group,
+        mode, symlink and hard links; return the backup (`FILE.pcipass-bak`)."""
+        raise NotImplementedError
+
 
 class _Job:
     """One sysfs write handed to the writer thread, and its outcome."""
@@ -245,3 +256,10 @@ class RealHost(Host):
                 "check the host (dmesg) and retry",
             ) from exc
         return RunResult(tuple(argv), proc.returncode, proc.stdout, proc.stderr)
+
+    # -- user files (xl.cfg) -----------------------------------------------------------
+    def read_user_file(self, path: str | os.PathLike[str], limit: int) -> bytes:
+        return user_files.read(self.root, path, limit)
+
+    def replace_user_file(self, path: str | os.PathLike[str], old: bytes, new: bytes) -> Path:
+        return Path(user_files.replace(self.root, path, old, new))

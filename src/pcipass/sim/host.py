@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pcipass.errors import InputError
+from pcipass.host import user_files
 from pcipass.host.base import (
     DEFAULT_RUN_TIMEOUT,
     DEFAULT_WRITE_TIMEOUT,
@@ -123,6 +124,13 @@ class SimHost(Host):
         text = "".join(line + "\n" for line in res.out)
         err = "".join(line + "\n" for line in res.err)
         return RunResult(tuple(argv), res.code, text, err)
+
+    # -- user files (xl.cfg): in the simulated host's tree, where its `xl create` reads -----
+    def read_user_file(self, path: str | os.PathLike[str], limit: int) -> bytes:
+        return user_files.read(self.root, path, limit)
+
+    def replace_user_file(self, path: str | os.PathLike[str], old: bytes, new: bytes) -> Path:
+        return Path(user_files.replace(self.root, path, old, new))
 
 
 def _modprobe(kernel: SimKernel, args: list[str]) -> Output:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from pcipass.errors import InputError
@@ -12,8 +10,8 @@ from pcipass.xlcfg import (
     ERANGE,
     ESRCH,
     CfgSyntaxError,
+    check_config_bytes,
     effective_pci,
-    load_config_file,
     parse_config,
     rdm_parse,
 )
@@ -80,32 +78,48 @@ def test_rdm_parse_is_inverted_like_xl() -> None:
     assert not rdm_parse("strategy=ignore")
 
 
-def test_load_config_file_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    binary = tmp_path / "bin"
-    binary.write_bytes(b"x = 1\n\0")
-    latin = tmp_path / "latin"
-    latin.write_bytes(b"name = '\xe9'\n")
-    huge = tmp_path / "huge"
-    huge.write_bytes(b"#" * (1 << 20) + b"\n")
-    empty = tmp_path / "empty"
-    empty.write_bytes(b"\n")
-    for path, needle in [(tmp_path / "missing", "does not exist"), (tmp_path, "directory"),
-                         (binary, "binary"), (latin, "UTF-8"), (huge, "1 MiB"),
-                         (empty, "empty")]:  # fmt: skip
-        with pytest.raises(InputError) as exc:
-            load_config_file(path)
-        assert needle in exc.value.line()
-    good = tmp_path / "good.cfg"
-    good.write_bytes(b"name = 'g'\n")
-    assert load_config_file(good) == b"name = 'g'\n"
+def test_check_config_bytes_refuses_what_is_not_text() -> None:
+    for data, needle in [(b"x = 1\n\0", "binary"), (b"name = '\xe9'\n", "UTF-8")]:
+        with pytest.raises(InputError, match=needle):
+            check_config_bytes(data, "f.cfg")
+    check_config_bytes(b"", "f.cfg")  # xl reads an empty file: no settings
+    check_config_bytes(b"name = '\xc3\xa9'\n", "f.cfg")
 
-    def denied(self: Path) -> bytes:
-        raise PermissionError(13, "Permission denied", str(self))
 
-    monkeypatch.setattr(Path, "read_bytes", denied)
-    with pytest.raises(InputError) as exc:
-        load_config_file(good)
-    assert "permission denied" in exc.value.line()
+def test_an_empty_config_has_no_devices_and_a_warning() -> None:
+    for data in (b"", b"\n  \n", b"# only a comment\n"):
+        result = effective_pci(parse_config(data))
+        assert result.ok and result.devices == () and "no settings" in result.warnings[0]
+        assert not effective_pci(parse_config(data), strict=True).ok
+
+
+@pytest.mark.parametrize(
+    ("data", "pair"),
+    [(b"pci = [ '05:00.*', '05:00.1' ]\n", "1 '05:00.*' and 2 '05:00.1'"),
+     (b"pci = [ '05:00.1', '0000:05:00.1,permissive=1' ]\n", "1 '05:00.1' and 2"),
+     (b"pci = [ '05:00.*@4', '05:00.*' ]\n", "1 '05:00.*@4' and 2 '05:00.*'"),
+     (b"pci = [ 'name=a', '06:00.0', 'name=a' ]\n", "1 'name=a' and 3 'name=a'")],
+)  # fmt: skip
+def test_duplicate_functions_warn_and_strict_refuses(data: bytes, pair: str) -> None:
+    result = effective_pci(parse_config(data))
+    assert result.ok and any(pair in w and "same function" in w for w in result.warnings)
+    strict = effective_pci(parse_config(data), strict=True)
+    assert not strict.ok and "same function" in (strict.error or "")
+
+
+def test_distinct_functions_do_not_warn() -> None:
+    data = b"pci = [ '05:00.0', '05:00.1', '05:01.*', 'name=a', 'name=b' ]\n"
+    assert effective_pci(parse_config(data), strict=True).ok
+
+
+def test_repeated_pci_key_says_which_line_wins() -> None:
+    data = b"pci = [ '05:00.0' ]\nname = 'g'\npci = [ '06:00.0' ]\npci += [ '07:00.0' ]\n"
+    result = effective_pci(parse_config(data))
+    assert [str(d.address) for d in result.devices] == ["0000:06:00.0", "0000:07:00.0"]
+    assert "pci is set again on line 3: xl takes that one and ignores line 1" in result.warnings[0]
+    assert not effective_pci(parse_config(data), strict=True).ok
+    appended = b"pci = [ '05:00.0' ]\npci += [ '06:00.0' ]\n"
+    assert effective_pci(parse_config(appended), strict=True).ok
 
 
 def test_strict_mode_turns_every_trap_into_the_error() -> None:

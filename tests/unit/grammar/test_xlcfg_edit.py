@@ -1,14 +1,12 @@
-"""pcipass.xlcfg_edit: edits keep every other byte, read back as intended, write atomically."""
+"""pcipass.xlcfg_edit: edits keep every other byte, read back as intended, change no other entry."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 
 from pcipass.errors import InputError
 from pcipass.xlcfg import effective_pci, parse_config
-from pcipass.xlcfg_edit import plan_add, plan_remove, plan_set, write_config
+from pcipass.xlcfg_edit import plan_add, plan_remove, plan_set
 
 CFG = b"""# guest
 name = "g"   # the name
@@ -64,34 +62,56 @@ def test_refuses_configs_it_cannot_round_trip(data: bytes) -> None:
         plan_add(data, ["07:00.0"])
 
 
-def test_write_is_atomic_with_backup(tmp_path: Path) -> None:
-    path = tmp_path / "g.cfg"
-    path.write_bytes(CFG)
-    path.chmod(0o640)
-    new = plan_add(CFG, ["07:00.0"])
-    backup = write_config(path, CFG, new)
-    assert path.read_bytes() == new and backup.read_bytes() == CFG
-    assert backup.name == "g.cfg.pcipass-bak" and (path.stat().st_mode & 0o777) == 0o640
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.cfg", "g.cfg.pcipass-bak"]
-
-
-def test_write_through_a_symlink_edits_its_target(tmp_path: Path) -> None:
-    real = tmp_path / "g.cfg"
-    real.write_bytes(CFG)
-    (tmp_path / "auto").mkdir()
-    link = tmp_path / "auto" / "g.cfg"
-    link.symlink_to("../g.cfg")
-    new = plan_add(CFG, ["07:00.0"])
-    backup = write_config(link, CFG, new)
-    assert link.is_symlink() and real.read_bytes() == new
-    assert backup == real.with_name("g.cfg.pcipass-bak") and backup.read_bytes() == CFG
-
-
 def test_remove_takes_a_slot_or_a_name() -> None:
     cfg = b"pci = [ '05:00.0', '06:00.*', '06:01.2', 'name=nic0' ]\n"
     assert plan_remove(cfg, ["06:00.*"]) == b"pci = [ '05:00.0', '06:01.2', 'name=nic0' ]\n"
-    assert plan_remove(cfg, ["06:00.3"]) == b"pci = [ '05:00.0', '06:01.2', 'name=nic0' ]\n"
     assert plan_remove(cfg, ["nic0"]) == b"pci = [ '05:00.0', '06:00.*', '06:01.2' ]\n"
     assert plan_remove(cfg, ["name=nic0", "06:01.*"]) == b"pci = [ '05:00.0', '06:00.*' ]\n"
     with pytest.raises(InputError, match="no entry for 'nic9'"):
         plan_remove(cfg, ["nic9"])
+
+
+SLOT = b"pci = [ '05:00.*@4', '06:00.0' ]\n"
+
+
+def test_removing_one_function_of_a_slot_entry_is_refused_with_the_fix() -> None:
+    for cfg in (SLOT, b"pci = [ '05:00.*,permissive=1', '06:00.0' ]\n"):
+        with pytest.raises(InputError, match=r"one function of the entry '05:00\.\*") as exc:
+            plan_remove(cfg, ["05:00.0"])
+        assert "--split-slot" in exc.value.fix and "0000:05:00.*" in exc.value.fix
+
+
+def test_split_slot_rewrites_the_entry_as_its_other_functions() -> None:
+    cfg = b"pci_permissive = 1\npci = [ '05:00.*,seize=1',  # the NIC\n  '06:00.0' ]\n"
+    new = plan_remove(cfg, ["05:00.1"], lambda slot: [0, 1, 2] if slot == "0000:05:00" else [])
+    assert new == cfg.replace(
+        b"'05:00.*,seize=1'", b"'0000:05:00.0,seize=1', '0000:05:00.2,seize=1'"
+    )
+    devices = effective_pci(parse_config(new)).devices
+    assert [(str(d.address), d.seize, d.permissive) for d in devices] == [
+        ("0000:05:00.0", True, True), ("0000:05:00.2", True, True), ("0000:06:00.0", False, True)
+    ]  # fmt: skip
+    both = plan_remove(cfg, ["05:00.0", "05:00.2"], lambda slot: [0, 2])
+    assert both == plan_remove(cfg, ["05:00.*"])  # no function left: the entry goes
+
+
+@pytest.mark.parametrize(
+    ("functions", "needle"),
+    [([], "functions of slot 0000:05:00 are unknown"), ([0, 2], "05:00.1 is not a function")],
+)
+def test_split_slot_refuses_what_it_cannot_know(functions: list[int], needle: str) -> None:
+    cfg = b"pci = [ '05:00.*', '06:00.0' ]\n"
+    with pytest.raises(InputError, match=needle):
+        plan_remove(cfg, ["05:00.1"], lambda slot: functions)
+    with pytest.raises(InputError, match="guest slot 4"):
+        plan_remove(SLOT, ["05:00.1"], lambda slot: [0, 1])
+
+
+@pytest.mark.parametrize("spec", ["05:00.1", "0000:05:00.3,permissive=1", "05:00.*"])
+def test_add_refuses_a_function_a_slot_entry_already_names(spec: str) -> None:
+    with pytest.raises(InputError, match=r"already has an entry for .*'05:00\.\*@4'"):
+        plan_add(SLOT, [spec])
+    with pytest.raises(InputError, match="already has an entry"):
+        plan_add(b"pci = [ '05:00.1' ]\n", ["05:00.*"])
+    with pytest.raises(InputError, match="already has an entry"):
+        plan_add(b"pci = []\n", ["07:00.0", "07:00.*"])

@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 from pcipass.errors import InputError
+from pcipass.host.user_files import host_path
 from pcipass.sim.xen.context import XlContext, libxl_pci_path
 from pcipass.xlcfg import effective_pci, parse_config
 
@@ -132,7 +133,8 @@ def create(ctx: XlContext, args: list[str]) -> None:
     path = files[0]
     ctx.res.err.append(f"Parsing config from {path}")
     try:
-        data = (ctx.kernel.root / path.lstrip("/")).read_bytes()
+        with open(host_path(ctx.kernel.root, path), "rb") as f:  # the file `config` edits
+            data = f.read()
     except OSError as exc:
         ctx.res.err.append(f"Failed to read config file: {path}: {exc.strerror}")
         ctx.res.code = 1
