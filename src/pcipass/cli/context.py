@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from pcipass.host.base import Host, RealHost
+from pcipass.host.base import Host
+from pcipass.host.real import RealHost
 
 
 @dataclass

@@ -13,7 +13,7 @@ import pytest
 
 from pcipass.address import PciAddress
 from pcipass.errors import InputError
-from pcipass.host.base import RealHost
+from pcipass.host.real import RealHost
 from pcipass.host.snapshot import MANIFEST, collect, extract, write_snapshot
 from pcipass.model.device import NetInterface
 from pcipass.model.usage import block_by_function, net_by_function

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pcipass.errors import OperationError
-from pcipass.host.base import RealHost
+from pcipass.host.real import RealHost
 from pcipass.run.journal import JOURNAL, PROGRESS, Journal
 from pcipass.run.plan import Plan, unbind
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pcipass.errors import OperationError
-from pcipass.host.base import RealHost
+from pcipass.host.real import RealHost
 from pcipass.run.lock import LOCK, Lock
 
 
