@@ -85,6 +85,8 @@ class Host:
     """Reads under a root directory; subclasses decide how writes and commands happen."""
 
     kind = "base"
+    local = False
+    """True when the root is this machine, where programs may be run."""
 
     def __init__(self, root: str | os.PathLike[str] = "/") -> None:
         self.root = Path(root)

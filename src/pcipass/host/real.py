@@ -73,7 +73,6 @@ class RealHost(Host):
     def __init__(self, root: str | os.PathLike[str] = "/") -> None:
         super().__init__(root)
         self.local = os.path.realpath(root) == "/"
-        """True when the root is this machine, where programs may be run."""
 
     def write(self, rel: str, data: str, timeout: float = DEFAULT_WRITE_TIMEOUT) -> None:
         if self._writer is None:
