@@ -6,7 +6,9 @@ besides sysfs. Every write or command loads ``sim.json``, applies the operation
 (`pcipass.sim.kernel`, `pcipass.sim.xen`) and saves it again under a lock, so a
 workflow can be run one CLI invocation at a time (``pcipass --sim DIR ...``).
 
-Reads are the base class's plain file reads of ``root/``.
+Reads, pcipass's own files (state, lock, append-only log) are the base class's plain
+file operations on ``root/``. A state that is damaged or cannot be saved is refused
+in one line before anything changes.
 """
 
 from __future__ import annotations
