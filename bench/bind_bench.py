@@ -29,13 +29,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pcipass.cli.cmd_assignable import gather_facts
-from pcipass.host.base import Host, RealHost
+from pcipass.host.base import Host
+from pcipass.host.real import RealHost
 from pcipass.model.discovery import discover
 from pcipass.ops.assign import AddRequest, HostFacts, add_plan, remove_plan
-from pcipass.ops.records import RecordStore
 from pcipass.run.executor import Executor
 from pcipass.run.lock import Lock
 from pcipass.run.plan import Plan
+from pcipass.run.records import RecordStore
 
 E1000E = "0000:02:00.0"
 IGB_PF = "0000:03:00.0"

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from helpers.model_hosts import PCI_IDS, xen_host
 from pcipass.cli.cmd_list import device_json
-from pcipass.host.base import RealHost
+from pcipass.host.real import RealHost
 from pcipass.model.discovery import discover
 from pcipass.sim.tree import HostSpec, PciFunction, SriovCap, build_tree, vf_function
 

@@ -10,14 +10,14 @@ Scenarios touch the host only through the `Host` interface.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from lab_layout import E1000E, IGB_PF, NVME_PF, dev, drv
 
-from pcipass.host.base import Host, RealHost
+from pcipass.host.base import Host
+from pcipass.host.real import RealHost
 from pcipass.run.state_dir import STATE_DIR
 from pcipass.sim.host import create_sim
 
@@ -93,4 +93,4 @@ def restore_baseline(host: Host) -> None:
         if host.try_read_text(dev(pf, "sriov_numvfs")) not in ("0", None):
             host.write(dev(pf, "sriov_numvfs"), "0")
         host.write(dev(pf, "sriov_drivers_autoprobe"), "1")
-    shutil.rmtree(host.path(STATE_DIR), ignore_errors=True)
+    host.remove_tree(STATE_DIR)

@@ -11,7 +11,8 @@ from rich.table import Table
 from pcipass.cli.context import AppContext, pass_app
 from pcipass.cli.output import emit_json, out, warn
 from pcipass.errors import InputError
-from pcipass.host.base import CommandFailed, Host
+from pcipass.host.base import Host
+from pcipass.host.xen import xen_devices, xen_directio, xl_info
 from pcipass.model.device import Device, HostModel
 from pcipass.model.discovery import discover
 from pcipass.model.resolve import resolve
@@ -26,35 +27,14 @@ from pcipass.ops.assign import (
     resolve_targets,
 )
 from pcipass.ops.guards import FORCE_NET, FORCE_STORAGE, FORCE_VFS
-from pcipass.ops.records import RecordStore, xen_devices
 from pcipass.run.executor import Executor, Outcome
 from pcipass.run.lock import Lock
 from pcipass.run.plan import Plan
+from pcipass.run.records import RecordStore
 from pcipass.spec import check_spec, parse_spec
 
 
 # -- host facts --------------------------------------------------------------
-def xl_info(host: Host) -> str | None:
-    """`xl info` output on a Xen host, None elsewhere (or when xl does not answer)."""
-    caps = host.try_read_text("proc/xen/capabilities") or ""
-    if "control_d" not in caps and host.try_read_text("sys/hypervisor/type") != "xen":
-        return None
-    try:
-        result = host.run(["xl", "info"])
-    except CommandFailed:
-        return None
-    return result.stdout if result.returncode == 0 else None
-
-
-def xen_directio(info: str) -> bool | None:
-    """Whether `xl info` virt_caps says Xen can pass devices through (None: not said)."""
-    for line in info.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "virt_caps":
-            return "directio" in value
-    return None
-
-
 def gather_facts(host: Host, model: HostModel) -> HostFacts:
     """Read what the planners need: records, loaded drivers, and Xen's view in a dom0
     (a Xen host where `xl info` answers: a domU has no working xl)."""

@@ -6,9 +6,9 @@ import click
 
 from pcipass.cli.context import AppContext, pass_app
 from pcipass.cli.output import emit_json, out
-from pcipass.ops.records import RecordStore
 from pcipass.run.executor import Executor
 from pcipass.run.lock import Lock
+from pcipass.run.records import RecordStore
 
 
 @click.command("recover")

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
 
-from pcipass.host.base import Host, RealHost
+from pcipass.errors import InputError
+from pcipass.host.base import Host
+from pcipass.host.real import RealHost
+
+ROOT_ENV = "PCIPASS_ROOT"
+SIM_ENV = "PCIPASS_SIM"
 
 
 @dataclass
@@ -30,6 +36,36 @@ class AppContext:
             else:
                 self._host = RealHost(self.root)
         return self._host
+
+
+def select_host(ctx: click.Context, root: Path, sim: Path | None) -> tuple[Path, Path | None]:
+    """The (root, sim) the options mean: an option given on the command line beats the
+    environment, `--root` with `--sim` is a usage error, and a root that is not this machine
+    must be a host tree (checked before any command reads or creates anything)."""
+    root_given = ctx.get_parameter_source("root") == click.core.ParameterSource.COMMANDLINE
+    sim_given = ctx.get_parameter_source("sim") == click.core.ParameterSource.COMMANDLINE
+    if root_given and sim_given:
+        raise click.UsageError("--root and --sim select different hosts; give one of them")
+    if root_given:
+        sim = None
+    elif sim_given:
+        root = Path("/")
+    if sim is None:
+        check_host_tree(root, "--root" if root_given else f"{ROOT_ENV}=")
+    return root, sim
+
+
+def check_host_tree(root: Path, via: str) -> None:
+    """Raise `InputError` unless `root` is this machine or holds a host's sys/bus/pci."""
+    if os.path.realpath(root) == "/" or os.path.isdir(root / "sys/bus/pci"):
+        return
+    why = "does not exist" if not os.path.lexists(root) else "has no sys/bus/pci"
+    sep = "" if via.endswith("=") else " "
+    raise InputError(
+        f"{via}{sep}{root} is not a host tree: it {why}",
+        "point it at a host's root (an unpacked `pcipass snapshot`), or leave it out for "
+        "this machine",
+    )
 
 
 pass_app = click.make_pass_decorator(AppContext, ensure=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from pcipass import __version__
-from pcipass.cli.context import AppContext
+from pcipass.cli.context import ROOT_ENV, SIM_ENV, AppContext, select_host
 from pcipass.errors import PcipassError
 
 #: Which module holds each command: commands are imported only when used, so a
@@ -51,19 +51,24 @@ class LazyGroup(click.Group):
         return next((c for c in commands if c.name == cmd_name), None)
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=LazyGroup,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.option(
     "--root",
     type=click.Path(file_okay=False, path_type=Path),
     default="/",
-    envvar="PCIPASS_ROOT",
+    envvar=ROOT_ENV,
     show_default=True,
-    help="Resolve every host path (sys, proc, etc, var/lib) under this directory.",
+    help="Another host's tree (an unpacked snapshot): read and write every host path "
+    "(sys, proc, var/lib) under it; no program is run.",
 )
 @click.option(
     "--sim",
     type=click.Path(file_okay=False, path_type=Path),
-    envvar="PCIPASS_SIM",
+    envvar=SIM_ENV,
     help="Use the simulated host kept in this directory (see `pcipass sim init`).",
 )
 @click.option("--json", "json_", is_flag=True, help="Machine output: JSON only on stdout.")
@@ -72,6 +77,10 @@ class LazyGroup(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, root: Path, sim: Path | None, json_: bool, debug: bool) -> None:
     """Hand PCI devices and SR-IOV VFs to virtual machines, safely and reversibly."""
+    if ctx.invoked_subcommand is None:  # bare `pcipass`: the help, as `pcipass --help`
+        click.echo(ctx.get_help())
+        return
+    root, sim = select_host(ctx, root, sim)
     ctx.obj = AppContext(root=root, json=json_, debug=debug, sim=sim)
 
 

@@ -1,4 +1,4 @@
-"""`Host`: the only code that touches host state.
+"""`Host`: the interface every read and write of host state goes through.
 
 Every path is relative to the host root (`--root`, default `/`): callers pass
 paths such as ``"sys/bus/pci/devices"`` (a leading ``/`` is allowed and means
@@ -7,16 +7,21 @@ the ``try_*`` readers return ``None``. Writes to sysfs are bounded by a timeout
 and raise `WriteFailed` with the kernel's errno; callers re-read the state they
 expected, because the kernel accepts some writes that do nothing.
 
-`RealHost` is the machine (or a snapshot tree); `pcipass.sim.host.SimHost`
-implements the same interface with kernel-faithful side effects.
+pcipass's own files (state, lock, append-only log) are plain files under the
+root, handled here for every kind of host. `pcipass.host.real.RealHost` is the
+machine (or another host's tree); `pcipass.sim.host.SimHost` implements the
+same interface with kernel-faithful side effects.
 """
 
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
-import queue
-import threading
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +32,7 @@ SYSFS_PCI_DEVICES = "sys/bus/pci/devices"
 SYSFS_PCI_DRIVERS = "sys/bus/pci/drivers"
 DEFAULT_WRITE_TIMEOUT = 10.0
 DEFAULT_RUN_TIMEOUT = 120.0
+STATE_FIX = "run pcipass as root, or check that the state directory is writable"
 
 
 class WriteFailed(OperationError):
@@ -58,10 +64,30 @@ class RunResult:
     stderr: str
 
 
+class AppendLog:
+    """An append-only file: each `append` is one O_APPEND write(2), not fsync'd
+    (the kernel keeps the data of a process killed with -9)."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
+
+    def append(self, line: str) -> None:
+        """Append one line (raises `OSError`)."""
+        assert self._fd is not None, "log closed"
+        os.write(self._fd, line.encode())
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 class Host:
     """Reads under a root directory; subclasses decide how writes and commands happen."""
 
     kind = "base"
+    local = False
+    """True when the root is this machine, where programs may be run."""
 
     def __init__(self, root: str | os.PathLike[str] = "/") -> None:
         self.root = Path(root)
@@ -70,12 +96,16 @@ class Host:
         self._prefix = os.path.join(os.fspath(root), "")
 
     # -- paths -------------------------------------------------------------
-    def path(self, rel: str) -> Path:
+    def _path(self, rel: str) -> Path:
         """The real filesystem path of host path `rel`."""
         return self.root / rel.lstrip("/")
 
     def _abs(self, rel: str) -> str:
         return self._prefix + rel.lstrip("/")
+
+    def name_of(self, rel: str) -> str:
+        """The file really read or written for host path `rel`, as messages name it."""
+        return self._abs(rel)
 
     # -- reads -------------------------------------------------------------
     def try_read_text(self, rel: str) -> str | None:
@@ -122,7 +152,7 @@ class Host:
 
     def resolve(self, rel: str) -> str:
         """Host path of `rel` with symlinks resolved, relative to the root."""
-        real = Path(os.path.realpath(self.path(rel)))
+        real = Path(os.path.realpath(self._path(rel)))
         try:
             return str(real.relative_to(os.path.realpath(self.root)))
         except ValueError:
@@ -134,28 +164,18 @@ class Host:
     def is_dir(self, rel: str) -> bool:
         return os.path.isdir(self._abs(rel))
 
-    # -- writes ------------------------------------------------------------
+    def lstat(self, rel: str) -> os.stat_result | None:
+        """The entry's own status (a link is not followed), or None if it is absent."""
+        try:
+            return os.lstat(self._abs(rel))
+        except OSError:
+            return None
+
+    # -- sysfs writes and commands ------------------------------------------
     def write(self, rel: str, data: str, timeout: float = DEFAULT_WRITE_TIMEOUT) -> None:
         """Write `data` to a sysfs attribute in one write(2); raise `WriteFailed`."""
         raise NotImplementedError
 
-    def write_state_file(self, rel: str, data: str) -> None:
-        """Atomically replace one of pcipass's own files: tmp + fsync + rename."""
-        target = self.path(rel)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp.{os.getpid()}")
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-        dir_fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-    # -- commands ----------------------------------------------------------
     def run(self, argv: list[str], timeout: float = DEFAULT_RUN_TIMEOUT) -> RunResult:
         """Run a command (argv list, never a shell) on the host."""
         raise NotImplementedError
@@ -169,97 +189,69 @@ class Host:
         """Unload a kernel module (`modprobe -r MODULE`)."""
         return self.run(["modprobe", "-r", module])
 
+    # -- pcipass's own files ------------------------------------------------
+    def write_state_file(self, rel: str, data: str) -> None:
+        """Atomically replace one of pcipass's own files: tmp + fsync + rename (`OSError`)."""
+        target = self._path(rel)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp.{os.getpid()}")
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+        dir_fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    def append_log(self, rel: str, truncate: bool = False) -> AppendLog:
+        """Open one of pcipass's own files for appending lines (`OSError`)."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+        return AppendLog(os.open(self._abs(rel), flags | (os.O_TRUNC if truncate else 0), 0o644))
+
+    @contextmanager
+    def lock(self, rel: str, timeout: float) -> Iterator[None]:
+        """Hold an exclusive flock on `rel` (created, with its directory), waiting up to
+        `timeout` seconds; the holder's pid is written into it for the next one's message."""
+        try:
+            self._path(rel).parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self._abs(rel), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise OperationError(
+                f"cannot open the lock {self.name_of(rel)}: {exc.strerror or exc}", STATE_FIX
+            ) from exc
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                        raise OperationError(
+                            f"another pcipass (pid {holder}) is changing this host",
+                            "wait for it to finish and retry",
+                        ) from None
+                    time.sleep(0.05)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            yield
+        finally:
+            os.close(fd)  # closing releases the flock
+
+    def remove_tree(self, rel: str) -> None:
+        """Delete one of pcipass's own directories and what it holds (absent is fine)."""
+        shutil.rmtree(self._path(rel), ignore_errors=True)
+
     # -- user files (xl.cfg): paths map under the root as `pcipass.host.user_files` says ----
     def read_user_file(self, path: str | os.PathLike[str], limit: int) -> bytes:
         """A user's regular file on this host, at most `limit` bytes; else one `InputError`."""
-        raise NotImplementedError
+        return user_files.read(self.root, path, limit)
 
     def replace_user_file(self, path: str | os.PathLike[str], old: bytes, new: bytes) -> Path:
         """Replace a user's file (whose bytes were `old`) with `new`, keeping owner, group,
         mode, symlink and hard links; return the backup (`FILE.pcipass-bak`)."""
-        raise NotImplementedError
-
-
-class _Job:
-    """One sysfs write handed to the writer thread, and its outcome."""
-
-    def __init__(self, path: str, data: bytes) -> None:
-        self.path = path
-        self.data = data
-        self.error: OSError | None = None
-        self.done = threading.Event()
-
-    def perform(self) -> None:
-        try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CLOEXEC)
-            try:
-                os.write(fd, self.data)
-            finally:
-                os.close(fd)
-        except OSError as exc:
-            self.error = exc
-        self.done.set()
-
-
-class _Writer:
-    """A daemon thread that performs sysfs writes, so the caller can stop waiting.
-
-    A write can block forever in a broken driver; the caller then gives up after
-    its timeout and abandons this writer (a new one serves the next write).
-    """
-
-    def __init__(self) -> None:
-        self.jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
-        threading.Thread(target=self._serve, daemon=True, name="pcipass-sysfs-writer").start()
-
-    def _serve(self) -> None:
-        while True:
-            self.jobs.get().perform()
-
-
-class RealHost(Host):
-    """The running machine, or a read-only tree (snapshot) under `root`."""
-
-    kind = "real"
-    _writer: _Writer | None = None
-
-    def write(self, rel: str, data: str, timeout: float = DEFAULT_WRITE_TIMEOUT) -> None:
-        if self._writer is None:
-            self._writer = _Writer()
-        job = _Job(self._abs(rel), data.encode())
-        self._writer.jobs.put(job)
-        if not job.done.wait(timeout):
-            self._writer = None  # stuck in the kernel: never hand it another write
-            raise WriteFailed(rel, data, 0)
-        if job.error is not None:
-            raise WriteFailed(rel, data, job.error.errno or errno.EIO)
-
-    def run(self, argv: list[str], timeout: float = DEFAULT_RUN_TIMEOUT) -> RunResult:
-        import subprocess  # noqa: PLC0415 - listing commands never run one; keep their start fast
-
-        env = dict(os.environ, LC_ALL="C")
-        try:
-            proc = subprocess.run(
-                argv, capture_output=True, text=True, timeout=timeout, env=env, check=False
-            )
-        except FileNotFoundError as exc:
-            raise CommandFailed(
-                f"command {argv[0]!r} not found", f"install the package that provides {argv[0]}"
-            ) from exc
-        except OSError as exc:  # not executable, a directory, ...
-            raise CommandFailed(
-                f"cannot run {argv[0]!r}: {exc.strerror}", f"check that {argv[0]} is a program"
-            ) from exc
-        except subprocess.TimeoutExpired as exc:
-            raise CommandFailed(
-                f"{' '.join(argv)} did not finish within {timeout:.0f}s",
-                "check the host (dmesg) and retry",
-            ) from exc
-        return RunResult(tuple(argv), proc.returncode, proc.stdout, proc.stderr)
-
-    # -- user files (xl.cfg) -----------------------------------------------------------
-    def read_user_file(self, path: str | os.PathLike[str], limit: int) -> bytes:
-        return user_files.read(self.root, path, limit)
-
-    def replace_user_file(self, path: str | os.PathLike[str], old: bytes, new: bytes) -> Path:
         return Path(user_files.replace(self.root, path, old, new))

@@ -26,7 +26,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import platform
 import re
 import stat
 import tarfile
@@ -36,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pcipass.errors import InputError, OperationError
+from pcipass.host.base import Host
 
 MANIFEST = "pcipass-snapshot.json"
 FORMAT = 1
@@ -81,10 +81,10 @@ class Capture:
 
 
 class _Walker:
-    """Collects members under `root` (a host root: ``/`` or an unpacked tree)."""
+    """Collects members of a host (``/``, an unpacked tree or a simulated host)."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, host: Host) -> None:
+        self.host = host
         self.cap = Capture()
 
     def _info(self, rel: str, kind: bytes, mode: int) -> tarfile.TarInfo:
@@ -108,15 +108,16 @@ class _Walker:
         """Add one path (no recursion); return "dir", "link", "file" or None if skipped."""
         if rel in self.cap.seen:
             return None
-        path = self.root / rel
-        try:
-            st = os.lstat(path)
-        except OSError:
+        st = self.host.lstat(rel)
+        if st is None:
             return None
         if stat.S_ISLNK(st.st_mode):
+            target = self.host.readlink(rel)
+            if target is None:
+                return None
             self._add_dir(os.path.dirname(rel))
             info = self._info(rel, tarfile.SYMTYPE, 0o777)
-            info.linkname = os.readlink(path)
+            info.linkname = target
             self.cap.seen.add(rel)
             self.cap.members.append((info, None))
             self.cap.links += 1
@@ -127,10 +128,8 @@ class _Walker:
         if not stat.S_ISREG(st.st_mode) or not st.st_mode & 0o444:
             self.cap.skipped += 1
             return None
-        try:
-            with open(path, "rb") as f:
-                data = f.read(READ_LIMIT)
-        except OSError:
+        data = self.host.try_read_bytes(rel, READ_LIMIT)
+        if data is None:
             self.cap.skipped += 1
             return None
         self.add_bytes(rel, data, st.st_mode & 0o777)
@@ -148,17 +147,15 @@ class _Walker:
 
     def read_all(self, rel: str) -> bytes | None:
         """A whole file, symlinks followed (pci.ids, modules.alias), or None."""
-        try:
-            with open(self.root / rel, "rb") as f:
-                return f.read(AUX_LIMIT)
-        except OSError:
-            return None
+        return self.host.try_read_bytes(rel, AUX_LIMIT)
 
     def listdir(self, rel: str) -> list[str]:
-        try:
-            return sorted(os.listdir(self.root / rel))
-        except OSError:
-            return []
+        return self.host.listdir(rel)
+
+    def is_real_dir(self, rel: str) -> bool:
+        """A directory, not a link to one."""
+        st = self.host.lstat(rel)
+        return st is not None and stat.S_ISDIR(st.st_mode)
 
     def tree(self, rel: str, depth: int = 64) -> None:
         """Add `rel` and, if it is a real directory, what is below it (within the rules)."""
@@ -180,7 +177,7 @@ class _Walker:
                 continue
             if name in subdirs:
                 self.tree(child, 2)
-            elif not os.path.isdir(self.root / child) or os.path.islink(self.root / child):
+            elif not self.is_real_dir(child):
                 self.add(child)
 
 
@@ -190,12 +187,12 @@ def _pci_device_dirs(w: _Walker) -> Iterator[str]:
             yield f"sys/devices/{top}"
 
 
-def collect(root: str | os.PathLike[str]) -> Capture:
-    """Everything a snapshot of the host under `root` holds."""
-    w = _Walker(Path(root))
-    if not os.path.isdir(w.root / "sys/bus/pci/devices"):
+def collect(host: Host) -> Capture:
+    """Everything a snapshot of `host` holds."""
+    w = _Walker(host)
+    if not host.is_dir("sys/bus/pci/devices"):
         raise InputError(
-            f"{root} has no sys/bus/pci/devices", "point --root at a host root such as /"
+            f"{host.root} has no sys/bus/pci/devices", "point --root at a host root such as /"
         )
     for top in _pci_device_dirs(w):
         _walk_devices(w, top)
@@ -249,11 +246,10 @@ def _walk_devices(w: _Walker, rel: str) -> None:
         return
     for name in w.listdir(rel):
         child = f"{rel}/{name}"
-        path = w.root / child
         if SKIP_NAMES.match(name) or name in SKIP_DIRS:
             w.cap.skipped += 1
             continue
-        if path.is_symlink() or not path.is_dir():
+        if not w.is_real_dir(child):
             w.add(child)
         elif name == "net":
             for ifname in w.listdir(child):
@@ -262,18 +258,39 @@ def _walk_devices(w: _Walker, rel: str) -> None:
             _walk_devices(w, child)
 
 
-def write_snapshot(root: str | os.PathLike[str], target: str | os.PathLike[str]) -> Capture:
-    """Capture the host under `root` into the tar.gz `target` (written atomically)."""
-    cap = collect(root)
+def check_target(target: str) -> Path:
+    """The snapshot file `target` names; `InputError` unless it can be written (a new file,
+    or a regular file to replace, in an existing directory)."""
+    if not target.strip():
+        raise InputError("the snapshot file name is empty", "give a path such as host.tgz")
+    out = Path(target)
+    try:
+        st = os.stat(out)
+    except OSError:
+        st = None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+        raise InputError(f"{target} is {kind}", "give the path of a new .tgz file")
+    if not os.path.isdir(out.parent):
+        raise InputError(
+            f"cannot write {target}: {out.parent} is not a directory",
+            "create the directory first, or pick another path",
+        )
+    return out
+
+
+def write_snapshot(host: Host, target: str) -> Capture:
+    """Capture `host` into the tar.gz `target` (written atomically)."""
+    out = check_target(target)
+    cap = collect(host)
     manifest = {
         "format": FORMAT,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "kernel": platform.release() if str(root) == "/" else None,
-        "source_root": str(root),
+        "kernel": host.try_read_text("proc/sys/kernel/osrelease") if host.local else None,
+        "source_root": str(host.root),
         **cap.summary(),
     }
     blob = (json.dumps(manifest, indent=1) + "\n").encode()
-    out = Path(target)
     tmp = out.with_name(f".{out.name}.tmp.{os.getpid()}")
     try:
         with tarfile.open(tmp, "w:gz") as tar:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from pcipass.errors import OperationError
-from pcipass.host.base import Host
+from pcipass.host.base import STATE_FIX, AppendLog, Host
 from pcipass.run.plan import Plan
 from pcipass.run.state_dir import STATE_DIR
 
@@ -64,7 +64,7 @@ class Journal:
     def __init__(self, host: Host) -> None:
         self.host = host
         self._entry: Entry | None = None
-        self._progress: int | None = None
+        self._progress: AppendLog | None = None
 
     def load(self) -> Entry | None:
         """The last journalled operation (with its latest progress), or None."""
@@ -83,7 +83,7 @@ class Journal:
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise OperationError(
-                f"the journal /{JOURNAL} is damaged ({exc})",
+                f"the journal {self.host.name_of(JOURNAL)} is damaged ({exc})",
                 "inspect it, fix the devices by hand, then delete it",
             ) from exc
         if not entry.interrupted:
@@ -112,7 +112,7 @@ class Journal:
         """Record that step `step` is about to be taken (or undone); survives kill -9."""
         assert self._entry is not None and self._progress is not None, "journal not begun"
         try:
-            os.write(self._progress, f"{self._entry.id} {step} {state}\n".encode())
+            self._progress.append(f"{self._entry.id} {step} {state}\n")
         except OSError as exc:
             raise self._failed(PROGRESS, exc) from exc
         self._entry = replace(self._entry, step=step, state=state)
@@ -122,15 +122,14 @@ class Journal:
         assert self._entry is not None, "journal not begun"
         self._save(replace(self._entry, state=state))
         if self._progress is not None:
-            os.close(self._progress)
+            self._progress.close()
             self._progress = None
 
     def _open_progress(self, truncate: bool) -> None:
         if self._progress is not None:
-            os.close(self._progress)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | (os.O_TRUNC if truncate else 0)
+            self._progress.close()
         try:
-            self._progress = os.open(self.host.path(PROGRESS), flags, 0o644)
+            self._progress = self.host.append_log(PROGRESS, truncate)
         except OSError as exc:
             raise self._failed(PROGRESS, exc) from exc
 
@@ -141,9 +140,7 @@ class Journal:
             raise self._failed(JOURNAL, exc) from exc
         self._entry = entry
 
-    @staticmethod
-    def _failed(rel: str, exc: OSError) -> OperationError:
+    def _failed(self, rel: str, exc: OSError) -> OperationError:
         return OperationError(
-            f"cannot write the journal /{rel}: {exc.strerror or exc}",
-            "run pcipass as root, or check that the state directory is writable",
+            f"cannot write the journal {self.host.name_of(rel)}: {exc.strerror or exc}", STATE_FIX
         )

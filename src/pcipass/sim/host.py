@@ -6,23 +6,25 @@ besides sysfs. Every write or command loads ``sim.json``, applies the operation
 (`pcipass.sim.kernel`, `pcipass.sim.xen`) and saves it again under a lock, so a
 workflow can be run one CLI invocation at a time (``pcipass --sim DIR ...``).
 
-Reads are the base class's plain file reads of ``root/``.
+Reads, pcipass's own files (state, lock, append-only log) are the base class's plain
+file operations on ``root/``. A state that is damaged or cannot be saved is refused
+in one line before anything changes.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pcipass.errors import InputError
-from pcipass.host import user_files
 from pcipass.host.base import (
     DEFAULT_RUN_TIMEOUT,
     DEFAULT_WRITE_TIMEOUT,
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
     from pcipass.sim.profiles import Profile
 
 STATE_FILE = "sim.json"
+TMP_FILE = f".{STATE_FILE}.tmp"
 PCI_IDS_PATHS = ("usr/share/misc/pci.ids", "usr/share/hwdata/pci.ids", "usr/share/pci.ids")
 XENSTORE_TOOLS = (
     "xenstore-read",
@@ -76,18 +79,43 @@ class SimHost(Host):
             data, why = None, str(exc)
         else:
             why = "it is not a simulated host's state"
-        if not isinstance(data, dict) or not isinstance(data.get("kernel"), dict):
-            raise InputError(
-                f"{path} is damaged ({why})",
-                f"recreate the host with `pcipass sim init {self.directory} --force`",
-            )
-        return data
+        if isinstance(data, dict) and isinstance(data.get("kernel"), dict):
+            why = _wrong_shape(data)
+            if not why:
+                return data
+        raise InputError(
+            f"{path} is damaged ({why})",
+            f"recreate the host with `pcipass sim init {self.directory} --force`",
+        )
+
+    def _check_writable(self) -> None:
+        """Fail before any change if the state could not be saved afterwards."""
+        try:
+            for path in (self.directory, self.directory / STATE_FILE):
+                if not os.access(path, os.W_OK):  # immutable, or read-only for this user
+                    raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+            (self.directory / TMP_FILE).touch()
+        except OSError as exc:
+            raise self._unwritable(exc) from exc
+
+    def _unwritable(self, exc: OSError) -> InputError:
+        state = self.directory / STATE_FILE
+        where = f": {exc.filename}" if exc.filename and str(exc.filename) != str(state) else ""
+        return InputError(
+            f"the simulated host's state {state} cannot be written ({exc.strerror}{where})",
+            f"make {self.directory} and its files writable (chmod u+w, chattr -i)",
+        )
 
     @contextmanager
     def _session(self) -> Iterator[tuple[SimKernel, dict[str, Any]]]:
         """Load the state under an exclusive lock, yield the kernel, save it afterwards."""
-        with open(self.directory / ".lock", "w", encoding="utf-8") as lock:
+        try:
+            lock = open(self.directory / ".lock", "w", encoding="utf-8")  # noqa: SIM115
+        except OSError as exc:
+            raise self._unwritable(exc) from exc
+        with lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
+            self._check_writable()
             data = self._load()
             kernel = SimKernel(self.root, SimState(**data["kernel"]))
             try:
@@ -95,7 +123,10 @@ class SimHost(Host):
             finally:
                 data["kernel"] = asdict(kernel.state)
                 data["dmesg"] = (data.get("dmesg", []) + kernel.log)[-200:]
-                _save(self.directory, data)
+                try:
+                    _save(self.directory, data)
+                except OSError as exc:
+                    raise self._unwritable(exc) from exc
 
     # -- Host interface ----------------------------------------------------------------
     def write(self, rel: str, data: str, timeout: float = DEFAULT_WRITE_TIMEOUT) -> None:
@@ -124,13 +155,6 @@ class SimHost(Host):
         text = "".join(line + "\n" for line in res.out)
         err = "".join(line + "\n" for line in res.err)
         return RunResult(tuple(argv), res.code, text, err)
-
-    # -- user files (xl.cfg): in the simulated host's tree, where its `xl create` reads -----
-    def read_user_file(self, path: str | os.PathLike[str], limit: int) -> bytes:
-        return user_files.read(self.root, path, limit)
-
-    def replace_user_file(self, path: str | os.PathLike[str], old: bytes, new: bytes) -> Path:
-        return Path(user_files.replace(self.root, path, old, new))
 
 
 def _modprobe(kernel: SimKernel, args: list[str]) -> Output:
@@ -174,8 +198,29 @@ def _write_kernel_files(root: Path, prof: Profile) -> None:
             break
 
 
+def _wrong_shape(data: dict[str, Any]) -> str:
+    """What is wrong with a loaded state's shape ('' if nothing): the kernel's fields and
+    their types, the Xen part and the log."""
+    try:
+        state = SimState(**data["kernel"])
+    except TypeError as exc:
+        return str(exc).replace("SimState.__init__()", "kernel")
+    for f in fields(SimState):
+        want = _SHAPES[str(f.type).partition("[")[0]]
+        if not isinstance(getattr(state, f.name), want):
+            return f"kernel.{f.name} is not a {want.__name__}"
+    if not isinstance(data.get("xen"), dict | None):
+        return "xen is not an object"
+    if not isinstance(data.get("dmesg", []), list):
+        return "dmesg is not a list"
+    return ""
+
+
+_SHAPES: dict[str, type] = {"dict": dict, "list": list, "bool": bool}
+
+
 def _save(directory: Path, data: dict[str, Any]) -> None:
-    tmp = directory / f".{STATE_FILE}.tmp"
+    tmp = directory / TMP_FILE
     tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
     os.replace(tmp, directory / STATE_FILE)
 

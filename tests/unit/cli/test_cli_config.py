@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from helpers.cli import Result
-from pcipass.host.base import RealHost
+from pcipass.host.real import RealHost
 from pcipass.sim.host import SimHost, create_sim
 
 Cli = Callable[..., Result]

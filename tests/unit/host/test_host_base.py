@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pcipass.host.base import CommandFailed, RealHost, WriteFailed
+from pcipass.host.base import CommandFailed, WriteFailed
+from pcipass.host.real import NotThisMachine, RealHost
 
 
 def test_reads_are_relative_to_the_root_and_tolerate_missing_files(tmp_path: Path) -> None:
@@ -52,6 +53,38 @@ def test_a_command_that_cannot_start_is_a_command_failure(tmp_path: Path) -> Non
     script = tmp_path / "not-executable"
     script.write_text("#!/bin/sh\n")
     with pytest.raises(CommandFailed, match="cannot run .*Permission denied"):
-        RealHost(tmp_path).run([str(script)])
+        RealHost("/").run([str(script)])
     with pytest.raises(CommandFailed, match="not found"):
-        RealHost(tmp_path).run([str(tmp_path / "missing")])
+        RealHost("/").run([str(tmp_path / "missing")])
+
+
+def test_no_program_runs_under_a_root_that_is_not_this_machine(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    with pytest.raises(NotThisMachine, match="runs on this machine, not on the tree under") as err:
+        RealHost(tmp_path).run(["touch", str(marker)])
+    assert err.value.fix == "run pcipass on that host" and not marker.exists()
+    assert RealHost(tmp_path / "..").local is False
+    assert RealHost("/").local and RealHost("//").local
+
+
+def test_append_log_appends_lines_and_truncates_on_request(tmp_path: Path) -> None:
+    host = RealHost(tmp_path)
+    log = host.append_log("log", truncate=True)
+    log.append("a\n")
+    log.append("b\n")
+    log.close()
+    again = host.append_log("log")
+    again.append("c\n")
+    again.close()
+    assert (tmp_path / "log").read_text() == "a\nb\nc\n"
+    host.append_log("log", truncate=True).close()
+    assert (tmp_path / "log").read_text() == ""
+
+
+def test_remove_tree_and_name_of(tmp_path: Path) -> None:
+    host = RealHost(tmp_path)
+    host.write_state_file("var/lib/x/f", "1")
+    assert host.name_of("/var/lib/x/f") == f"{tmp_path}/var/lib/x/f"
+    host.remove_tree("var/lib/x")
+    host.remove_tree("var/lib/x")
+    assert not (tmp_path / "var/lib/x").exists() and (tmp_path / "var/lib").is_dir()

@@ -13,7 +13,7 @@ import pytest
 
 from pcipass.address import PciAddress
 from pcipass.errors import InputError
-from pcipass.host.base import RealHost
+from pcipass.host.real import RealHost
 from pcipass.host.snapshot import MANIFEST, collect, extract, write_snapshot
 from pcipass.model.device import NetInterface
 from pcipass.model.usage import block_by_function, net_by_function
@@ -29,7 +29,7 @@ def sim_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_round_trip_keeps_links_attributes_and_config(sim_root: Path, tmp_path: Path) -> None:
     archive = tmp_path / "snap.tar.gz"
-    cap = write_snapshot(sim_root, archive)
+    cap = write_snapshot(RealHost(sim_root), str(archive))
     assert cap.files > 100 and cap.links > 30
     manifest = extract(archive, tmp_path / "replay")
     assert manifest["format"] == 1 and manifest["files"] == cap.files
@@ -61,7 +61,7 @@ def test_round_trip_keeps_links_attributes_and_config(sim_root: Path, tmp_path: 
 @pytest.mark.skipif(shutil.which("lspci") is None, reason="pciutils not installed")
 def test_lspci_reads_the_replay_like_the_original(sim_root: Path, tmp_path: Path) -> None:
     archive = tmp_path / "s.tgz"
-    write_snapshot(sim_root, archive)
+    write_snapshot(RealHost(sim_root), str(archive))
     extract(archive, tmp_path / "r")
 
     def lspci(root: Path) -> str:
@@ -83,7 +83,7 @@ def test_replay_keeps_what_the_host_use_guards_read(tmp_path: Path) -> None:
         "00000000000000000000000000000000 00 00000000000000000000000000000000 00 "
         "fe800000000000000000000000000001 00000400 00000001 00000000 00000003   enp2s0\n"
     )
-    write_snapshot(sim.root, tmp_path / "s.tgz")
+    write_snapshot(sim, str(tmp_path / "s.tgz"))
     extract(tmp_path / "s.tgz", tmp_path / "r")
 
     def nic(root: Path) -> NetInterface:
@@ -103,7 +103,7 @@ def test_proc_mounts_is_captured_through_its_link(tmp_path: Path) -> None:
     (sim.root / "proc/self").mkdir()
     mounts.rename(sim.root / "proc/self/mounts")
     mounts.symlink_to("self/mounts")
-    write_snapshot(sim.root, tmp_path / "s.tgz")
+    write_snapshot(sim, str(tmp_path / "s.tgz"))
     extract(tmp_path / "s.tgz", tmp_path / "r")
     replay = tmp_path / "r/proc/mounts"
     assert not replay.is_symlink() and replay.read_text() == mounts.read_text()
@@ -114,14 +114,14 @@ def test_proc_mounts_is_captured_through_its_link(tmp_path: Path) -> None:
 
 def test_snapshot_is_read_only_and_dry_run_counts(sim_root: Path) -> None:
     stamp = {p: os.lstat(p).st_mtime_ns for p in sim_root.rglob("*")}
-    cap = collect(sim_root)
+    cap = collect(RealHost(sim_root))
     assert cap.files > 0 and not cap.members[0][0].name.startswith("/")
     assert {p: os.lstat(p).st_mtime_ns for p in sim_root.rglob("*")} == stamp
 
 
 def test_bad_roots_and_archives(tmp_path: Path) -> None:
     with pytest.raises(InputError):
-        collect(tmp_path)
+        collect(RealHost(tmp_path))
     plain = tmp_path / "plain.tar.gz"
     with tarfile.open(plain, "w:gz") as tar:
         tar.add(__file__, arcname="x.py")
@@ -135,7 +135,7 @@ def test_bad_roots_and_archives(tmp_path: Path) -> None:
 
 def test_manifest_first(sim_root: Path, tmp_path: Path) -> None:
     archive = tmp_path / "m.tgz"
-    write_snapshot(sim_root, archive)
+    write_snapshot(RealHost(sim_root), str(archive))
     with tarfile.open(archive) as tar:
         first = tar.next()
         assert first is not None and first.name == MANIFEST

@@ -11,7 +11,7 @@ import pytest
 from helpers.model_hosts import build
 from pcipass.address import PciAddress
 from pcipass.errors import InputError
-from pcipass.host.base import RealHost
+from pcipass.host.real import RealHost
 from pcipass.model.device import Status
 from pcipass.model.discovery import ModuleIndex, discover
 
@@ -144,10 +144,10 @@ class VanishingHost(RealHost):
     def listdir(self, rel: str) -> list[str]:
         names = super().listdir(rel)
         if rel == "sys/bus/pci/devices" and self.victim:
-            target = os.path.realpath(self.path(f"{rel}/{self.victim}"))
+            target = os.path.realpath(self._path(f"{rel}/{self.victim}"))
             shutil.rmtree(target)
             if self.unlink:
-                self.path(f"{rel}/{self.victim}").unlink()
+                self._path(f"{rel}/{self.victim}").unlink()
             self.victim = ""
         return names
 

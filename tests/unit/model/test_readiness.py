@@ -9,7 +9,7 @@ import pytest
 
 from helpers.model_hosts import build
 from pcipass.address import PciAddress
-from pcipass.host.base import RealHost
+from pcipass.host.real import RealHost
 from pcipass.model.device import HostModel
 from pcipass.model.discovery import discover
 from pcipass.model.readiness import BLOCKER, WARNING, assess

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 
 from pcipass.errors import OperationError
-from pcipass.host.base import RealHost, RunResult, WriteFailed
-from pcipass.ops.records import RecordStore
+from pcipass.host.base import RunResult, WriteFailed
+from pcipass.host.real import RealHost
 from pcipass.run.executor import Executor
 from pcipass.run.journal import Journal
 from pcipass.run.plan import Plan, Step, probe, record, set_override, unbind
+from pcipass.run.records import RecordStore
 
 BDF = "0000:01:00.0"
 
@@ -26,15 +27,15 @@ class TinyKernel(RealHost):
         self.writes: list[tuple[str, str]] = []
         self.fail_on: str | None = None
         self.ignore: str | None = None
-        dev = self.path(f"sys/bus/pci/devices/{BDF}")
+        dev = self._path(f"sys/bus/pci/devices/{BDF}")
         dev.mkdir(parents=True)
         (dev / "driver_override").write_text("(null)\n")
         for drv in drivers:
-            self.path(f"sys/bus/pci/drivers/{drv}").mkdir(parents=True)
+            self._path(f"sys/bus/pci/drivers/{drv}").mkdir(parents=True)
         self._link(BDF, "e1000e")
 
     def _link(self, bdf: str, drv: str | None) -> None:
-        link = self.path(f"sys/bus/pci/devices/{bdf}/driver")
+        link = self._path(f"sys/bus/pci/devices/{bdf}/driver")
         if os.path.lexists(link):
             link.unlink()
         if drv:
@@ -50,7 +51,7 @@ class TinyKernel(RealHost):
         bdf = data.strip()
         if rel.endswith("driver_override"):
             value = data.strip() or "(null)"
-            self.path(rel).write_text(value + "\n")
+            self._path(rel).write_text(value + "\n")
         elif parts[-1] == "unbind":
             self._link(bdf, None)
         elif parts[-1] == "bind":

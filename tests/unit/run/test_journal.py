@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from helpers.cli import pcipass
 from pcipass.errors import OperationError
-from pcipass.host.base import RealHost
+from pcipass.host.real import RealHost
 from pcipass.run.journal import JOURNAL, PROGRESS, Journal
 from pcipass.run.plan import Plan, unbind
+from pcipass.sim.host import create_sim
 
 
 def test_progress_is_written_before_each_step(tmp_path: Path) -> None:
@@ -52,3 +54,17 @@ def test_progress_of_another_operation_is_ignored(tmp_path: Path) -> None:
         f.write(f"{ident} 1x rolling-back\n{ident} 9 rolling-back\n")  # damaged; no step 9
     entry = Journal(host).load()
     assert entry is not None and (entry.step, entry.state) == (0, "running")
+
+
+def test_messages_name_the_state_file_really_read(tmp_path: Path) -> None:
+    sim = create_sim(tmp_path / "sim", "kernel-lab")
+    sim.write_state_file(JOURNAL, "{not json")
+    for args in (["recover"], ["recover", "--dry-run"], ["assignable", "add", "01:00.0"]):
+        res = pcipass(*args, host=sim)
+        assert res.code == 1 and res.err.count("\n") == 1
+        assert res.err.startswith(f"pcipass: error: the journal {sim.root}/{JOURNAL} is damaged")
+    (sim.root / JOURNAL).unlink()
+    (sim.root / PROGRESS).mkdir()
+    res = pcipass("assignable", "add", "01:00.0", host=sim)
+    assert res.code == 1 and res.err.count("\n") == 1
+    assert res.err.startswith(f"pcipass: error: cannot write the journal {sim.root}/{PROGRESS}: ")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pcipass.errors import OperationError
-from pcipass.host.base import RealHost
+from pcipass.host.real import RealHost
 from pcipass.run.lock import LOCK, Lock
 
 
@@ -26,4 +26,5 @@ def test_unwritable_state_dir_is_one_clear_error(tmp_path: Path) -> None:
     (tmp_path / "var").write_text("not a directory")
     with pytest.raises(OperationError, match="cannot open the lock") as err:
         Lock(RealHost(tmp_path)).__enter__()
+    assert err.value.what.startswith(f"cannot open the lock {tmp_path}/{LOCK}: ")
     assert "root" in err.value.fix

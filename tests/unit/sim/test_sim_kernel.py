@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from pcipass.errors import InputError
-from pcipass.host.base import RealHost, WriteFailed
+from pcipass.host.base import WriteFailed
+from pcipass.host.real import RealHost
 from pcipass.host.snapshot import extract
 from pcipass.sim.host import SimHost, create_sim
 

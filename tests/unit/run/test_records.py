@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
+from helpers.cli import pcipass
 from pcipass.errors import OperationError
-from pcipass.host.base import RealHost, RunResult
-from pcipass.ops.records import RECORDS, Record, RecordStore, XenDevice, xen_devices
+from pcipass.host.base import RunResult
+from pcipass.host.real import RealHost
+from pcipass.host.xen import XenDevice, xen_devices
+from pcipass.ops.records import Record
+from pcipass.run.records import RECORDS, RecordStore
+from pcipass.sim.host import create_sim
 
 
 def test_records_survive_a_new_store(tmp_path: Path) -> None:
@@ -74,3 +80,18 @@ def test_damaged_record_file_is_one_clear_error_and_kept(tmp_path: Path, text: s
     with pytest.raises(OperationError, match="is damaged"):
         RecordStore(RealHost(tmp_path)).save("0000:01:00.0", {"driver": "e1000e"})
     assert (tmp_path / RECORDS).read_text() == text
+
+
+@pytest.mark.parametrize("value", ['{"driver": 5}', '{"name": ["x"]}', '{"backend": null}'])
+def test_records_of_the_wrong_types_are_damaged_in_one_line(tmp_path: Path, value: str) -> None:
+    host = create_sim(tmp_path / "sim", profile="kernel-lab")
+    host.write_state_file(RECORDS, f'{{"0000:01:00.0": {value}}}')
+    for args in (["assignable", "list"], ["assignable", "remove", "0000:01:00.0"]):
+        res = pcipass(*args, host=host)
+        assert res.code == 1 and res.out == ""
+        assert res.err == (
+            f"pcipass: error: the record file {host.root}/{RECORDS} is damaged (the record of "
+            f"0000:01:00.0 has {next(iter(json.loads(value)))}="
+            f"{next(iter(json.loads(value).values()))!r}, not a string) — restore it from a "
+            "backup or fix the JSON by hand\n"
+        )

@@ -1,0 +1,115 @@
+"""`RealHost`: this machine at ``/``, or another host's tree (a snapshot) under `--root`.
+
+Sysfs writes go through one writer thread, so a write stuck in a broken driver
+costs the caller its timeout, not the process. `run` is the one place a program
+is started; under a root that is not ``/`` it refuses, since a program would act
+on this machine, not on the tree.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import queue
+import threading
+
+from pcipass.host.base import (
+    DEFAULT_RUN_TIMEOUT,
+    DEFAULT_WRITE_TIMEOUT,
+    CommandFailed,
+    Host,
+    RunResult,
+    WriteFailed,
+)
+
+
+class NotThisMachine(CommandFailed):
+    """A program was asked for on a host tree that is not this machine."""
+
+
+class _Job:
+    """One sysfs write handed to the writer thread, and its outcome."""
+
+    def __init__(self, path: str, data: bytes) -> None:
+        self.path = path
+        self.data = data
+        self.error: OSError | None = None
+        self.done = threading.Event()
+
+    def perform(self) -> None:
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.write(fd, self.data)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            self.error = exc
+        self.done.set()
+
+
+class _Writer:
+    """A daemon thread that performs sysfs writes, so the caller can stop waiting.
+
+    A write can block forever in a broken driver; the caller then gives up after
+    its timeout and abandons this writer (a new one serves the next write).
+    """
+
+    def __init__(self) -> None:
+        self.jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        threading.Thread(target=self._serve, daemon=True, name="pcipass-sysfs-writer").start()
+
+    def _serve(self) -> None:
+        while True:
+            self.jobs.get().perform()
+
+
+class RealHost(Host):
+    """The running machine (root ``/``), or another host's tree under `root`."""
+
+    kind = "real"
+    _writer: _Writer | None = None
+
+    def __init__(self, root: str | os.PathLike[str] = "/") -> None:
+        super().__init__(root)
+        self.local = os.path.realpath(root) == "/"
+
+    def write(self, rel: str, data: str, timeout: float = DEFAULT_WRITE_TIMEOUT) -> None:
+        if self._writer is None:
+            self._writer = _Writer()
+        job = _Job(self._abs(rel), data.encode())
+        self._writer.jobs.put(job)
+        if not job.done.wait(timeout):
+            self._writer = None  # stuck in the kernel: never hand it another write
+            raise WriteFailed(rel, data, 0)
+        if job.error is not None:
+            raise WriteFailed(rel, data, job.error.errno or errno.EIO)
+
+    def run(self, argv: list[str], timeout: float = DEFAULT_RUN_TIMEOUT) -> RunResult:
+        if not self.local:
+            raise NotThisMachine(
+                f"`{' '.join(argv)}` runs on this machine, not on the tree under --root "
+                f"{self.root}",
+                "run pcipass on that host",
+            )
+        import subprocess  # noqa: PLC0415 - listing commands never run one; keep their start fast
+
+        env = dict(os.environ, LC_ALL="C")
+        try:
+            proc = subprocess.run(
+                argv, capture_output=True, text=True, timeout=timeout, env=env, check=False
+            )
+        except FileNotFoundError as exc:
+            raise CommandFailed(
+                f"command {argv[0]!r} not found", f"install the package that provides {argv[0]}"
+            ) from exc
+        except OSError as exc:  # not executable, a directory, ...
+            raise CommandFailed(
+                f"cannot run {argv[0]!r}: {exc.strerror}", f"check that {argv[0]} is a program"
+            ) from exc
+        except subprocess.TimeoutExpired as exc:
+            raise CommandFailed(
+                f"{' '.join(argv)} did not finish within {timeout:.0f}s",
+                "check the host (dmesg) and retry",
+            ) from exc
+        return RunResult(tuple(argv), proc.returncode, proc.stdout, proc.stderr)
