@@ -52,6 +52,7 @@ def test_with_sim_the_editor_and_the_simulated_xl_see_the_same_file(
 
 
 def test_with_root_the_file_is_read_in_the_tree(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "sys/bus/pci").mkdir(parents=True)  # a host tree, as --root requires
     (tmp_path / "etc/xen").mkdir(parents=True)
     (tmp_path / "etc/xen/g.cfg").write_bytes(SLOT)
     res = cli("--json", "config", "check", "/etc/xen/g.cfg", host=RealHost(tmp_path))

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pcipass.errors import InputError, OperationError
-from pcipass.host.base import RealHost
+from pcipass.host.real import RealHost
 
 OLD, NEW = b"name = 'g'\n", b"name = 'g'\npci = [ '05:00.0' ]\n"
 
