@@ -17,8 +17,17 @@ from typing import Any, Literal
 
 from pcipass.address import PciAddress
 from pcipass.errors import InputError, OperationError
+from pcipass.model import drivers
 from pcipass.model.device import Device, HostModel
-from pcipass.ops.guards import Refusal, blocking, refusals
+from pcipass.model.rules import GROUP, Code
+from pcipass.ops.guards import (
+    Refusal,
+    Refused,
+    blocking,
+    domain_refusal,
+    group_refusals,
+    refusals,
+)
 from pcipass.ops.records import Record, XenDevice
 from pcipass.run.plan import (
     Check,
@@ -34,9 +43,8 @@ from pcipass.run.plan import (
 )
 
 Backend = Literal["xen", "vfio"]
-STUB: dict[str, str] = {"xen": "pciback", "vfio": "vfio-pci"}
-STUB_MODULE: dict[str, str] = {"xen": "xen-pciback", "vfio": "vfio-pci"}
-HARMLESS_GROUP_DRIVERS = (None, "vfio-pci", "pci-stub")
+STUB: dict[str, str] = {b: d.name for b, d in drivers.BY_BACKEND.items()}
+STUB_MODULE: dict[str, str] = {b: d.module for b, d in drivers.BY_BACKEND.items()}
 MAX_NAME = 64
 
 
@@ -82,7 +90,7 @@ def live_records(
     for bdf, rec in records.items():
         parsed = PciAddress.try_parse(bdf)
         dev = model.get(parsed) if parsed else None
-        if dev is not None and dev.driver not in (None, "pciback", "vfio-pci", "pci-stub"):
+        if dev is not None and not drivers.idle(dev.driver):
             continue
         xd = (xen or {}).get(bdf)
         on_pciback = dev is not None and dev.driver == "pciback"
@@ -143,18 +151,20 @@ def add_plan(facts: HostFacts, req: AddRequest) -> Plan:
         _check_name(facts, req.name, req.bdfs)
     _check_backend(facts, req.backend)
     devices = [facts.device(b) for b in dict.fromkeys(req.bdfs)]
-    if req.backend == "vfio":
-        devices = _viable_group(facts, devices, req.group)
     found: list[Refusal] = []
     for dev in devices:
         found += refusals(facts.model, dev, facts.domid(str(dev.bdf)))
-    refused = blocking(found, req.overrides)
+    if req.backend == "vfio":
+        devices, found = _viable_group(facts, devices, req.group, found)
+    refused = blocking(found, req.overrides | ({GROUP} if req.group else set()))
     if refused:
         first = refused[0]
         more = f" (and {len(refused) - 1} more refusal(s))" if len(refused) > 1 else ""
+        if first.code is Code.GROUP_SHARED:
+            raise Refused(first.reason, "pass --group to move the whole group to vfio-pci", refused)
         slot = first.bdf.rpartition(".")[0]
         whole = f"{slot}.* includes a function that cannot move: " if slot in req.slots else ""
-        raise OperationError(f"{whole}refusing to take {first.line()}{more}", first.fix())
+        raise Refused(f"{whole}refusing to take {first.line()}{more}", first.fix(), refused)
     steps: list[Step] = []
     stub = STUB[req.backend]
     if stub not in facts.drivers:
@@ -203,7 +213,7 @@ def _check_name(facts: HostFacts, name: str, bdfs: Iterable[str]) -> None:
 
 
 def _check_not_assigned(dev: Device, backend: Backend) -> None:
-    if dev.driver in ("pciback", "vfio-pci"):
+    if dev.driver in drivers.ASSIGNABLE:
         other = dev.driver != STUB[backend]
         raise OperationError(
             f"{dev.bdf} is already assignable (on {dev.driver})",
@@ -211,25 +221,19 @@ def _check_not_assigned(dev: Device, backend: Backend) -> None:
         )
 
 
-def _viable_group(facts: HostFacts, devices: list[Device], group: bool) -> list[Device]:
-    """The devices to move so their IOMMU groups are viable; refuses without --group."""
-    chosen = {d.bdf: d for d in devices}
-    blockers: dict[PciAddress, Device] = {}
-    for dev in devices:
-        for member in facts.model.group_members(dev):
-            other = facts.model.devices.get(member)
-            if other is None or other.is_bridge or member in chosen:
-                continue
-            if other.driver not in HARMLESS_GROUP_DRIVERS:
-                blockers[member] = other
-    if blockers and not group:
-        names = ", ".join(f"{b} (on {d.driver})" for b, d in sorted(blockers.items()))
-        grp = devices[0].iommu_group
-        raise OperationError(
-            f"IOMMU group {grp} is not viable: it also holds {names}",
-            "pass --group to move the whole group to vfio-pci",
-        )
-    return [*devices, *(blockers[b] for b in sorted(blockers))]
+def _viable_group(
+    facts: HostFacts, devices: list[Device], group: bool, found: list[Refusal]
+) -> tuple[list[Device], list[Refusal]]:
+    """The devices to move so their IOMMU groups are viable, and the refusals: first
+    the one `--group` lifts, then `found`, then those of the members `--group` would
+    move (a platform function among them makes the group not viable at all)."""
+    members, refused = group_refusals(facts.model, devices)
+    found = refused[:1] + found + refused[1:]
+    if not group:
+        return devices, found
+    for member in members:
+        found += domain_refusal(str(member.bdf), facts.domid(str(member.bdf)))
+    return [*devices, *members], found
 
 
 def _payload(facts: HostFacts, dev: Device, req: AddRequest) -> dict[str, Any]:
@@ -423,7 +427,7 @@ def assignable(facts: HostFacts) -> list[Assignable]:
     rows: list[Assignable] = []
     for bdf_key in sorted(facts.model.devices):
         dev = facts.model.devices[bdf_key]
-        if dev.driver not in ("pciback", "vfio-pci"):
+        if dev.driver not in drivers.ASSIGNABLE:
             continue
         bdf = str(bdf_key)
         xd = facts.xen.get(bdf)

@@ -9,12 +9,12 @@ the plan narrows that list to the safe methods in FLR → PM → bus order, writ
 from __future__ import annotations
 
 from pcipass.errors import InputError, OperationError
+from pcipass.model import drivers
 from pcipass.model.device import Device, HostModel
-from pcipass.ops.guards import blocking, net_refusals, storage_refusals
+from pcipass.ops.guards import blocking, reset_refusals
 from pcipass.run.plan import Check, Plan, Step, dev_path
 
 ORDER = ("flr", "af_flr", "pm", "bus")
-IDLE_DRIVERS = (None, "vfio-pci", "pciback", "pci-stub")
 
 
 def supported_methods(dev: Device) -> list[str]:
@@ -38,7 +38,7 @@ def bus_neighbours_in_use(model: HostModel, dev: Device) -> list[Device]:
     return [
         d for d in model.devices.values()
         if d.bdf != dev.bdf and d.parent == dev.parent and d.bdf.bus == dev.bdf.bus
-        and d.driver not in IDLE_DRIVERS
+        and not drivers.idle(d.driver)
     ]
 
 
@@ -47,18 +47,19 @@ def reset_plan(
 ) -> Plan:
     """The plan that resets `bdf`, or a refusal naming why it cannot be done safely.
     A device the host itself uses (root disk, mounts, the NIC with the host's address)
-    is refused like `assignable add` refuses it, unless `overrides` has its flag."""
+    is refused like `assignable add` refuses it, unless `overrides` has its flag; a
+    platform function (host bridge, ISA/LPC bridge, SMBus, ...) always is."""
     dev = next((d for d in model.devices.values() if str(d.bdf) == bdf), None)
     if dev is None:
         raise InputError(f"no PCI device {bdf} on this host", "see `pcipass list`")
     if domid is not None:
         raise OperationError(f"{bdf} is attached to domain {domid}",
                              f"detach it first: xl pci-detach {domid} {bdf}")
-    in_use = blocking(storage_refusals(dev) + net_refusals(dev), overrides)
+    in_use = blocking(reset_refusals(dev), overrides)
     if in_use:
         first = in_use[0]
-        raise OperationError(f"refusing to reset {first.line()}",
-                             f"pass {first.flag} to reset it anyway")
+        fix = f"pass {first.flag} to reset it anyway" if first.flag else "it cannot be overridden"
+        raise OperationError(f"refusing to reset {first.line()}", fix)
     if dev.is_bridge:
         raise OperationError(f"{bdf} is a bridge; pcipass resets endpoints only",
                              "reset the devices below it instead")
