@@ -30,7 +30,9 @@ from pcipass.ops.guards import (
 )
 from pcipass.ops.records import Record, XenDevice
 from pcipass.run.plan import (
+    Action,
     Check,
+    CheckKind,
     Plan,
     Step,
     bind,
@@ -274,13 +276,13 @@ def _xen_add(facts: HostFacts, dev: Device, name: str | None) -> list[Step]:
     argv = ["xl", "pci-assignable-add", *(["-n", name] if name else []), bdf]
     give_back = ["xl", "pci-assignable-remove", *(["-r"] if dev.driver else []), bdf]
     steps.append(Step(
-        "run",
+        Action.RUN,
         f"make {bdf} assignable through xl (pciback, quarantine, xenstore)",
         bdf=bdf,
         argv=tuple(argv),
-        expect=(Check("driver", bdf, value="pciback"),),
-        undo=(Step("run", f"give {bdf} back through xl", bdf=bdf, argv=tuple(give_back),
-                   expect=(Check("driver", bdf, value=dev.driver),)),),
+        expect=(Check(CheckKind.DRIVER, bdf, value="pciback"),),
+        undo=(Step(Action.RUN, f"give {bdf} back through xl", bdf=bdf, argv=tuple(give_back),
+                   expect=(Check(CheckKind.DRIVER, bdf, value=dev.driver),)),),
     ))
     return steps
 
@@ -294,8 +296,8 @@ def _needs_override(facts: HostFacts, dev: Device) -> bool:
 
 
 def _modprobe(module: str, driver: str) -> Step:
-    return Step("modprobe", f"load {module}", data=module,
-                expect=(Check("exists", path=drv_path(driver)),))
+    return Step(Action.MODPROBE, f"load {module}", data=module,
+                expect=(Check(CheckKind.EXISTS, path=drv_path(driver)),))
 
 
 # -- remove ------------------------------------------------------------------
@@ -345,8 +347,8 @@ def remove_plan(facts: HostFacts, bdfs: Iterable[str], rebind: bool) -> Plan:
                 "nothing to give back; `pcipass assignable list` shows the assignable devices",
             )
     # Records are forgotten last, in one durable write, once every device is back.
-    ordered = [s for s in steps if s.action != "forget"]
-    ordered += [s for s in steps if s.action == "forget"]
+    ordered = [s for s in steps if s.action != Action.FORGET]
+    ordered += [s for s in steps if s.action == Action.FORGET]
     return Plan(f"assignable remove {' '.join(targets)}", tuple(ordered))
 
 
@@ -375,15 +377,15 @@ def _xen_remove(facts: HostFacts, dev: Device, rec: Record | None, rebind: bool)
     if dev.driver_override != during:
         steps.append(set_override(bdf, during, dev.driver_override))
     steps.append(Step(
-        "run",
+        Action.RUN,
         f"give {bdf} back through xl" + (f" (rebind to {xl_driver})" if use_r else ""),
         bdf=bdf,
         argv=("xl", "pci-assignable-remove", *(["-r"] if use_r else []), bdf),
-        expect=(Check("driver", bdf, value=xl_driver if use_r else None),),
+        expect=(Check(CheckKind.DRIVER, bdf, value=xl_driver if use_r else None),),
         undo=(
             *set_override(bdf, during, dev.driver_override).undo,
-            Step("run", f"make {bdf} assignable again", bdf=bdf, argv=tuple(back),
-                 expect=(Check("driver", bdf, value="pciback"),)),
+            Step(Action.RUN, f"make {bdf} assignable again", bdf=bdf, argv=tuple(back),
+                 expect=(Check(CheckKind.DRIVER, bdf, value="pciback"),)),
         ),
     ))
     if during != want:
@@ -406,7 +408,7 @@ def _rebind(facts: HostFacts, dev: Device, rec: Record | None) -> list[Step]:
     """Bind the device to its recorded driver, then forget the record."""
     bdf = str(dev.bdf)
     if rec is None:
-        return [Step("write", f"original driver of {bdf} unknown: let the kernel choose",
+        return [Step(Action.WRITE, f"original driver of {bdf} unknown: let the kernel choose",
                      bdf=bdf, path="sys/bus/pci/drivers_probe", data=bdf)]
     steps: list[Step] = []
     if rec.driver:

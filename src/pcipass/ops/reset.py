@@ -12,7 +12,7 @@ from pcipass.errors import InputError, OperationError
 from pcipass.model import drivers
 from pcipass.model.device import Device, HostModel
 from pcipass.ops.guards import blocking, reset_refusals
-from pcipass.run.plan import Check, Plan, Step, dev_path
+from pcipass.run.plan import Action, Check, CheckKind, Plan, Step, dev_path
 
 ORDER = ("flr", "af_flr", "pm", "bus")
 
@@ -78,7 +78,7 @@ def reset_plan(
         methods.remove("bus")
     if not methods:
         raise OperationError(f"{bdf} supports no reset method", "nothing pcipass can do")
-    reset = Step("write", f"reset {bdf} ({' → '.join(methods)})", bdf=bdf,
+    reset = Step(Action.WRITE, f"reset {bdf} ({' → '.join(methods)})", bdf=bdf,
                  path=dev_path(bdf, "reset"), data="1")
     if dev.reset.methods is None:
         return Plan(f"reset {bdf}", (reset,))
@@ -87,11 +87,11 @@ def reset_plan(
     if narrow == old:
         return Plan(f"reset {bdf}", (reset,))
     path = dev_path(bdf, "reset_method")
-    restore = Step("write", f"restore reset_method of {bdf}", bdf=bdf, path=path, data=old,
-                   expect=(Check("text", path=path, value=old),))
+    restore = Step(Action.WRITE, f"restore reset_method of {bdf}", bdf=bdf, path=path, data=old,
+                   expect=(Check(CheckKind.TEXT, path=path, value=old),))
     return Plan(f"reset {bdf}", (
-        Step("write", f"allow only {narrow} for {bdf}", bdf=bdf, path=path, data=narrow,
-             expect=(Check("text", path=path, value=narrow),), undo=(restore,)),
+        Step(Action.WRITE, f"allow only {narrow} for {bdf}", bdf=bdf, path=path, data=narrow,
+             expect=(Check(CheckKind.TEXT, path=path, value=narrow),), undo=(restore,)),
         reset,
         restore,
     ))

@@ -31,8 +31,8 @@ from pcipass.sim.tree import Disk, HostSpec, Mount, NetIf, PciFunction, Route
 def odd_host() -> HostSpec:
     """What the profiles lack: a platform function sharing a group with an endpoint and
     with a free one, a NIC with an address but no default route, a disk both mounted
-    and swapped, an RTC, a CardBus bridge, and a group whose only other member is an
-    SMBus controller left unbound; and one free NIC."""
+    and swapped, an RTC, a CardBus bridge, and a group of two NICs (one with an
+    address) and an SMBus controller left unbound; and one free NIC."""
     fns = (
         PciFunction("0000:00:00.0", 0x8086, 0x1237, 0x060000, pcie_type=None),
         PciFunction("0000:00:1f.0", 0x8086, 0x2918, 0x060100, driver="lpc_ich", iommu_group=7),
@@ -43,6 +43,7 @@ def odd_host() -> HostSpec:
         PciFunction("0000:00:1d.0", 0x1180, 0x0476, 0x060700, driver="yenta", iommu_group=9),
         PciFunction("0000:00:1c.0", 0x8086, 0x10D3, 0x020000, driver="e1000e", iommu_group=10,
                     net=(NetIf("eth1", "aa:bb:cc:00:00:01"),)),
+        PciFunction("0000:00:1c.1", 0x8086, 0x10D3, 0x020000, driver="e1000e", iommu_group=10),
         PciFunction("0000:00:1c.3", 0x8086, 0x2930, 0x0C0500, iommu_group=10),
         PciFunction("0000:00:1b.0", 0x144D, 0xA808, 0x010802, driver="nvme", iommu_group=11,
                     flr=True, nvme_controller="nvme0",
@@ -138,8 +139,11 @@ def test_platform_functions_are_refused_and_named(hosts: dict[str, Host]) -> Non
     assert "0000:00:1f.0: it is a platform function (ISA/LPC bridge)" in result.err
     assert "shares IOMMU group" in result.err and "0000:00:1f.2" in result.err
     odd = hosts["odd-host"]
-    # an unbound SMBus in the group does not need to move: the NIC goes alone
-    assert add(odd, "0000:00:1c.0", ("--force-net",)) == 0
+    # an unbound SMBus in the group needs not move: the NICs go, with --group
+    assert add(odd, "0000:00:1c.0", ("--force-net",)) == 1
+    result = pcipass("assignable", "add", "--dry-run", "--group", "--force-net", "0000:00:1c.0",
+                     host=odd)
+    assert result.code == 0 and "0000:00:1c.1" in result.out and "0000:00:1c.3" not in result.out
 
 
 def test_reset_refuses_platform_functions(hosts: dict[str, Host]) -> None:
