@@ -95,7 +95,7 @@ def live_records(
         if dev is not None and not drivers.idle(dev.driver):
             continue
         xd = (xen or {}).get(bdf)
-        on_pciback = dev is not None and dev.driver == "pciback"
+        on_pciback = dev is not None and dev.driver == drivers.PCIBACK.name
         if rec.backend == "xen" and on_pciback and xd is not None and xd.name != rec.name:
             continue
         live[bdf] = rec
@@ -261,9 +261,10 @@ def _record_step(facts: HostFacts, dev: Device, req: AddRequest) -> list[Step]:
 def _vfio_add(dev: Device) -> list[Step]:
     bdf = str(dev.bdf)
     steps = [unbind(bdf, dev.driver)] if dev.driver else []
-    if dev.driver_override != "vfio-pci":
-        steps.append(set_override(bdf, "vfio-pci", dev.driver_override))
-    steps.append(probe(bdf, "vfio-pci", f"bind {bdf} to vfio-pci"))
+    vfio = drivers.VFIO_PCI.name
+    if dev.driver_override != vfio:
+        steps.append(set_override(bdf, vfio, dev.driver_override))
+    steps.append(probe(bdf, vfio, f"bind {bdf} to {vfio}"))
     return steps
 
 
@@ -335,9 +336,9 @@ def remove_plan(facts: HostFacts, bdfs: Iterable[str], rebind: bool) -> Plan:
                 f"detach it first: xl pci-detach {domid} {bdf}",
             )
         rec = facts.records.get(bdf)
-        if dev.driver == "vfio-pci":
+        if dev.driver == drivers.VFIO_PCI.name:
             steps += _vfio_remove(facts, dev, rec, rebind)
-        elif dev.driver == "pciback":
+        elif dev.driver == drivers.PCIBACK.name:
             steps += _xen_remove(facts, dev, rec, rebind)
         elif dev.driver is None and rec is not None and rebind:
             steps += _restore_override(dev, rec) + _rebind(facts, dev, rec)
@@ -353,7 +354,7 @@ def remove_plan(facts: HostFacts, bdfs: Iterable[str], rebind: bool) -> Plan:
 
 
 def _vfio_remove(facts: HostFacts, dev: Device, rec: Record | None, rebind: bool) -> list[Step]:
-    steps = [unbind(str(dev.bdf), "vfio-pci")]
+    steps = [unbind(str(dev.bdf), drivers.VFIO_PCI.name)]
     steps += _restore_override(dev, rec)
     if rebind:
         steps += _rebind(facts, dev, rec)
@@ -438,7 +439,7 @@ def assignable(facts: HostFacts) -> list[Assignable]:
         rec = facts.records.get(bdf)
         rows.append(Assignable(
             bdf=bdf,
-            backend="xen" if dev.driver == "pciback" else "vfio",
+            backend=drivers.BY_NAME[dev.driver].backend or "vfio",
             name=(xd.name if xd else None) or (rec.name if rec else None),
             original_driver=(rec.driver if rec else None) or (xd.driver if xd else None),
             original_override=rec.driver_override if rec else None,
