@@ -273,7 +273,9 @@ def member_violations(group: int | None, target: str, member: Device) -> list[Vi
     for v in violations(member):
         if not v.rule.refuses:
             continue
-        hit = Hit(f"{member.bdf} (IOMMU group {group}): {v.hit.finding}",
+        said = v.hit.finding
+        said = said if said.startswith(v.bdf) else f"{v.bdf}: {said}"
+        hit = Hit(f"{said}; it shares IOMMU group {group}",
                   f"{v.hit.refusal}; it shares IOMMU group {group} with {target}")
         out.append(Violation(v.rule, v.bdf, hit))
     return out
