@@ -22,15 +22,45 @@ glibc's `sscanf("%x")`, `atoi` and `strcasecmp` semantics.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from pcipass.address import MAX_BUS, MAX_DEV, MAX_DOMAIN, MAX_FUNC, PciAddress
 from pcipass.errors import InputError
 
-FLAG_KEYS = ("permissive", "msitranslate", "seize", "power_mgmt")
+
+@dataclass(frozen=True)
+class SpecFlag:
+    """One 0/1 option of a PCI_SPEC_STRING: its key, the xl.cfg `pci_*` global that
+    presets it for every device, when xl_parse.c reads that global, and what it does."""
+
+    key: str
+    global_key: str
+    xl_reads: int
+    doc: str
+
+
+#: The flags, in the order `format_spec` writes them and `spec check --json` lists them.
+SPEC_FLAGS: tuple[SpecFlag, ...] = (
+    SpecFlag("permissive", "pci_permissive", 2,
+             "pciback lets the guest write config-space registers it does not know"),
+    SpecFlag("msitranslate", "pci_msitranslate", 0,
+             "qemu-traditional translates the guest's MSI to INTx"),
+    SpecFlag("seize", "pci_seize", 3, "xl makes the device assignable itself when it is not"),
+    SpecFlag("power_mgmt", "pci_power_mgmt", 1, "an HVM guest may use the device's PM states"),
+)
+FLAG_KEYS: tuple[str, ...] = tuple(f.key for f in SPEC_FLAGS)
+#: The `pci_*` globals in the order xl_parse.c reads them (its warnings come in this order).
+GLOBAL_KEYS: tuple[str, ...] = tuple(
+    f.global_key for f in sorted(SPEC_FLAGS, key=lambda f: f.xl_reads)
+)
+#: Not a 0/1 flag: `strict` or `relaxed` per device; no `pci_*` global (xl's `rdm=` has one,
+#: see `xlcfg.effective_pci`).
+RDM_POLICY = "rdm_policy"
 RDM_POLICIES = ("strict", "relaxed")
 MAX_VSLOT = 0x1F
-_KEYS = ("bdf", "vslot", *FLAG_KEYS, "rdm_policy", "name")
+_KEYS = ("bdf", "vslot", *FLAG_KEYS, RDM_POLICY, "name")
 _SPACE = " \t\n\v\f\r"
 _HEX = "0123456789abcdefABCDEF"
 _U32 = 0xFFFFFFFF
@@ -47,6 +77,15 @@ class Flags:
     seize: bool = False
     power_mgmt: bool = False
     rdm_policy: str | None = None
+
+    @classmethod
+    def preset(cls, flags: Mapping[str, bool], rdm_policy: str | None = None) -> Flags:
+        """Flags from `SPEC_FLAGS` keys → values (a key not given stays off)."""
+        unknown = set(flags) - set(FLAG_KEYS)
+        if unknown:
+            raise ValueError(f"not a spec flag: {', '.join(sorted(unknown))}")
+        values: dict[str, Any] = dict(flags)
+        return cls(**values, rdm_policy=rdm_policy)
 
 
 DEFAULT_FLAGS = Flags()
@@ -82,11 +121,8 @@ class PciSpec:
             "func": a.func if a else None,
             "all_functions": self.all_functions,
             "vslot": self.vslot,
-            "permissive": int(self.permissive),
-            "msitranslate": int(self.msitranslate),
-            "seize": int(self.seize),
-            "power_mgmt": int(self.power_mgmt),
-            "rdm_policy": self.rdm_policy,
+            **{k: int(getattr(self, k)) for k in FLAG_KEYS},
+            RDM_POLICY: self.rdm_policy,
             "name": self.name,
         }
 
@@ -336,7 +372,7 @@ class _Reader:
                 flags[key] = _atoi(val) != 0
                 if val not in ("0", "1"):
                     self.trap(f"{key}={val} is read with atoi as {int(flags[key])}; write 0 or 1")
-            elif key == "rdm_policy":
+            elif key == RDM_POLICY:
                 rdm_policy = self.rdm_policy(val, rdm_policy)
             else:
                 name, name_present = val, True
@@ -446,6 +482,6 @@ def format_spec(spec: PciSpec) -> str:
 def with_defaults(spec: PciSpec, defaults: Flags) -> PciSpec:
     """`spec` as xl uses it under the given pci_* globals: keys not in the text inherit them."""
     values = {k: getattr(defaults, k) for k in FLAG_KEYS if k not in spec.explicit}
-    if "rdm_policy" not in spec.explicit:
+    if RDM_POLICY not in spec.explicit:
         return replace(spec, rdm_policy=defaults.rdm_policy, **values)
     return replace(spec, **values)

@@ -19,10 +19,10 @@ import re
 from dataclasses import dataclass, field
 
 from pcipass.errors import InputError
-from pcipass.spec import Flags, PciSpec, check_spec
+from pcipass.spec import GLOBAL_KEYS as GLOBAL_KEYS  # re-exported: the editor and CLI use it
+from pcipass.spec import SPEC_FLAGS, Flags, PciSpec, check_spec
 
 MAX_CONFIG_BYTES = 1 << 20
-GLOBAL_KEYS = ("pci_msitranslate", "pci_power_mgmt", "pci_permissive", "pci_seize")
 ESRCH, EINVAL, ERANGE = 3, 22, 34
 _LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
 
@@ -390,12 +390,7 @@ def global_flags(cfg: XlConfig, warnings: list[str]) -> Flags:
                 f"{key} = {value}: xl stores {_to_int32(value or 0)} in an int, "
                 f"so the default is {state}; write 0 or 1"
             )
-    return Flags(
-        permissive=bool(values["pci_permissive"]),
-        msitranslate=bool(values["pci_msitranslate"]),
-        seize=bool(values["pci_seize"]),
-        power_mgmt=bool(values["pci_power_mgmt"]),
-    )
+    return Flags.preset({f.key: bool(values[f.global_key]) for f in SPEC_FLAGS})
 
 
 def _to_int32(value: int) -> int:
@@ -435,12 +430,7 @@ def effective_pci(cfg: XlConfig, *, strict: bool = False) -> PciList:
     repeated = _repeated(cfg, "pci")
     if repeated:
         warnings.append(repeated)
-    globals_ = {
-        "pci_permissive": int(flags.permissive),
-        "pci_msitranslate": int(flags.msitranslate),
-        "pci_seize": int(flags.seize),
-        "pci_power_mgmt": int(flags.power_mgmt),
-    }
+    globals_ = {f.global_key: int(getattr(flags, f.key)) for f in SPEC_FLAGS}
     rc, items = cfg.get_list("pci")
     plain = rc != EINVAL and all(isinstance(item, str) for item in items)
     if rc == EINVAL:

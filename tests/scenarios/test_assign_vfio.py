@@ -1,5 +1,5 @@
 """`pcipass assignable add/list/remove --backend vfio`: e1000e and igb VFs to vfio-pci and
-back, IOMMU-group viability on q35's shared 00:1f.x group, guards on the root disk and the
+back, a q35 00:1f.x group that is not viable (LPC, SMBus), guards on the root disk and the
 NIC, and bad input that changes nothing."""
 
 from __future__ import annotations
@@ -59,16 +59,16 @@ def test_igb_vfs_by_bdf_and_xl_spellings(host: Host) -> None:
     assert state(host, *vfs) == [("igbvf", "(null)")] * 2
 
 
-def test_group_viability_names_the_blockers(host: Host) -> None:
+def test_group_with_platform_functions_is_not_viable(host: Host) -> None:
+    """q35's 00:1f.x group holds the LPC bridge and the SMBus: not even --group moves it,
+    and the refusal names the member that cannot move."""
     before = state(host, *LPC_GROUP)
-    code, _, err = pcipass(host, "assignable", "add", "--backend", "vfio", LPC_GROUP[0])
-    assert code == 1
-    assert "not viable" in err and LPC_GROUP[1] in err and "--group" in err
-    code, out, _ = pcipass(host, "assignable", "add", "--backend", "vfio", "--group",
-                           "--dry-run", LPC_GROUP[0])
-    assert code == 0
-    for bdf in LPC_GROUP:
-        assert f"echo {bdf} > /sys/bus/pci/drivers_probe" in out
+    for group in ((), ("--group",)):
+        code, _, err = pcipass(host, "assignable", "add", "--backend", "vfio", *group,
+                               "--dry-run", LPC_GROUP[1])
+        assert code == 1
+        assert f"{LPC_GROUP[0]}: it is a platform function (ISA/LPC bridge)" in err
+        assert "shares IOMMU group" in err and "cannot be overridden" in err
     assert state(host, *LPC_GROUP) == before
 
 

@@ -331,10 +331,7 @@ def show_json(model: HostModel, dev: Device) -> dict[str, Any]:
                 for b in dev.block
             ],
             "ready": verdict.ready,
-            "findings": [
-                {"code": f.code, "severity": f.severity, "message": f.message}
-                for f in verdict.findings
-            ],
+            "findings": [f.to_json() for f in verdict.findings],
         }
     )
     return out
@@ -406,7 +403,8 @@ def show_cmd(app: AppContext, target: str, json_: bool) -> None:
     marks = {"blocker": "[red]✗[/red]", "warning": "[yellow]![/yellow]", "info": "·"}
     for f in data["findings"]:
         console.print(f"    {marks[f['severity']]} ", end="")
-        console.print(f["message"], markup=False)
+        console.print(f["message"] + (f"  [{f['override']}]" if f["override"] else ""),
+                      markup=False)
 
 
 # -- tree ------------------------------------------------------------------

@@ -15,7 +15,7 @@ from rich.markup import escape
 from pcipass.cli.context import AppContext, pass_app
 from pcipass.cli.output import emit_json, out
 from pcipass.errors import InputError
-from pcipass.spec import PciSpec, SpecCheck, check_bdf, check_spec
+from pcipass.spec import FLAG_KEYS, PciSpec, SpecCheck, check_bdf, check_spec
 
 
 def _read_inputs(specs: tuple[str, ...]) -> list[str]:
@@ -44,7 +44,7 @@ def _device(spec: PciSpec) -> str:
 
 
 def _options(spec: PciSpec) -> str:
-    options = [k for k in ("permissive", "msitranslate", "seize", "power_mgmt") if getattr(spec, k)]
+    options = [k for k in FLAG_KEYS if getattr(spec, k)]
     if spec.rdm_policy:
         options.append(f"rdm_policy={spec.rdm_policy}")
     return ",".join(options) or "-"

@@ -21,18 +21,30 @@ EXT_CAP_ID_ACS = 0x000D
 EXT_CAP_ID_ARI = 0x000E
 EXT_CAP_ID_SRIOV = 0x0010
 
-#: PCI Express capability "device/port type" field (PCI_EXP_FLAGS_TYPE >> 4).
-PCIE_TYPES = {
-    0x0: "endpoint",
-    0x1: "legacy-endpoint",
-    0x4: "root-port",
-    0x5: "switch-upstream",
-    0x6: "switch-downstream",
-    0x7: "pcie-to-pci-bridge",
-    0x8: "pci-to-pcie-bridge",
-    0x9: "rc-integrated-endpoint",
-    0xA: "rc-event-collector",
-}
+@dataclass(frozen=True)
+class PcieType:
+    """One PCI Express device/port type: its code (PCI_EXP_FLAGS_TYPE >> 4), the name
+    pcipass shows (`show`, JSON `pcie_type`) and the key simulated hosts are written with."""
+
+    code: int
+    name: str
+    sim_key: str
+
+
+PCIE_TYPE_TABLE: tuple[PcieType, ...] = (
+    PcieType(0x0, "endpoint", "endpoint"),
+    PcieType(0x1, "legacy-endpoint", "legacy_endpoint"),
+    PcieType(0x4, "root-port", "root_port"),
+    PcieType(0x5, "switch-upstream", "upstream_port"),
+    PcieType(0x6, "switch-downstream", "downstream_port"),
+    PcieType(0x7, "pcie-to-pci-bridge", "pcie_to_pci_bridge"),
+    PcieType(0x8, "pci-to-pcie-bridge", "pci_to_pcie_bridge"),
+    PcieType(0x9, "rc-integrated-endpoint", "rc_endpoint"),
+    PcieType(0xA, "rc-event-collector", "rc_event_collector"),
+)
+
+#: Type code → the name pcipass shows.
+PCIE_TYPES: dict[int, str] = {t.code: t.name for t in PCIE_TYPE_TABLE}
 
 #: ACS capability bits (PCI_ACS_SV ... PCI_ACS_DT), in register order.
 ACS_BITS = ("SV", "TB", "RR", "CR", "UF", "EC", "DT")

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from pcipass.address import PciAddress
+from pcipass.model import drivers
 from pcipass.model.config_space import Acs
 
 
@@ -19,18 +20,14 @@ class Status(StrEnum):
 
     HOST = "host-driver"
     UNBOUND = "unbound"
-    PCIBACK = "pciback"
-    VFIO = "vfio-pci"
-    PCI_STUB = "pci-stub"
+    PCIBACK = drivers.PCIBACK.name
+    VFIO = drivers.VFIO_PCI.name
+    PCI_STUB = drivers.PCI_STUB.name
     UNKNOWN = "unknown"
 
 
-#: Driver name (as in /sys/bus/pci/drivers) → status.
-PASSTHROUGH_DRIVERS = {
-    "pciback": Status.PCIBACK,
-    "vfio-pci": Status.VFIO,
-    "pci-stub": Status.PCI_STUB,
-}
+#: Driver name (as in /sys/bus/pci/drivers) → status, for the passthrough drivers.
+PASSTHROUGH_DRIVERS: dict[str, Status] = {d.name: Status(d.name) for d in drivers.DRIVERS}
 
 
 def status_of(driver: str | None, readable: bool = True) -> Status:

@@ -2,25 +2,43 @@
 
 Each `Finding` is one fact with a severity: ``blocker`` (passing it through would
 break the host or cannot work), ``warning`` (works, with a cost the user should
-know), ``info``. A device is ready when nothing blocks it.
+know), ``info``. A device is ready when nothing blocks it. The blockers are the
+rows of `pcipass.model.rules` that `assignable add` refuses, each with the flag
+that lifts it: `show` says what `add` (backend auto, no flags) will do.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from pcipass.model.device import Device, HostModel, Status
+from pcipass.model.device import PASSTHROUGH_DRIVERS, Device, HostModel, Status
+from pcipass.model.rules import (
+    BY_CODE,
+    GROUP_RULE,
+    Code,
+    Severity,
+    group_busy,
+    member_violations,
+    violations,
+)
 
-BLOCKER = "blocker"
-WARNING = "warning"
-INFO = "info"
+BLOCKER = Severity.BLOCKER
+WARNING = Severity.WARNING
+INFO = Severity.INFO
 
 
 @dataclass(frozen=True)
 class Finding:
-    code: str
-    severity: str
+    code: Code
+    severity: Severity
     message: str
+    flag: str | None = None
+    """For a blocker: the `assignable add` flag that lifts it (None: nothing does)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"code": self.code, "severity": self.severity, "message": self.message,
+                "override": self.flag}
 
 
 @dataclass(frozen=True)
@@ -35,12 +53,13 @@ class Readiness:
 
 def assess(model: HostModel, dev: Device) -> Readiness:
     """Every finding for `dev`, blockers first."""
+    rules = violations(dev)
     found = (
-        _kind(dev)
-        + _host_use(dev)
+        [_of(v.rule.code, v.hit.finding) for v in rules if v.rule.scope in ("kind", "net", "block")]
         + _group(model, dev)
         + _reset(dev)
-        + _sriov(model, dev)
+        + [_of(v.rule.code, v.hit.finding) for v in rules if v.rule.scope == "sriov"]
+        + _vf(model, dev)
         + _holder(dev)
         + _unknown(dev)
     )
@@ -49,102 +68,61 @@ def assess(model: HostModel, dev: Device) -> Readiness:
     return Readiness(not any(f.severity == BLOCKER for f in found), tuple(found))
 
 
-def _kind(dev: Device) -> list[Finding]:
-    if dev.is_bridge:
-        return [
-            Finding("bridge", BLOCKER, f"{dev.bdf} is a bridge/port; pass its endpoints instead")
-        ]
-    if dev.class_code is not None and dev.class_code >> 8 == 0x0600:
-        return [Finding("host-bridge", BLOCKER, f"{dev.bdf} is the host bridge")]
-    return []
-
-
-def _host_use(dev: Device) -> list[Finding]:
-    found = []
-    for nif in dev.net:
-        if nif.default_route or nif.master_default_route:
-            via = f" through {nif.master}" if nif.master_default_route and nif.master else ""
-            found.append(
-                Finding(
-                    "net-default-route",
-                    BLOCKER,
-                    f"{nif.name} carries the host's default route{via}",
-                )
-            )
-        elif nif.carries_traffic:
-            found.append(
-                Finding("net-in-use", WARNING, f"{nif.name} has addresses/routes on the host")
-            )
-        elif nif.master:
-            found.append(
-                Finding("net-enslaved", WARNING, f"{nif.name} is a member of {nif.master}")
-            )
-    for blk in dev.block:
-        if blk.holds_root:
-            found.append(Finding("block-root", BLOCKER, f"{blk.name} holds the root filesystem"))
-        elif blk.mounts:
-            where = ", ".join(m.target for m in blk.mounts)
-            found.append(Finding("block-mounted", BLOCKER, f"{blk.name} is mounted on {where}"))
-        if blk.swap:
-            found.append(Finding("block-swap", BLOCKER, f"{blk.name} is used as swap"))
-        if blk.holders and not blk.mounts:
-            found.append(
-                Finding("block-holders", BLOCKER, f"{blk.name} is held by {', '.join(blk.holders)}")
-            )
-    return found
+def _of(code: Code, message: str) -> Finding:
+    """A finding of a rules-table row: its severity and flag come from the table."""
+    rule = BY_CODE[code]
+    return Finding(code, rule.severity, message, rule.flag if rule.refuses else None)
 
 
 def _group(model: HostModel, dev: Device) -> list[Finding]:
+    """With IOMMU groups (the vfio backend): a group is viable only when every other
+    non-bridge member is on vfio-pci, pci-stub or none; `--group` moves the others,
+    and then their own blockers count."""
     if dev.iommu_group is None:
         if model.iommu_enabled:
-            return [Finding("no-group", WARNING, f"{dev.bdf} has no IOMMU group")]
+            return [Finding(Code.NO_GROUP, WARNING, f"{dev.bdf} has no IOMMU group")]
         return [
             Finding(
-                "no-iommu-groups",
+                Code.NO_IOMMU_GROUPS,
                 INFO,
                 "no IOMMU groups: the IOMMU is off, or Xen owns it (dom0) — ask Xen (xl info)",
             )
         ]
-    others = [model.devices[b] for b in model.group_members(dev) if b in model.devices]
-    busy = [
-        o
-        for o in others
-        if not o.is_bridge
-        and o.status not in (Status.UNBOUND, Status.VFIO, Status.PCIBACK, Status.PCI_STUB)
-    ]
-    if busy:
-        names = ", ".join(f"{o.bdf} ({o.driver})" for o in busy)
-        return [
-            Finding(
-                "group-shared",
-                WARNING,
-                f"IOMMU group {dev.iommu_group} also holds {names}: they go to the guest together",
-            )
-        ]
-    return []
+    busy = group_busy(model, [dev])
+    if not busy:
+        return []
+    names = ", ".join(f"{o.bdf} ({o.driver})" for o in busy.values())
+    found = [_of(GROUP_RULE.code, f"IOMMU group {dev.iommu_group} also holds {names}: "
+                                  "they go to the guest together")]
+    for member in busy.values():
+        found += [_of(v.rule.code, v.hit.finding)
+                  for v in member_violations(dev.iommu_group, str(dev.bdf), member)]
+    return found
 
 
 def _reset(dev: Device) -> list[Finding]:
     r = dev.reset
     if r.flr or r.af_flr:
-        return [Finding("reset-flr", INFO, "function-level reset available")]
+        return [Finding(Code.RESET_FLR, INFO, "function-level reset available")]
     if r.methods and set(r.methods) <= {"bus", "cxl_bus"}:
         return [
             Finding(
-                "reset-bus-only",
+                Code.RESET_BUS_ONLY,
                 WARNING,
                 "only a bus reset: it also resets every other function below the same bridge",
             )
         ]
     if r.methods:
-        return [Finding("reset-method", INFO, f"kernel reset methods: {', '.join(r.methods)}")]
+        return [Finding(Code.RESET_METHOD, INFO, f"kernel reset methods: {', '.join(r.methods)}")]
     if r.flr is None:
         return [
-            Finding("reset-unknown", WARNING, "reset capability unknown (config space unreadable)")
+            Finding(
+                Code.RESET_UNKNOWN, WARNING, "reset capability unknown (config space unreadable)"
+            )
         ]
     return [
         Finding(
-            "no-flr",
+            Code.NO_FLR,
             WARNING,
             "no function-level reset: state may leak between guests"
             " (a bus reset also resets its siblings)",
@@ -152,32 +130,23 @@ def _reset(dev: Device) -> list[Finding]:
     ]
 
 
-def _sriov(model: HostModel, dev: Device) -> list[Finding]:
-    found = []
-    if dev.sriov is not None and (dev.sriov.num_vfs or 0) > 0:
-        found.append(
-            Finding(
-                "pf-has-vfs",
-                WARNING,
-                f"SR-IOV PF with {dev.sriov.num_vfs} VFs enabled: unbinding it destroys them",
-            )
-        )
+def _vf(model: HostModel, dev: Device) -> list[Finding]:
     if dev.physfn is not None:
         pf = model.devices.get(dev.physfn)
         if pf is None or pf.driver is None:
-            found.append(Finding("vf-pf-unbound", WARNING, f"its PF {dev.physfn} has no driver"))
-    return found
+            return [Finding(Code.VF_PF_UNBOUND, WARNING, f"its PF {dev.physfn} has no driver")]
+    return []
 
 
 def _holder(dev: Device) -> list[Finding]:
-    if dev.status in (Status.PCIBACK, Status.VFIO, Status.PCI_STUB):
-        return [Finding("assignable", INFO, f"already on {dev.driver}")]
+    if dev.status in PASSTHROUGH_DRIVERS.values():
+        return [Finding(Code.ASSIGNABLE, INFO, f"already on {dev.driver}")]
     if dev.status is Status.HOST:
-        return [Finding("host-driver", INFO, f"bound to host driver {dev.driver}")]
+        return [Finding(Code.HOST_DRIVER, INFO, f"bound to host driver {dev.driver}")]
     return []
 
 
 def _unknown(dev: Device) -> list[Finding]:
     if not dev.unknown:
         return []
-    return [Finding("unreadable", WARNING, f"could not read: {', '.join(dev.unknown)}")]
+    return [Finding(Code.UNREADABLE, WARNING, f"could not read: {', '.join(dev.unknown)}")]

@@ -17,11 +17,22 @@ from typing import Any, Literal
 
 from pcipass.address import PciAddress
 from pcipass.errors import InputError, OperationError
+from pcipass.model import drivers
 from pcipass.model.device import Device, HostModel
-from pcipass.ops.guards import Refusal, blocking, refusals
+from pcipass.model.rules import GROUP, Code
+from pcipass.ops.guards import (
+    Refusal,
+    Refused,
+    blocking,
+    domain_refusal,
+    group_refusals,
+    refusals,
+)
 from pcipass.ops.records import Record, XenDevice
 from pcipass.run.plan import (
+    Action,
     Check,
+    CheckKind,
     Plan,
     Step,
     bind,
@@ -34,9 +45,8 @@ from pcipass.run.plan import (
 )
 
 Backend = Literal["xen", "vfio"]
-STUB: dict[str, str] = {"xen": "pciback", "vfio": "vfio-pci"}
-STUB_MODULE: dict[str, str] = {"xen": "xen-pciback", "vfio": "vfio-pci"}
-HARMLESS_GROUP_DRIVERS = (None, "vfio-pci", "pci-stub")
+STUB: dict[str, str] = {b: d.name for b, d in drivers.BY_BACKEND.items()}
+STUB_MODULE: dict[str, str] = {b: d.module for b, d in drivers.BY_BACKEND.items()}
 MAX_NAME = 64
 
 
@@ -82,10 +92,10 @@ def live_records(
     for bdf, rec in records.items():
         parsed = PciAddress.try_parse(bdf)
         dev = model.get(parsed) if parsed else None
-        if dev is not None and dev.driver not in (None, "pciback", "vfio-pci", "pci-stub"):
+        if dev is not None and not drivers.idle(dev.driver):
             continue
         xd = (xen or {}).get(bdf)
-        on_pciback = dev is not None and dev.driver == "pciback"
+        on_pciback = dev is not None and dev.driver == drivers.PCIBACK.name
         if rec.backend == "xen" and on_pciback and xd is not None and xd.name != rec.name:
             continue
         live[bdf] = rec
@@ -143,18 +153,20 @@ def add_plan(facts: HostFacts, req: AddRequest) -> Plan:
         _check_name(facts, req.name, req.bdfs)
     _check_backend(facts, req.backend)
     devices = [facts.device(b) for b in dict.fromkeys(req.bdfs)]
-    if req.backend == "vfio":
-        devices = _viable_group(facts, devices, req.group)
     found: list[Refusal] = []
     for dev in devices:
         found += refusals(facts.model, dev, facts.domid(str(dev.bdf)))
-    refused = blocking(found, req.overrides)
+    if req.backend == "vfio":
+        devices, found = _viable_group(facts, devices, req.group, found)
+    refused = blocking(found, req.overrides | ({GROUP} if req.group else set()))
     if refused:
         first = refused[0]
         more = f" (and {len(refused) - 1} more refusal(s))" if len(refused) > 1 else ""
+        if first.code is Code.GROUP_SHARED:
+            raise Refused(first.reason, "pass --group to move the whole group to vfio-pci", refused)
         slot = first.bdf.rpartition(".")[0]
         whole = f"{slot}.* includes a function that cannot move: " if slot in req.slots else ""
-        raise OperationError(f"{whole}refusing to take {first.line()}{more}", first.fix())
+        raise Refused(f"{whole}refusing to take {first.line()}{more}", first.fix(), refused)
     steps: list[Step] = []
     stub = STUB[req.backend]
     if stub not in facts.drivers:
@@ -203,7 +215,7 @@ def _check_name(facts: HostFacts, name: str, bdfs: Iterable[str]) -> None:
 
 
 def _check_not_assigned(dev: Device, backend: Backend) -> None:
-    if dev.driver in ("pciback", "vfio-pci"):
+    if dev.driver in drivers.ASSIGNABLE:
         other = dev.driver != STUB[backend]
         raise OperationError(
             f"{dev.bdf} is already assignable (on {dev.driver})",
@@ -211,25 +223,19 @@ def _check_not_assigned(dev: Device, backend: Backend) -> None:
         )
 
 
-def _viable_group(facts: HostFacts, devices: list[Device], group: bool) -> list[Device]:
-    """The devices to move so their IOMMU groups are viable; refuses without --group."""
-    chosen = {d.bdf: d for d in devices}
-    blockers: dict[PciAddress, Device] = {}
-    for dev in devices:
-        for member in facts.model.group_members(dev):
-            other = facts.model.devices.get(member)
-            if other is None or other.is_bridge or member in chosen:
-                continue
-            if other.driver not in HARMLESS_GROUP_DRIVERS:
-                blockers[member] = other
-    if blockers and not group:
-        names = ", ".join(f"{b} (on {d.driver})" for b, d in sorted(blockers.items()))
-        grp = devices[0].iommu_group
-        raise OperationError(
-            f"IOMMU group {grp} is not viable: it also holds {names}",
-            "pass --group to move the whole group to vfio-pci",
-        )
-    return [*devices, *(blockers[b] for b in sorted(blockers))]
+def _viable_group(
+    facts: HostFacts, devices: list[Device], group: bool, found: list[Refusal]
+) -> tuple[list[Device], list[Refusal]]:
+    """The devices to move so their IOMMU groups are viable, and the refusals: first
+    the one `--group` lifts, then `found`, then those of the members `--group` would
+    move (a platform function among them makes the group not viable at all)."""
+    members, refused = group_refusals(facts.model, devices)
+    found = refused[:1] + found + refused[1:]
+    if not group:
+        return devices, found
+    for member in members:
+        found += domain_refusal(str(member.bdf), facts.domid(str(member.bdf)))
+    return [*devices, *members], found
 
 
 def _payload(facts: HostFacts, dev: Device, req: AddRequest) -> dict[str, Any]:
@@ -255,9 +261,10 @@ def _record_step(facts: HostFacts, dev: Device, req: AddRequest) -> list[Step]:
 def _vfio_add(dev: Device) -> list[Step]:
     bdf = str(dev.bdf)
     steps = [unbind(bdf, dev.driver)] if dev.driver else []
-    if dev.driver_override != "vfio-pci":
-        steps.append(set_override(bdf, "vfio-pci", dev.driver_override))
-    steps.append(probe(bdf, "vfio-pci", f"bind {bdf} to vfio-pci"))
+    vfio = drivers.VFIO_PCI.name
+    if dev.driver_override != vfio:
+        steps.append(set_override(bdf, vfio, dev.driver_override))
+    steps.append(probe(bdf, vfio, f"bind {bdf} to {vfio}"))
     return steps
 
 
@@ -270,13 +277,13 @@ def _xen_add(facts: HostFacts, dev: Device, name: str | None) -> list[Step]:
     argv = ["xl", "pci-assignable-add", *(["-n", name] if name else []), bdf]
     give_back = ["xl", "pci-assignable-remove", *(["-r"] if dev.driver else []), bdf]
     steps.append(Step(
-        "run",
+        Action.RUN,
         f"make {bdf} assignable through xl (pciback, quarantine, xenstore)",
         bdf=bdf,
         argv=tuple(argv),
-        expect=(Check("driver", bdf, value="pciback"),),
-        undo=(Step("run", f"give {bdf} back through xl", bdf=bdf, argv=tuple(give_back),
-                   expect=(Check("driver", bdf, value=dev.driver),)),),
+        expect=(Check(CheckKind.DRIVER, bdf, value="pciback"),),
+        undo=(Step(Action.RUN, f"give {bdf} back through xl", bdf=bdf, argv=tuple(give_back),
+                   expect=(Check(CheckKind.DRIVER, bdf, value=dev.driver),)),),
     ))
     return steps
 
@@ -290,8 +297,8 @@ def _needs_override(facts: HostFacts, dev: Device) -> bool:
 
 
 def _modprobe(module: str, driver: str) -> Step:
-    return Step("modprobe", f"load {module}", data=module,
-                expect=(Check("exists", path=drv_path(driver)),))
+    return Step(Action.MODPROBE, f"load {module}", data=module,
+                expect=(Check(CheckKind.EXISTS, path=drv_path(driver)),))
 
 
 # -- remove ------------------------------------------------------------------
@@ -329,9 +336,9 @@ def remove_plan(facts: HostFacts, bdfs: Iterable[str], rebind: bool) -> Plan:
                 f"detach it first: xl pci-detach {domid} {bdf}",
             )
         rec = facts.records.get(bdf)
-        if dev.driver == "vfio-pci":
+        if dev.driver == drivers.VFIO_PCI.name:
             steps += _vfio_remove(facts, dev, rec, rebind)
-        elif dev.driver == "pciback":
+        elif dev.driver == drivers.PCIBACK.name:
             steps += _xen_remove(facts, dev, rec, rebind)
         elif dev.driver is None and rec is not None and rebind:
             steps += _restore_override(dev, rec) + _rebind(facts, dev, rec)
@@ -341,13 +348,13 @@ def remove_plan(facts: HostFacts, bdfs: Iterable[str], rebind: bool) -> Plan:
                 "nothing to give back; `pcipass assignable list` shows the assignable devices",
             )
     # Records are forgotten last, in one durable write, once every device is back.
-    ordered = [s for s in steps if s.action != "forget"]
-    ordered += [s for s in steps if s.action == "forget"]
+    ordered = [s for s in steps if s.action != Action.FORGET]
+    ordered += [s for s in steps if s.action == Action.FORGET]
     return Plan(f"assignable remove {' '.join(targets)}", tuple(ordered))
 
 
 def _vfio_remove(facts: HostFacts, dev: Device, rec: Record | None, rebind: bool) -> list[Step]:
-    steps = [unbind(str(dev.bdf), "vfio-pci")]
+    steps = [unbind(str(dev.bdf), drivers.VFIO_PCI.name)]
     steps += _restore_override(dev, rec)
     if rebind:
         steps += _rebind(facts, dev, rec)
@@ -371,15 +378,15 @@ def _xen_remove(facts: HostFacts, dev: Device, rec: Record | None, rebind: bool)
     if dev.driver_override != during:
         steps.append(set_override(bdf, during, dev.driver_override))
     steps.append(Step(
-        "run",
+        Action.RUN,
         f"give {bdf} back through xl" + (f" (rebind to {xl_driver})" if use_r else ""),
         bdf=bdf,
         argv=("xl", "pci-assignable-remove", *(["-r"] if use_r else []), bdf),
-        expect=(Check("driver", bdf, value=xl_driver if use_r else None),),
+        expect=(Check(CheckKind.DRIVER, bdf, value=xl_driver if use_r else None),),
         undo=(
             *set_override(bdf, during, dev.driver_override).undo,
-            Step("run", f"make {bdf} assignable again", bdf=bdf, argv=tuple(back),
-                 expect=(Check("driver", bdf, value="pciback"),)),
+            Step(Action.RUN, f"make {bdf} assignable again", bdf=bdf, argv=tuple(back),
+                 expect=(Check(CheckKind.DRIVER, bdf, value="pciback"),)),
         ),
     ))
     if during != want:
@@ -402,7 +409,7 @@ def _rebind(facts: HostFacts, dev: Device, rec: Record | None) -> list[Step]:
     """Bind the device to its recorded driver, then forget the record."""
     bdf = str(dev.bdf)
     if rec is None:
-        return [Step("write", f"original driver of {bdf} unknown: let the kernel choose",
+        return [Step(Action.WRITE, f"original driver of {bdf} unknown: let the kernel choose",
                      bdf=bdf, path="sys/bus/pci/drivers_probe", data=bdf)]
     steps: list[Step] = []
     if rec.driver:
@@ -423,7 +430,7 @@ def assignable(facts: HostFacts) -> list[Assignable]:
     rows: list[Assignable] = []
     for bdf_key in sorted(facts.model.devices):
         dev = facts.model.devices[bdf_key]
-        if dev.driver not in ("pciback", "vfio-pci"):
+        if dev.driver not in drivers.ASSIGNABLE:
             continue
         bdf = str(bdf_key)
         xd = facts.xen.get(bdf)
@@ -432,7 +439,7 @@ def assignable(facts: HostFacts) -> list[Assignable]:
         rec = facts.records.get(bdf)
         rows.append(Assignable(
             bdf=bdf,
-            backend="xen" if dev.driver == "pciback" else "vfio",
+            backend=drivers.BY_NAME[dev.driver].backend or "vfio",
             name=(xd.name if xd else None) or (rec.name if rec else None),
             original_driver=(rec.driver if rec else None) or (xd.driver if xd else None),
             original_override=rec.driver_override if rec else None,

@@ -1,18 +1,33 @@
 """Guards: pure refusals to take a device the host needs, each with its override flag.
 
-A `Refusal` names the device, why it may not move, and the flag that overrides
-it (None when nothing may override it, e.g. a device held by a running domain).
+The refusals are the blocker rows of `pcipass.model.rules` (the table `show`
+reads too). A `Refusal` names the device, why it may not move, the flag that
+overrides it (None when nothing may override it, e.g. a platform function or a
+device held by a running domain) and the row's code.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from pcipass.errors import OperationError
 from pcipass.model.device import Device, HostModel
+from pcipass.model.rules import (
+    ATTACHED_RULE,
+    FORCE_NET,
+    FORCE_STORAGE,
+    FORCE_VFS,
+    GROUP,
+    GROUP_RULE,
+    Code,
+    Violation,
+    group_busy,
+    member_violations,
+    violations,
+)
 
-FORCE_STORAGE = "--force-storage"
-FORCE_NET = "--force-net"
-FORCE_VFS = "--force-vfs"
+__all__ = ["FORCE_NET", "FORCE_STORAGE", "FORCE_VFS", "GROUP", "Refusal", "Refused"]
 
 
 @dataclass(frozen=True)
@@ -22,6 +37,7 @@ class Refusal:
     bdf: str
     reason: str
     flag: str | None
+    code: Code
 
     def line(self) -> str:
         return f"{self.bdf}: it {self.reason}"
@@ -30,53 +46,41 @@ class Refusal:
         return f"pass {self.flag} to take it anyway" if self.flag else "it cannot be overridden"
 
 
+class Refused(OperationError):
+    """An operation refused: the message names the first refusal, `refusals` holds all."""
+
+    def __init__(self, what: str, fix: str, refusals: Iterable[Refusal]) -> None:
+        super().__init__(what, fix)
+        self.refusals = tuple(refusals)
+
+
+def _refusals(found: Iterable[Violation]) -> list[Refusal]:
+    return [Refusal(v.bdf, v.hit.refusal, v.rule.flag, v.rule.code)
+            for v in found if v.rule.refuses]
+
+
+def _scoped(dev: Device, scope: str) -> list[Refusal]:
+    return _refusals(v for v in violations(dev) if v.rule.scope == scope)
+
+
 def storage_refusals(dev: Device) -> list[Refusal]:
     """Disks on `dev` that hold `/`, a mounted filesystem, swap, or an LVM/MD/dm member."""
-    out: list[Refusal] = []
-    bdf = str(dev.bdf)
-    for disk in dev.block:
-        if disk.holds_root:
-            out.append(Refusal(bdf, f"holds the root filesystem (/dev/{disk.name})", FORCE_STORAGE))
-        elif disk.mounts:
-            where = ", ".join(f"{m.source} on {m.target}" for m in disk.mounts)
-            out.append(Refusal(bdf, f"backs mounted filesystems ({where})", FORCE_STORAGE))
-        if disk.swap:
-            out.append(Refusal(bdf, f"backs swap ({', '.join(disk.swap)})", FORCE_STORAGE))
-        if disk.holders:
-            out.append(Refusal(
-                bdf, f"is a member of {', '.join(disk.holders)} (LVM/MD/dm)", FORCE_STORAGE
-            ))
-    return out
+    return _scoped(dev, "block")
 
 
 def net_refusals(dev: Device) -> list[Refusal]:
     """Interfaces on `dev` that carry the default route or an address, directly or via a master."""
-    out: list[Refusal] = []
-    for nic in dev.net:
-        if not nic.carries_traffic:
-            continue
-        if nic.default_route:
-            why = f"carries the default route ({nic.name})"
-        elif nic.master_default_route:
-            why = f"is {nic.name}, member of {nic.master} which carries the default route"
-        else:
-            addrs = (*nic.ipv4_routes, *nic.ipv6_addresses_global)
-            why = f"has addresses on {nic.name} ({', '.join(addrs)})"
-        out.append(Refusal(str(dev.bdf), why, FORCE_NET))
-    return out
+    return _scoped(dev, "net")
 
 
-def vf_refusals(model: HostModel, dev: Device) -> list[Refusal]:
+def vf_refusals(dev: Device) -> list[Refusal]:
     """A PF with enabled VFs: unbinding it destroys them."""
-    if dev.sriov is None or not dev.sriov.num_vfs:
-        return []
-    vfs = ", ".join(str(v) for v in dev.sriov.vfs) or f"{dev.sriov.num_vfs} VFs"
-    return [Refusal(
-        str(dev.bdf),
-        f"is an SR-IOV PF with {dev.sriov.num_vfs} enabled VF(s) ({vfs}); "
-        "unbinding it destroys them",
-        FORCE_VFS,
-    )]
+    return _scoped(dev, "sriov")
+
+
+def kind_refusals(dev: Device) -> list[Refusal]:
+    """Bridges and ports, the host bridge, and the other platform functions."""
+    return _scoped(dev, "kind")
 
 
 def domain_refusal(bdf: str, domid: int | None) -> list[Refusal]:
@@ -84,26 +88,44 @@ def domain_refusal(bdf: str, domid: int | None) -> list[Refusal]:
     if domid is None:
         return []
     return [Refusal(bdf, f"is attached to domain {domid}; detach it first "
-                         f"(xl pci-detach {domid} {bdf})", None)]
-
-
-def bridge_refusal(dev: Device) -> list[Refusal]:
-    if not dev.is_bridge:
-        return []
-    return [Refusal(str(dev.bdf), "is a bridge or PCIe port, which cannot be passed through", None)]
+                         f"(xl pci-detach {domid} {bdf})", ATTACHED_RULE.flag, ATTACHED_RULE.code)]
 
 
 def refusals(model: HostModel, dev: Device, domid: int | None = None) -> list[Refusal]:
-    """Every reason not to make `dev` assignable."""
+    """Every reason not to make `dev` assignable (its group aside: `group_refusals`)."""
+    del model  # the device's own rows need only the device
     return (
-        bridge_refusal(dev)
+        kind_refusals(dev)
         + domain_refusal(str(dev.bdf), domid)
-        + storage_refusals(dev)
         + net_refusals(dev)
-        + vf_refusals(model, dev)
+        + storage_refusals(dev)
+        + vf_refusals(dev)
     )
 
 
+def reset_refusals(dev: Device) -> list[Refusal]:
+    """What `reset` refuses: the rows marked `reset` (the host uses it, or it is the platform's)."""
+    return _refusals(violations(dev, only_reset=True))
+
+
+def group_refusals(model: HostModel, devices: list[Device]) -> tuple[list[Device], list[Refusal]]:
+    """For vfio: the group members `--group` would move (a host driver holds them),
+    the refusal that names them (lifted by `--group`), and each member's own refusals."""
+    busy = group_busy(model, devices)
+    if not busy:
+        return [], []
+    names = ", ".join(f"{b} (on {d.driver})" for b, d in busy.items())
+    grp = devices[0].iommu_group
+    found = [Refusal(str(devices[0].bdf), f"IOMMU group {grp} is not viable: it also holds {names}",
+                     GROUP_RULE.flag, GROUP_RULE.code)]
+    for member in busy.values():
+        targets = [d for d in devices if d.iommu_group == member.iommu_group]
+        target = str(targets[0].bdf) if targets else str(devices[0].bdf)
+        found += _refusals(member_violations(member.iommu_group, target, member))
+    return list(busy.values()), found
+
+
 def blocking(found: list[Refusal], overrides: frozenset[str]) -> list[Refusal]:
-    """The refusals the given override flags do not lift."""
-    return [r for r in found if r.flag is None or r.flag not in overrides]
+    """The refusals the given override flags do not lift, the ones nothing lifts first."""
+    left = [r for r in found if r.flag is None or r.flag not in overrides]
+    return sorted(left, key=lambda r: r.flag is not None)

@@ -9,12 +9,12 @@ the plan narrows that list to the safe methods in FLR → PM → bus order, writ
 from __future__ import annotations
 
 from pcipass.errors import InputError, OperationError
+from pcipass.model import drivers
 from pcipass.model.device import Device, HostModel
-from pcipass.ops.guards import blocking, net_refusals, storage_refusals
-from pcipass.run.plan import Check, Plan, Step, dev_path
+from pcipass.ops.guards import blocking, reset_refusals
+from pcipass.run.plan import Action, Check, CheckKind, Plan, Step, dev_path
 
 ORDER = ("flr", "af_flr", "pm", "bus")
-IDLE_DRIVERS = (None, "vfio-pci", "pciback", "pci-stub")
 
 
 def supported_methods(dev: Device) -> list[str]:
@@ -38,7 +38,7 @@ def bus_neighbours_in_use(model: HostModel, dev: Device) -> list[Device]:
     return [
         d for d in model.devices.values()
         if d.bdf != dev.bdf and d.parent == dev.parent and d.bdf.bus == dev.bdf.bus
-        and d.driver not in IDLE_DRIVERS
+        and not drivers.idle(d.driver)
     ]
 
 
@@ -47,18 +47,19 @@ def reset_plan(
 ) -> Plan:
     """The plan that resets `bdf`, or a refusal naming why it cannot be done safely.
     A device the host itself uses (root disk, mounts, the NIC with the host's address)
-    is refused like `assignable add` refuses it, unless `overrides` has its flag."""
+    is refused like `assignable add` refuses it, unless `overrides` has its flag; a
+    platform function (host bridge, ISA/LPC bridge, SMBus, ...) always is."""
     dev = next((d for d in model.devices.values() if str(d.bdf) == bdf), None)
     if dev is None:
         raise InputError(f"no PCI device {bdf} on this host", "see `pcipass list`")
     if domid is not None:
         raise OperationError(f"{bdf} is attached to domain {domid}",
                              f"detach it first: xl pci-detach {domid} {bdf}")
-    in_use = blocking(storage_refusals(dev) + net_refusals(dev), overrides)
+    in_use = blocking(reset_refusals(dev), overrides)
     if in_use:
         first = in_use[0]
-        raise OperationError(f"refusing to reset {first.line()}",
-                             f"pass {first.flag} to reset it anyway")
+        fix = f"pass {first.flag} to reset it anyway" if first.flag else "it cannot be overridden"
+        raise OperationError(f"refusing to reset {first.line()}", fix)
     if dev.is_bridge:
         raise OperationError(f"{bdf} is a bridge; pcipass resets endpoints only",
                              "reset the devices below it instead")
@@ -77,7 +78,7 @@ def reset_plan(
         methods.remove("bus")
     if not methods:
         raise OperationError(f"{bdf} supports no reset method", "nothing pcipass can do")
-    reset = Step("write", f"reset {bdf} ({' → '.join(methods)})", bdf=bdf,
+    reset = Step(Action.WRITE, f"reset {bdf} ({' → '.join(methods)})", bdf=bdf,
                  path=dev_path(bdf, "reset"), data="1")
     if dev.reset.methods is None:
         return Plan(f"reset {bdf}", (reset,))
@@ -86,11 +87,11 @@ def reset_plan(
     if narrow == old:
         return Plan(f"reset {bdf}", (reset,))
     path = dev_path(bdf, "reset_method")
-    restore = Step("write", f"restore reset_method of {bdf}", bdf=bdf, path=path, data=old,
-                   expect=(Check("text", path=path, value=old),))
+    restore = Step(Action.WRITE, f"restore reset_method of {bdf}", bdf=bdf, path=path, data=old,
+                   expect=(Check(CheckKind.TEXT, path=path, value=old),))
     return Plan(f"reset {bdf}", (
-        Step("write", f"allow only {narrow} for {bdf}", bdf=bdf, path=path, data=narrow,
-             expect=(Check("text", path=path, value=narrow),), undo=(restore,)),
+        Step(Action.WRITE, f"allow only {narrow} for {bdf}", bdf=bdf, path=path, data=narrow,
+             expect=(Check(CheckKind.TEXT, path=path, value=narrow),), undo=(restore,)),
         reset,
         restore,
     ))

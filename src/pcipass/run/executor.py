@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from pcipass.errors import OperationError, PcipassError
 from pcipass.host.base import Host, RunResult
-from pcipass.run.journal import Entry, Journal
+from pcipass.run.journal import Entry, Journal, State
 from pcipass.run.plan import EMPTY_OVERRIDE, Check, Plan, Step, dev_path
 
 KILL_ENV = "PCIPASS_TEST_KILL"
@@ -154,13 +154,13 @@ class Executor:
             outcome.done.append(step)
             self._maybe_kill("after")
         self.records.flush()
-        self.journal.end("done")
+        self.journal.end(State.DONE)
         outcome.state = "done"
 
     # -- backward ----------------------------------------------------------
     def _rollback(self, plan: Plan, start: int, outcome: Outcome) -> None:
         for index in range(start, -1, -1):
-            self.journal.at(index, "rolling-back")
+            self.journal.at(index, State.ROLLING_BACK)
             for undo in plan.steps[index].undo:
                 if undo.expect and self._all_hold(undo.expect):
                     continue
@@ -172,7 +172,7 @@ class Executor:
                         "fix what the message says, then run `pcipass recover --rollback`",
                     ) from exc
         self.records.flush()
-        self.journal.end("rolled-back")
+        self.journal.end(State.ROLLED_BACK)
         outcome.state = "rolled-back"
 
     # -- one step ----------------------------------------------------------

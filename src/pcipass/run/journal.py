@@ -17,7 +17,8 @@ import json
 import os
 import time
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
 from pcipass.errors import OperationError
 from pcipass.host.base import STATE_FIX, AppendLog, Host
@@ -27,8 +28,16 @@ from pcipass.run.state_dir import STATE_DIR
 JOURNAL = f"{STATE_DIR}/journal.json"
 PROGRESS = f"{STATE_DIR}/journal.progress"
 
-State = Literal["running", "rolling-back", "done", "rolled-back"]
-STATES = ("running", "rolling-back", "done", "rolled-back")
+class State(StrEnum):
+    """How a journalled operation stands: under way (`running`, `rolling-back`) or ended."""
+
+    RUNNING = "running"
+    ROLLING_BACK = "rolling-back"
+    DONE = "done"
+    ROLLED_BACK = "rolled-back"
+
+
+STATES = tuple(State)
 
 
 @dataclass(frozen=True)
@@ -44,7 +53,7 @@ class Entry:
 
     @property
     def interrupted(self) -> bool:
-        return self.state in ("running", "rolling-back")
+        return self.state in (State.RUNNING, State.ROLLING_BACK)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -75,7 +84,7 @@ class Journal:
             obj = json.loads(text)
             entry = Entry(
                 plan=Plan.from_json(obj["plan"]),
-                state=obj["state"],
+                state=State(obj["state"]),
                 step=int(obj["step"]),
                 pid=int(obj.get("pid", 0)),
                 started=float(obj.get("started", 0.0)),
@@ -94,13 +103,13 @@ class Journal:
             if len(fields) != 3 or fields[0] != entry.id or fields[2] not in STATES:
                 continue
             if fields[1].isdigit() and int(fields[1]) in steps:
-                entry = replace(entry, step=int(fields[1]), state=fields[2])  # type: ignore[arg-type]
+                entry = replace(entry, step=int(fields[1]), state=State(fields[2]))
         return entry
 
     def begin(self, plan: Plan) -> None:
         """Record a new operation before its first step."""
         ident = f"{os.getpid()}-{time.time_ns()}"
-        self._save(Entry(plan, "running", -1, os.getpid(), time.time(), ident))
+        self._save(Entry(plan, State.RUNNING, -1, os.getpid(), time.time(), ident))
         self._open_progress(truncate=True)
 
     def resume(self, entry: Entry) -> None:
@@ -108,7 +117,7 @@ class Journal:
         self._save(replace(entry, pid=os.getpid()))
         self._open_progress(truncate=False)
 
-    def at(self, step: int, state: State = "running") -> None:
+    def at(self, step: int, state: State = State.RUNNING) -> None:
         """Record that step `step` is about to be taken (or undone); survives kill -9."""
         assert self._entry is not None and self._progress is not None, "journal not begun"
         try:

@@ -11,10 +11,29 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
-CheckKind = Literal["driver", "text", "exists", "absent", "record"]
-Action = Literal["write", "run", "modprobe", "record", "forget"]
+
+class CheckKind(StrEnum):
+    """What a `Check` re-reads (see `Check`)."""
+
+    DRIVER = "driver"
+    TEXT = "text"
+    EXISTS = "exists"
+    ABSENT = "absent"
+    RECORD = "record"
+
+
+class Action(StrEnum):
+    """What a `Step` does (see `Step`)."""
+
+    WRITE = "write"
+    RUN = "run"
+    MODPROBE = "modprobe"
+    RECORD = "record"
+    FORGET = "forget"
+
 
 EMPTY_OVERRIDE = "(null)"
 """What the kernel reads back from a cleared `driver_override`."""
@@ -36,20 +55,21 @@ class Check:
     value: str | None = None
 
     def describe(self) -> str:
-        if self.kind == "driver":
+        if self.kind == CheckKind.DRIVER:
             return f"{self.bdf} on {self.value}" if self.value else f"{self.bdf} without driver"
-        if self.kind == "text":
+        if self.kind == CheckKind.TEXT:
             return f"/{self.path} reads {self.value or '(empty)'}"
-        if self.kind == "record":
+        if self.kind == CheckKind.RECORD:
             return f"record of {self.bdf} {self.value}"
-        return f"/{self.path} {'exists' if self.kind == 'exists' else 'is absent'}"
+        return f"/{self.path} {'exists' if self.kind == CheckKind.EXISTS else 'is absent'}"
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "bdf": self.bdf, "path": self.path, "value": self.value}
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> Check:
-        return cls(obj["kind"], obj.get("bdf", ""), obj.get("path", ""), obj.get("value"))
+        kind = CheckKind(obj["kind"])
+        return cls(kind, obj.get("bdf", ""), obj.get("path", ""), obj.get("value"))
 
 
 @dataclass(frozen=True)
@@ -73,15 +93,15 @@ class Step:
 
     def render(self) -> str:
         """The exact change, as a shell user would write it."""
-        if self.action == "write":
+        if self.action == Action.WRITE:
             if not self.data.strip():
                 return f"echo > /{self.path}"
             return f"echo {shlex.quote(self.data.strip())} > /{self.path}"
-        if self.action == "run":
+        if self.action == Action.RUN:
             return " ".join(self.argv)
-        if self.action == "modprobe":
+        if self.action == Action.MODPROBE:
             return f"modprobe {self.data}"
-        if self.action == "record":
+        if self.action == Action.RECORD:
             return f"remember {self.bdf}: {_payload_summary(self.payload or {})}"
         return f"forget the record of {self.bdf}"
 
@@ -102,7 +122,7 @@ class Step:
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> Step:
         return cls(
-            action=obj["action"],
+            action=Action(obj["action"]),
             why=obj.get("why", ""),
             bdf=obj.get("bdf", ""),
             path=obj.get("path", ""),
@@ -164,12 +184,12 @@ def drv_path(driver: str, attr: str = "") -> str:
 def bind(bdf: str, driver: str, why: str = "") -> Step:
     """Write the BDF to `drivers/DRIVER/bind`; undone by unbinding."""
     return Step(
-        "write",
+        Action.WRITE,
         why or f"bind {bdf} to {driver}",
         bdf=bdf,
         path=drv_path(driver, "bind"),
         data=bdf,
-        expect=(Check("driver", bdf, value=driver),),
+        expect=(Check(CheckKind.DRIVER, bdf, value=driver),),
         undo=(_plain_unbind(bdf, driver),),
     )
 
@@ -177,12 +197,12 @@ def bind(bdf: str, driver: str, why: str = "") -> Step:
 def unbind(bdf: str, driver: str, why: str = "") -> Step:
     """Write the BDF to `drivers/DRIVER/unbind`; undone by binding it back."""
     return Step(
-        "write",
+        Action.WRITE,
         why or f"unbind {bdf} from {driver}",
         bdf=bdf,
         path=drv_path(driver, "unbind"),
         data=bdf,
-        expect=(Check("driver", bdf, value=None),),
+        expect=(Check(CheckKind.DRIVER, bdf, value=None),),
         undo=(_plain_bind(bdf, driver),),
     )
 
@@ -190,12 +210,12 @@ def unbind(bdf: str, driver: str, why: str = "") -> Step:
 def probe(bdf: str, driver: str, why: str = "") -> Step:
     """Write the BDF to `drivers_probe`, expecting `driver` to take it (via its override)."""
     return Step(
-        "write",
+        Action.WRITE,
         why or f"probe {bdf} (driver_override {driver})",
         bdf=bdf,
         path="sys/bus/pci/drivers_probe",
         data=bdf,
-        expect=(Check("driver", bdf, value=driver),),
+        expect=(Check(CheckKind.DRIVER, bdf, value=driver),),
         undo=(_plain_unbind(bdf, driver),),
     )
 
@@ -204,20 +224,20 @@ def set_override(bdf: str, new: str | None, old: str | None, why: str = "") -> S
     """Write `driver_override` (None clears it); undone by writing the old value back."""
     default = f"set driver_override of {bdf} to {new}" if new else f"clear driver_override of {bdf}"
     return Step(
-        "write",
+        Action.WRITE,
         why or default,
         bdf=bdf,
         path=dev_path(bdf, "driver_override"),
         data=new or "\n",
-        expect=(Check("text", path=dev_path(bdf, "driver_override"), value=new),),
+        expect=(Check(CheckKind.TEXT, path=dev_path(bdf, "driver_override"), value=new),),
         undo=(
             Step(
-                "write",
+                Action.WRITE,
                 f"restore driver_override of {bdf}",
                 bdf=bdf,
                 path=dev_path(bdf, "driver_override"),
                 data=old or "\n",
-                expect=(Check("text", path=dev_path(bdf, "driver_override"), value=old),),
+                expect=(Check(CheckKind.TEXT, path=dev_path(bdf, "driver_override"), value=old),),
             ),
         ),
     )
@@ -227,11 +247,11 @@ def record(bdf: str, payload: dict[str, Any], previous: dict[str, Any] | None = 
     """Store the device's record; undone by restoring `previous` (or forgetting it)."""
     undo = (_restore(bdf, previous),) if previous is not None else (forget(bdf, payload, False),)
     return Step(
-        "record",
+        Action.RECORD,
         f"remember where {bdf} came from",
         bdf=bdf,
         payload=payload,
-        expect=(Check("record", bdf, value="present"),),
+        expect=(Check(CheckKind.RECORD, bdf, value="present"),),
         undo=undo,
     )
 
@@ -240,10 +260,10 @@ def forget(bdf: str, payload: dict[str, Any], restore: bool = True) -> Step:
     """Drop the device's record; undone by storing `payload` again."""
     undo = (_restore(bdf, payload),) if restore else ()
     return Step(
-        "forget",
+        Action.FORGET,
         f"forget the record of {bdf}",
         bdf=bdf,
-        expect=(Check("record", bdf, value="absent"),),
+        expect=(Check(CheckKind.RECORD, bdf, value="absent"),),
         undo=undo,
     )
 
@@ -252,26 +272,26 @@ def _restore(bdf: str, payload: dict[str, Any]) -> Step:
     """Store `payload` as the record again. No expected state: "a record is present" also
     holds for the record that replaced `payload`, and would skip the undo; storing the
     same payload twice is harmless."""
-    return Step("record", f"restore the record of {bdf}", bdf=bdf, payload=payload)
+    return Step(Action.RECORD, f"restore the record of {bdf}", bdf=bdf, payload=payload)
 
 
 def _plain_bind(bdf: str, driver: str) -> Step:
     return Step(
-        "write",
+        Action.WRITE,
         f"bind {bdf} to {driver}",
         bdf=bdf,
         path=drv_path(driver, "bind"),
         data=bdf,
-        expect=(Check("driver", bdf, value=driver),),
+        expect=(Check(CheckKind.DRIVER, bdf, value=driver),),
     )
 
 
 def _plain_unbind(bdf: str, driver: str) -> Step:
     return Step(
-        "write",
+        Action.WRITE,
         f"unbind {bdf} from {driver}",
         bdf=bdf,
         path=drv_path(driver, "unbind"),
         data=bdf,
-        expect=(Check("driver", bdf, value=None),),
+        expect=(Check(CheckKind.DRIVER, bdf, value=None),),
     )

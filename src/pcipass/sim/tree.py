@@ -42,16 +42,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-PCIE_TYPES = {
-    "endpoint": 0x0,
-    "legacy_endpoint": 0x1,
-    "rc_endpoint": 0x9,
-    "root_port": 0x4,
-    "upstream_port": 0x5,
-    "downstream_port": 0x6,
-    "pcie_to_pci_bridge": 0x7,
-    "pci_to_pcie_bridge": 0x8,
-}
+from pcipass.model.config_space import PCIE_TYPE_TABLE
+
+PCIE_TYPES = {t.sim_key: t.code for t in PCIE_TYPE_TABLE}
 BRIDGE_CLASS = 0x0604
 
 

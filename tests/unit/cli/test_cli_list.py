@@ -97,7 +97,8 @@ def test_show_pf_human(capsys: pytest.CaptureFixture[str], root: Path) -> None:
     assert code == 0
     assert "3/63 VFs, offset 128, stride 2, VF id 10ed" in out
     assert "Ethernet Server Adapter X520-T2 [8086:000c]" in out
-    assert "ready for passthrough" in out
+    # `assignable add` refuses a PF with enabled VFs: show says so, with the flag
+    assert "not ready" in out and "unbinding it destroys them  [--force-vfs]" in out
 
 
 def test_show_group_members(capsys: pytest.CaptureFixture[str], root: Path) -> None:

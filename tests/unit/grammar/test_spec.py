@@ -91,3 +91,23 @@ def test_json_keys() -> None:
     assert keys == ["input", "ok", "domain", "bus", "dev", "func", "all_functions", "vslot",
                     "permissive", "msitranslate", "seize", "power_mgmt", "rdm_policy", "name",
                     "error", "warnings"]  # fmt: skip
+
+
+def test_the_spec_flag_table_drives_parser_formatter_and_globals() -> None:
+    from pcipass.spec import FLAG_KEYS, GLOBAL_KEYS, SPEC_FLAGS
+    from pcipass.xlcfg import effective_pci, parse_config
+
+    assert FLAG_KEYS == ("permissive", "msitranslate", "seize", "power_mgmt")
+    assert GLOBAL_KEYS == ("pci_msitranslate", "pci_power_mgmt", "pci_permissive", "pci_seize")
+    for flag in SPEC_FLAGS:
+        spec = parse_spec(f"05:00.0,{flag.key}=1")
+        assert getattr(spec, flag.key) and format_spec(spec) == f"0000:05:00.0,{flag.key}=1"
+        pci = effective_pci(parse_config(f'{flag.global_key} = 1\npci = ["05:00.0"]\n'))
+        assert pci.globals[flag.global_key] == 1 and sum(pci.globals.values()) == 1
+        assert [k for k in FLAG_KEYS if getattr(pci.devices[0], k)] == [flag.key]
+    # xl reads the globals in its own order: their warnings come in that order
+    text = "".join(f"{k} = 7\n" for k in reversed(GLOBAL_KEYS)) + 'pci = ["05:00.0"]\n'
+    warned = [w.split(" = ")[0] for w in effective_pci(parse_config(text)).warnings]
+    assert warned == list(GLOBAL_KEYS)
+    with pytest.raises(ValueError, match="bogus"):
+        Flags.preset({"bogus": True})

@@ -132,3 +132,11 @@ def test_agrees_with_the_tree_builder() -> None:
     port = PciFunction("0000:00:01.0", 0x1B36, 0x000C, 0x060400, pcie_type="root_port", acs=True)
     port_caps = cs.parse(config_space(port))
     assert port_caps.pcie_type == "root-port" and port_caps.acs is not None
+
+
+def test_one_pcie_type_table_for_the_model_and_the_simulator() -> None:
+    names = [t.name for t in cs.PCIE_TYPE_TABLE]
+    assert len(set(names)) == len(names) == len({t.sim_key for t in cs.PCIE_TYPE_TABLE})
+    for t in cs.PCIE_TYPE_TABLE:
+        fn = PciFunction("0000:03:00.0", 0x8086, 0x1234, 0x020000, pcie_type=t.sim_key)
+        assert cs.parse(config_space(fn)).pcie_type == t.name

@@ -71,8 +71,12 @@ def test_bond_member_carrying_the_route_blocks(model: HostModel) -> None:
     assert "net-default-route" in codes(model, "05:00.1", BLOCKER)
 
 
-def test_pf_with_vfs_warns_and_link_local_is_not_traffic(model: HostModel) -> None:
-    assert codes(model, "05:00.0", WARNING) == {"pf-has-vfs"}
+def test_pf_with_vfs_blocks_with_its_flag_and_link_local_is_not_traffic(
+    model: HostModel,
+) -> None:
+    assert codes(model, "05:00.0", BLOCKER) == {"pf-has-vfs"}
+    verdict = assess(model, model.devices[PciAddress.parse("05:00.0")])
+    assert [(f.code, f.flag) for f in verdict.blockers] == [("pf-has-vfs", "--force-vfs")]
     nif = model.devices[PciAddress.parse("05:00.0")].net[0]
     assert nif.ipv6_addresses == ("fe80::a8bb:ccff:fe00:1/64",) and not nif.carries_traffic
 
@@ -85,7 +89,7 @@ def test_disk_swap_and_dm_holders_block(model: HostModel) -> None:
 
 
 def test_shared_group_bridges_and_resets(model: HostModel) -> None:
-    assert "group-shared" in codes(model, "06:00.0", WARNING)
+    assert "group-shared" in codes(model, "06:00.0", BLOCKER)
     assert "reset-bus-only" in codes(model, "06:00.0", WARNING)
     assert "no-flr" in codes(model, "00:1d.0", WARNING)
     assert "bridge" in codes(model, "00:01.0", BLOCKER)

@@ -56,3 +56,19 @@ def test_json_round_trip() -> None:
     assert again == plan
     assert again.steps[0].payload == {"driver": "e1000e"}
     assert not Plan("empty")
+
+
+def test_kinds_are_enums_and_an_unknown_one_is_refused() -> None:
+    import json
+
+    import pytest
+
+    from pcipass.run.plan import Action, CheckKind
+
+    step = Step.from_json(json.loads(json.dumps(unbind(BDF, "e1000e").to_json())))
+    assert step.action is Action.WRITE and step.expect[0].kind is CheckKind.DRIVER
+    assert json.loads(json.dumps(step.to_json()))["action"] == "write"
+    with pytest.raises(ValueError, match="'rm-rf'"):
+        Step.from_json({"action": "rm-rf", "why": "x"})
+    with pytest.raises(ValueError, match="'maybe'"):
+        Check.from_json({"kind": "maybe"})
