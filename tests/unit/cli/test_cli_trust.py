@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from helpers.cli import Result
+from pcipass.host.base import RealHost
 from pcipass.sim.host import SimHost, create_sim
 
 GPU, AUDIO, NIC, SATA = "0000:01:00.0", "0000:01:00.1", "0000:03:00.0", "0000:00:17.0"
@@ -111,3 +112,25 @@ def test_a_piped_narrow_table_keeps_whole_bdfs_and_every_column(
     head, row = piped.splitlines()
     assert head.split() == ["BDF", "NAME", "BACKEND", "FROM", "DRIVER", "RECORDED", "BY"]
     assert row.split() == [GPU, "a-rather-long-device-name", "xen", "nouveau", "pcipass"]
+
+
+def test_root_on_a_raw_sysfs_capture_is_named_from_this_machine(
+    cli: Cli, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    from helpers.model_hosts import build, xen_host
+
+    root = build(tmp_path / "raw", replace(xen_host(), extra_files=()))  # no pci.ids in it
+    doc = cli("list", "--json", host=RealHost(root)).json()
+    machine = Path("/usr/share/misc/pci.ids")
+    assert machine.is_file(), "this check needs the machine's pci.ids (pciutils installs it)"
+    assert (doc["pci_ids"], doc["pci_ids_from"]) == (str(machine), "machine")
+    carried = replace(xen_host(), extra_files=(("usr/share/misc/pci.ids", machine.read_text()),))
+    same = cli("list", "--json", host=RealHost(build(tmp_path / "carried", carried))).json()
+    assert doc["devices"] == same["devices"]  # named as if the tree carried this machine's file
+    assert doc["devices"][0]["vendor_name"] == "Intel Corporation"
+    shown = cli("show", "--json", "0000:05:00.0", host=RealHost(root)).json()
+    assert shown["pci_ids_from"] == "machine" and shown["device_name"]
+    own = cli("list", "--json", host=RealHost(build(tmp_path / "own"))).json()
+    assert own["pci_ids_from"] == "tree"
