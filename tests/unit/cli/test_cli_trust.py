@@ -134,3 +134,14 @@ def test_root_on_a_raw_sysfs_capture_is_named_from_this_machine(
     assert shown["pci_ids_from"] == "machine" and shown["device_name"]
     own = cli("list", "--json", host=RealHost(build(tmp_path / "own"))).json()
     assert own["pci_ids_from"] == "tree"
+
+
+def test_an_address_is_never_taken_for_a_name(cli: Cli, sim: SimHost) -> None:
+    """xl itself accepts `-n 05:00.1`; pcipass still reads 05:00.1 as the address."""
+    assert sim.run(["modprobe", "xen-pciback"]).returncode == 0
+    assert sim.run(["xl", "pci-assignable-add", "-n", "05:00.1", GPU]).returncode == 0
+    got = cli("assignable", "remove", "-r", "05:00.1", host=sim)
+    assert got.code == 1 and "0000:05:00.1 is not assignable" in got.err
+    assert driver(sim, GPU) == "pciback"
+    assert cli("assignable", "remove", "-r", "name=05:00.1", host=sim).code == 0
+    assert driver(sim, GPU) == "nouveau"
