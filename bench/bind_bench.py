@@ -28,11 +28,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from pcipass.cli.cmd_assignable import gather_facts
 from pcipass.host.base import Host
 from pcipass.host.real import RealHost
 from pcipass.model.discovery import discover
 from pcipass.ops.assign import AddRequest, HostFacts, add_plan, remove_plan
+from pcipass.ops.facts import gather_facts
 from pcipass.run.executor import Executor
 from pcipass.run.lock import Lock
 from pcipass.run.plan import Plan

@@ -23,11 +23,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from pcipass.model.pciids import PCI_IDS_PATHS
 from pcipass.sim.tree import HostSpec, PciFunction, SriovCap, build_tree, vf_function
 
 GNU_TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
 IDS = next(
-    (p for p in map(Path, ("/usr/share/misc/pci.ids", "/usr/share/hwdata/pci.ids")) if p.is_file()),
+    (p for p in (Path("/", rel) for rel in PCI_IDS_PATHS) if p.is_file()),
     None,
 )
 
@@ -68,7 +69,7 @@ def spec(ports: int, vfs: int) -> HostSpec:
         )
         fns.append(pf)
         fns.extend(vf_function(pf, v, 10000 + i * 100 + v) for v in range(vfs))
-    extra = (("usr/share/misc/pci.ids", IDS.read_text(errors="replace")),) if IDS else ()
+    extra = ((PCI_IDS_PATHS[0], IDS.read_text(errors="replace")),) if IDS else ()
     return HostSpec(tuple(fns), extra_files=extra)
 
 
@@ -124,7 +125,7 @@ def main() -> int:
             f"(built in {time.perf_counter() - t0:.1f}s); pci.ids: {IDS or 'none'}"
         )
     pcipass = [sys.executable, "-m", "pcipass", "--root", str(root)]
-    ids_arg = ["-i", str(root / "usr/share/misc/pci.ids")] if IDS else []
+    ids_arg = ["-i", str(root / PCI_IDS_PATHS[0])] if IDS else []
     commands = {
         "pcipass list": [*pcipass, "list"],
         "pcipass list --json": [*pcipass, "list", "--json"],

@@ -8,6 +8,22 @@ traceback only with `--debug`.
 
 from __future__ import annotations
 
+import re
+
+#: Longest input an error message repeats whole.
+MAX_ECHO = 60
+#: Longest run of non-blank characters an error line keeps whole (a path fits).
+MAX_WORD = 200
+_LONG_WORD = re.compile(r"\S{" + str(MAX_WORD + 1) + ",}")
+
+
+def abbreviate(text: str, limit: int = MAX_ECHO) -> str:
+    """`text`, or its start and end around "…(N characters)…" when longer than `limit`."""
+    if len(text) <= limit:
+        return text
+    keep = max(limit // 2, 8)
+    return f"{text[:keep]}…({len(text)} characters)…{text[-8:]}"
+
 
 class PcipassError(Exception):
     """A failure the user can act on."""
@@ -20,8 +36,9 @@ class PcipassError(Exception):
         self.fix = fix
 
     def line(self) -> str:
-        """The one line shown to the user."""
-        return f"{self.what} — {self.fix}" if self.fix else self.what
+        """The one line shown to the user; a very long word (an echoed input) abbreviated."""
+        line = f"{self.what} — {self.fix}" if self.fix else self.what
+        return _LONG_WORD.sub(lambda m: abbreviate(m.group(), MAX_WORD), line.replace("\n", " "))
 
 
 class InputError(PcipassError):

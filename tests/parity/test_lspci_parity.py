@@ -23,16 +23,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers.model_hosts import PCI_IDS, xen_host
-from pcipass.cli.cmd_list import device_json
 from pcipass.host.real import RealHost
 from pcipass.model.discovery import discover
+from pcipass.model.pciids import PCI_IDS_PATHS
+from pcipass.model.views import device_json
 from pcipass.sim.tree import HostSpec, PciFunction, SriovCap, build_tree, vf_function
 
 pytestmark = pytest.mark.skipif(shutil.which("lspci") is None, reason="pciutils not installed")
 
 SYSTEM_IDS = Path("/usr/share/misc/pci.ids")
 SNAPSHOTS = sorted((Path(__file__).parent.parent / "fixtures" / "snapshots").glob("*.tar.gz"))
-IDS_PATHS = ("usr/share/misc/pci.ids", "usr/share/hwdata/pci.ids", "usr/share/pci.ids")
+IDS_PATHS = PCI_IDS_PATHS
 
 
 def lspci_records(root: Path, ids: Path) -> list[dict[str, str]]:

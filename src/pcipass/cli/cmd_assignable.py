@@ -3,124 +3,27 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+import sys
 
 import click
 from rich.table import Table
 
 from pcipass.cli.context import AppContext, pass_app
-from pcipass.cli.output import emit_json, out, warn
-from pcipass.errors import InputError
-from pcipass.host.base import Host
-from pcipass.host.xen import xen_devices, xen_directio, xl_info
-from pcipass.model.device import Device, HostModel
-from pcipass.model.discovery import discover
-from pcipass.model.resolve import resolve
+from pcipass.cli.output import emit_json, out, run_change
+from pcipass.model import resolve
 from pcipass.ops.assign import (
     AddRequest,
     HostFacts,
     add_plan,
     assignable,
     choose_backend,
-    live_records,
     remove_plan,
     resolve_targets,
+    xl_assignable_list,
 )
+from pcipass.ops.facts import gather_facts
 from pcipass.ops.guards import FORCE_NET, FORCE_STORAGE, FORCE_VFS
-from pcipass.run.executor import Executor, Outcome
-from pcipass.run.lock import Lock
 from pcipass.run.plan import Plan
-from pcipass.run.records import RecordStore
-from pcipass.spec import check_spec, parse_spec
-
-
-# -- host facts --------------------------------------------------------------
-def gather_facts(host: Host, model: HostModel) -> HostFacts:
-    """Read what the planners need: records, loaded drivers, and Xen's view in a dom0
-    (a Xen host where `xl info` answers: a domU has no working xl)."""
-    drivers = frozenset(host.listdir("sys/bus/pci/drivers"))
-    modules = {
-        d: m for d in drivers if (m := host.link_name(f"sys/bus/pci/drivers/{d}/module"))
-    }
-    info = xl_info(host)
-    dom0 = info is not None
-    xen = xen_devices(host) if dom0 else {}
-    return HostFacts(
-        model=model,
-        records=live_records(model, RecordStore(host).all(), xen),
-        drivers=drivers,
-        modules=modules,
-        dom0=dom0,
-        xen_directio=xen_directio(info) if info is not None else None,
-        xen=xen,
-    )
-
-
-def expand(model: HostModel, spec: str) -> list[Device]:
-    """Devices a SPEC names: one function, an interface name, or `BB:DD.*` (every function).
-    Guest-side parts of a spec (`@vslot`, `permissive=`, ...) are refused, not dropped."""
-    parsed_spec = check_spec(spec.strip(), strict=True).spec
-    extra = sorted(parsed_spec.explicit - {"bdf"}) if parsed_spec else []
-    if extra:
-        raise InputError(
-            f"{spec!r} sets {', '.join(extra)}, which a device made assignable does not keep",
-            "give just the address here; put guest options in the domain's pci list "
-            "(`pcipass config pci add`)",
-        )
-    if spec.strip().endswith(".*"):
-        parsed = parse_spec(spec.strip())
-        addr = parsed.address
-        if addr is None:
-            raise InputError(f"{spec!r} names no address", "write e.g. 0000:05:00.*")
-        found = [d for b, d in model.devices.items()
-                 if (b.domain, b.bus, b.dev) == (addr.domain, addr.bus, addr.dev)]
-        if not found:
-            slot = f"{addr.domain:04x}:{addr.bus:02x}:{addr.dev:02x}"
-            raise InputError(f"no PCI device in slot {slot}", "see `pcipass list`")
-        return found
-    return [resolve(model, spec)]
-
-
-# -- running a plan ----------------------------------------------------------
-def execute(app: AppContext, build: Callable[[HostFacts], Plan], dry_run: bool) -> None:
-    """Plan on fresh facts; print it with --dry-run, else finish any interrupted
-    operation, then run the plan under the lock."""
-    host = app.host()
-    if dry_run:
-        executor = Executor(host, RecordStore(host))
-        if executor.pending() is not None:
-            warn("an interrupted operation is pending; `pcipass recover` will finish it first")
-        show_plan(app, build(gather_facts(host, discover(host, names=False))), dry_run=True)
-        return
-    with Lock(host):
-        executor = Executor(host, RecordStore(host))
-        recovered = executor.recover()
-        if recovered is not None:
-            warn(f"finished an interrupted operation first ({recovered.plan.command}: "
-                 f"{recovered.state})")
-        plan = build(gather_facts(host, discover(host, names=False)))
-        outcome = executor.run(plan)
-    show_outcome(app, outcome)
-
-
-def show_plan(app: AppContext, plan: Plan, dry_run: bool) -> None:
-    if app.json:
-        emit_json(dict(plan.to_json(), dry_run=dry_run))
-        return
-    for line in plan.render():
-        out().print(line, markup=False)
-    for note in plan.notes:
-        out().print(f"# {note}", markup=False)
-
-
-def show_outcome(app: AppContext, outcome: Outcome) -> None:
-    for message in outcome.warnings:
-        warn(message)
-    if app.json:
-        emit_json(outcome.to_json())
-        return
-    for step in outcome.done:
-        out().print(step.render(), markup=False)
 
 
 # -- commands ----------------------------------------------------------------
@@ -146,24 +49,12 @@ def add_cmd(app: AppContext, specs: tuple[str, ...], backend: str, name: str | N
     overrides = frozenset(f for f, on in flags.items() if on)
 
     def build(facts: HostFacts) -> Plan:
-        devices: list[Device] = []
-        slots: set[str] = set()
-        for spec in specs:
-            found = expand(facts.model, spec)
-            devices += found
-            if spec.strip().endswith(".*"):
-                slots.update(str(d.bdf).rpartition(".")[0] for d in found)
-        request = AddRequest(
-            bdfs=tuple(str(d.bdf) for d in devices),
-            backend=choose_backend(backend, facts),
-            name=name,
-            group=group,
-            overrides=overrides,
-            slots=frozenset(slots),
-        )
+        bdfs, slots = resolve_targets(facts, specs, resolve.ADD)
+        request = AddRequest(bdfs=bdfs, backend=choose_backend(backend, facts), name=name,
+                             group=group, overrides=overrides, slots=slots)
         return add_plan(facts, request)
 
-    execute(app, build, dry_run)
+    run_change(app, build, dry_run, specs)
 
 
 @click.command("remove")
@@ -175,9 +66,9 @@ def remove_cmd(app: AppContext, devices: tuple[str, ...], rebind: bool, dry_run:
     """Give devices back to the host (BDF or NAME); `-r` restores the original driver."""
 
     def build(facts: HostFacts) -> Plan:
-        return remove_plan(facts, resolve_targets(facts, devices), rebind)
+        return remove_plan(facts, resolve_targets(facts, devices, resolve.REMOVE)[0], rebind)
 
-    execute(app, build, dry_run)
+    run_change(app, build, dry_run, devices)
 
 
 @click.command("list")
@@ -185,20 +76,32 @@ def remove_cmd(app: AppContext, devices: tuple[str, ...], rebind: bool, dry_run:
 @pass_app
 def list_cmd(app: AppContext, names: bool) -> None:
     """Devices that are assignable (on pciback or vfio-pci, in no domain), and their origin."""
-    host = app.host()
-    rows = assignable(gather_facts(host, discover(host, names=False)))
+    rows = assignable(gather_facts(app.host()))
     if app.json:
         emit_json({"assignable": [r.to_json() for r in rows]})
         return
     if not rows:
         return
     table = Table(box=None, pad_edge=False, highlight=False)
-    for title in ("BDF", *(["NAME"] if names else []), "BACKEND", "FROM DRIVER", "RECORDED BY"):
-        table.add_column(title, no_wrap=True)
+    table.add_column("BDF", no_wrap=True, min_width=12)
+    for title in (*(["NAME"] if names else []), "BACKEND", "FROM DRIVER", "RECORDED BY"):
+        table.add_column(title, overflow="fold")
     for r in rows:
         table.add_row(r.bdf, *([r.name or "-"] if names else []), r.backend,
                       r.original_driver or "-", r.source)
     out().print(table)
+
+
+@click.command("pci-assignable-list")
+@click.option("-n", "--show-names", "names", is_flag=True, help="Also print each device's name.")
+@pass_app
+def xl_list_cmd(app: AppContext, names: bool) -> None:
+    """Exactly what `xl pci-assignable-list [-n]` prints: `BDF NAME` per pciback device."""
+    lines = xl_assignable_list(gather_facts(app.host()), names)
+    if app.json:
+        emit_json({"assignable": lines})
+        return
+    sys.stdout.write("".join(f"{line}\n" for line in lines))
 
 
 @click.group("assignable")
@@ -219,6 +122,6 @@ def _alias(cmd: click.Command, name: str) -> click.Command:
 COMMANDS: list[click.Command] = [
     assignable_group,
     _alias(add_cmd, "pci-assignable-add"),
-    _alias(list_cmd, "pci-assignable-list"),
+    xl_list_cmd,
     _alias(remove_cmd, "pci-assignable-remove"),
 ]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from pcipass.cli.cmd_assignable import execute
 from pcipass.cli.context import AppContext, pass_app
-from pcipass.model.resolve import resolve
+from pcipass.cli.output import run_change
+from pcipass.model.resolve import SHOW, resolve
 from pcipass.ops.assign import HostFacts
 from pcipass.ops.guards import FORCE_NET, FORCE_STORAGE
 from pcipass.ops.reset import reset_plan
@@ -28,10 +28,10 @@ def reset_cmd(app: AppContext, device: str, force_storage: bool, force_net: bool
     overrides = frozenset(f for f, on in flags.items() if on)
 
     def build(facts: HostFacts) -> Plan:
-        bdf = str(resolve(facts.model, device).bdf)
+        bdf = str(resolve(facts.model, device, SHOW).bdf)
         return reset_plan(facts.model, bdf, facts.domid(bdf), overrides)
 
-    execute(app, build, dry_run)
+    run_change(app, build, dry_run)
 
 
 COMMANDS: list[click.Command] = [reset_cmd]

@@ -7,7 +7,17 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
     from rich.console import Console
+
+    from pcipass.cli.context import AppContext
+    from pcipass.ops.assign import HostFacts
+    from pcipass.run.executor import Outcome
+    from pcipass.run.plan import Plan
+
+#: Width of human output that is not read on a terminal: never truncate, never fold.
+UNLIMITED = 1_000_000
 
 _out: Console | None = None
 _err: Console | None = None
@@ -20,6 +30,8 @@ def out() -> Console:
         from rich.console import Console  # noqa: PLC0415 - rich only when people read the output
 
         _out = Console(highlight=False, soft_wrap=True)
+        if not _out.is_terminal:
+            _out.width = UNLIMITED  # piped: a table keeps every column and whole BDFs
     return _out
 
 
@@ -42,3 +54,37 @@ def emit_json(obj: Any) -> None:
 def warn(message: str) -> None:
     """A warning on stderr, never on stdout (stdout may be JSON)."""
     err().print(f"pcipass: warning: {message}", markup=False)
+
+
+def run_change(app: AppContext, build: Callable[[HostFacts], Plan], dry_run: bool,
+               targets: Sequence[str] = ()) -> None:
+    """Execute a change through the library's session; render its plan or its outcome."""
+    from pcipass.run import session  # noqa: PLC0415 - only commands that change the host
+
+    result = session.execute(app.host(), build, dry_run, warn, targets)
+    if result.plan is not None:
+        show_plan(app, result.plan, dry_run=True)
+    elif result.outcome is not None:
+        show_outcome(app, result.outcome)
+
+
+def show_plan(app: AppContext, plan: Plan, dry_run: bool) -> None:
+    """A plan: JSON, or one shell-like line per step and `# note` lines."""
+    if app.json:
+        emit_json(dict(plan.to_json(), dry_run=dry_run))
+        return
+    for line in plan.render():
+        out().print(line, markup=False)
+    for note in plan.notes:
+        out().print(f"# {note}", markup=False)
+
+
+def show_outcome(app: AppContext, outcome: Outcome) -> None:
+    """What a run did: warnings on stderr, then JSON or one line per step taken."""
+    for message in outcome.warnings:
+        warn(message)
+    if app.json:
+        emit_json(outcome.to_json())
+        return
+    for step in outcome.done:
+        out().print(step.render(), markup=False)

@@ -189,6 +189,8 @@ class HostModel:
     groups: dict[int, tuple[PciAddress, ...]]
     iommu_enabled: bool
     pci_ids_source: str | None = None
+    pci_ids_from: str | None = None
+    """`tree` (the host tree's pci.ids), `machine` (this machine's), None (no names)."""
 
     def get(self, bdf: PciAddress) -> Device | None:
         return self.devices.get(bdf)

@@ -10,6 +10,7 @@ which keeps ``pcipass list`` on thousands of functions cheap.
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -283,7 +284,7 @@ def discover(
     and the subsystem IDs and revision (``full_ids=False``); commands that change the host
     need no pci.ids names (``names=False``)."""
     require_host_tree(host)
-    ids = pciids.load(lambda rel: host.try_read_bytes(rel)) if names else pciids.PciIds()
+    ids = _pci_ids(host) if names else pciids.PciIds()
     cache: dict[tuple[int | None, ...], Names] = {}
 
     def names_of(raw: dict[str, int | None]) -> Names:
@@ -319,7 +320,14 @@ def discover(
         groups={g: tuple(sorted(m)) for g, m in sorted(groups.items())},
         iommu_enabled=iommu,
         pci_ids_source=ids.source,
+        pci_ids_from=ids.origin,
     )
+
+
+def _pci_ids(host: Host) -> pciids.PciIds:
+    """The tree's pci.ids, else this machine's (a raw sysfs capture carries none)."""
+    here = os.path.realpath(host.root) == "/"
+    return pciids.load(host.try_read_bytes, None if here else Host("/").try_read_bytes)
 
 
 def _with_vfs(devices: dict[PciAddress, Device]) -> dict[PciAddress, Device]:

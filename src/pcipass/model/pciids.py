@@ -11,7 +11,9 @@ equal device IDs; class falls back from subclass to class). `format_*` build
 the strings ``lspci -nn`` prints. IDs are matched in lowercase hex, as every
 distributed pci.ids writes them.
 
-No file installed is normal: every lookup then answers None.
+No file installed is normal: every lookup then answers None. A host tree that
+carries no pci.ids (a raw sysfs capture under `--root`) is named from this
+machine's file, as lspci on the same tree would be; `PciIds.origin` says which.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-#: Where distributions install pci.ids, in the order lspci's builds look.
+#: Where distributions install pci.ids, in the order lspci's builds look (the one list).
 PCI_IDS_PATHS = ("usr/share/misc/pci.ids", "usr/share/hwdata/pci.ids", "usr/share/pci.ids")
+TREE, MACHINE = "tree", "machine"
+"""`PciIds.origin`: the file came from the host tree read, or from this machine."""
 
 _NEXT_TOP = re.compile(rb"\n[^\t#\r\n ]")
 _NEXT_LEVEL1 = re.compile(rb"\n\t?[^\t#\r\n ]")
@@ -43,8 +47,11 @@ class PciIds:
     vendor's block, ...) and cache each answer; nothing is parsed up front.
     """
 
-    def __init__(self, data: bytes = b"", source: str | None = None) -> None:
+    def __init__(
+        self, data: bytes = b"", source: str | None = None, origin: str | None = None
+    ) -> None:
         self.source = source
+        self.origin = origin if data else None
         self._data = b"\n" + data if data else b""
         self._cache: dict[tuple[int, ...], str | None] = {}
         self._spans: dict[tuple[int, ...], tuple[int, int] | None] = {}
@@ -176,8 +183,12 @@ def format_subsystem(
 def format_class(ids: PciIds, class_code: int) -> str:
     """``Subclass name [ccss]`` (or ``Class name [ccss]``, ``Class [ccss]``) as ``lspci -nn``."""
     base, sub = class_code >> 16 & 0xFF, class_code >> 8 & 0xFF
+    return class_text(ids.subclass_name(base, sub) or ids.class_name(base), class_code)
+
+
+def class_text(name: str | None, class_code: int) -> str:
+    """``name [ccss]``, or ``Class [ccss]`` without a name, as ``lspci -nn`` prints a class."""
     num = f"{class_code >> 8 & 0xFFFF:04x}"
-    name = ids.subclass_name(base, sub) or ids.class_name(base)
     return f"{name} [{num}]" if name else f"Class [{num}]"
 
 
@@ -191,10 +202,17 @@ def class_label(ids: PciIds, class_code: int) -> str:
     )
 
 
-def load(read: Callable[[str], bytes | None]) -> PciIds:
-    """The first pci.ids found through `read` (host-relative path → bytes or None)."""
-    for rel in PCI_IDS_PATHS:
-        data = read(rel)
-        if data is not None:
-            return PciIds(data, "/" + rel)
+Reader = Callable[[str], "bytes | None"]
+
+
+def load(read: Reader, machine: Reader | None = None) -> PciIds:
+    """The first pci.ids found through `read` (host-relative path → bytes or None), else
+    the first found through `machine` (this machine's files, when the host read is not it)."""
+    for origin, reader in ((TREE, read), (MACHINE, machine)):
+        if reader is None:
+            continue
+        for rel in PCI_IDS_PATHS:
+            data = reader(rel)
+            if data is not None:
+                return PciIds(data, "/" + rel, origin)
     return PciIds()

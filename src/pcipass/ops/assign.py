@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pcipass.address import PciAddress
-from pcipass.errors import InputError, OperationError
+from pcipass.errors import InputError, OperationError, abbreviate
 from pcipass.model import drivers
 from pcipass.model.device import Device, HostModel
+from pcipass.model.resolve import LOOKS_LIKE_BDF, Accept, is_slot, resolve_all
 from pcipass.model.rules import GROUP, Code
 from pcipass.ops.guards import (
     Refusal,
@@ -48,6 +49,8 @@ Backend = Literal["xen", "vfio"]
 STUB: dict[str, str] = {b: d.name for b, d in drivers.BY_BACKEND.items()}
 STUB_MODULE: dict[str, str] = {b: d.module for b, d in drivers.BY_BACKEND.items()}
 MAX_NAME = 64
+#: Characters a name may not hold: it must fit in a `pci=[…]` entry (`name=NAME,...`).
+NAME_FORBIDDEN = frozenset(",=@'\"")
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,8 @@ class HostFacts:
     dom0: bool = False
     xen_directio: bool | None = None
     xen: Mapping[str, XenDevice] = field(default_factory=dict)
+    interfaces: frozenset[str] = frozenset()
+    """Network interface names on the host (`sys/class/net`)."""
 
     def device(self, bdf: str) -> Device:
         parsed = PciAddress.try_parse(bdf)
@@ -153,33 +158,45 @@ def add_plan(facts: HostFacts, req: AddRequest) -> Plan:
         _check_name(facts, req.name, req.bdfs)
     _check_backend(facts, req.backend)
     devices = [facts.device(b) for b in dict.fromkeys(req.bdfs)]
+    for dev in devices:
+        _check_not_on_other_stub(dev, req.backend)
+    stub = STUB[req.backend]
+    # As xl: a device already on the stub is a warning, not a failure (idempotent scripts).
+    notes = tuple(f"{d.bdf} already assigned to {stub}"
+                  + (f" (its name is left as it is, not set to {req.name!r})" if req.name else "")
+                  for d in devices if d.driver == stub)
+    devices = [d for d in devices if d.driver != stub]
     found: list[Refusal] = []
     for dev in devices:
         found += refusals(facts.model, dev, facts.domid(str(dev.bdf)))
-    if req.backend == "vfio":
+    if req.backend == "vfio" and devices:
         devices, found = _viable_group(facts, devices, req.group, found)
     refused = blocking(found, req.overrides | ({GROUP} if req.group else set()))
     if refused:
-        first = refused[0]
-        more = f" (and {len(refused) - 1} more refusal(s))" if len(refused) > 1 else ""
-        if first.code is Code.GROUP_SHARED:
-            raise Refused(first.reason, "pass --group to move the whole group to vfio-pci", refused)
-        slot = first.bdf.rpartition(".")[0]
-        whole = f"{slot}.* includes a function that cannot move: " if slot in req.slots else ""
-        raise Refused(f"{whole}refusing to take {first.line()}{more}", first.fix(), refused)
+        raise _refusal_error(refused, req.slots)
     steps: list[Step] = []
-    stub = STUB[req.backend]
-    if stub not in facts.drivers:
+    if devices and stub not in facts.drivers:
         steps.append(_modprobe(STUB_MODULE[req.backend], stub))
     for dev in devices:
-        _check_not_assigned(dev, req.backend)
         steps += _record_step(facts, dev, req)  # all records first: one durable write
     for dev in devices:
         if req.backend == "vfio":
             steps += _vfio_add(dev)
         else:
             steps += _xen_add(facts, dev, req.name)
-    return Plan(f"assignable add {' '.join(str(d.bdf) for d in devices)}", tuple(steps))
+    named = " ".join(dict.fromkeys([*(str(d.bdf) for d in devices), *req.bdfs]))
+    return Plan(f"assignable add {named}", tuple(steps), notes)
+
+
+def _refusal_error(refused: list[Refusal], slots: frozenset[str]) -> Refused:
+    """Every refusal, named: `refusing to take A: why; B: why — fix; fix`."""
+    whole = sorted({r.bdf.rpartition(".")[0] for r in refused} & slots)
+    prefix = "".join(f"{s}.* includes a function that cannot move: " for s in whole)
+    fixes = "; ".join(dict.fromkeys(
+        "pass --group to move the whole group to vfio-pci" if r.code is Code.GROUP_SHARED
+        else r.fix() for r in refused))
+    return Refused(f"{prefix}refusing to take {'; '.join(r.line() for r in refused)}",
+                   fixes, refused)
 
 
 def _check_backend(facts: HostFacts, backend: Backend) -> None:
@@ -201,25 +218,45 @@ def _check_backend(facts: HostFacts, backend: Backend) -> None:
 
 
 def _check_name(facts: HostFacts, name: str, bdfs: Iterable[str]) -> None:
+    """xl's rule (1-64 printable characters, no blanks) plus what a `pci=[…]` entry can
+    name: no `,` `=` `@` or quotes, not an address or slot, not an interface name."""
     targets = list(dict.fromkeys(bdfs))
     if len(targets) != 1:
         raise InputError("--name needs exactly one device", "add devices one by one to name them")
+    shown = abbreviate(name)
     if not name or len(name) > MAX_NAME or not all(33 <= ord(c) < 127 for c in name):
         raise InputError(
-            f"bad device name {name!r}",
+            f"bad device name {shown!r}",
             f"use 1-{MAX_NAME} printable characters without spaces (as xl requires)",
+        )
+    bad = sorted(set(name) & NAME_FORBIDDEN)
+    if bad:
+        raise InputError(
+            f"bad device name {shown!r}: {' '.join(bad)} cannot appear in a name "
+            "a domain's pci=[…] entry refers to",
+            "use letters, digits, '-', '_' or '.'",
+        )
+    if LOOKS_LIKE_BDF.match(name):
+        raise InputError(
+            f"bad device name {shown!r}: it reads as a PCI address, so xl and pcipass "
+            "would take it for one",
+            "choose a name that is not an address, e.g. nic0",
+        )
+    if name in facts.interfaces:
+        raise InputError(
+            f"bad device name {shown!r}: it is a network interface on this host",
+            "choose a name that no interface has",
         )
     holder = facts.names().get(name)
     if holder is not None and holder != targets[0]:
-        raise InputError(f"the name {name!r} is already used by {holder}", "choose another name")
+        raise InputError(f"the name {shown!r} is already used by {holder}", "choose another name")
 
 
-def _check_not_assigned(dev: Device, backend: Backend) -> None:
-    if dev.driver in drivers.ASSIGNABLE:
-        other = dev.driver != STUB[backend]
+def _check_not_on_other_stub(dev: Device, backend: Backend) -> None:
+    if dev.driver in drivers.ASSIGNABLE and dev.driver != STUB[backend]:
         raise OperationError(
             f"{dev.bdf} is already assignable (on {dev.driver})",
-            f"`pcipass assignable remove {dev.bdf}` first" if other else "nothing to do",
+            f"`pcipass assignable remove {dev.bdf}` first",
         )
 
 
@@ -302,22 +339,20 @@ def _modprobe(module: str, driver: str) -> Step:
 
 
 # -- remove ------------------------------------------------------------------
-def resolve_targets(facts: HostFacts, args: Iterable[str]) -> list[str]:
-    """BDFs for `remove` arguments: a name first (as xl does), then an address."""
-    names = facts.names()
-    out: list[str] = []
+def resolve_targets(
+    facts: HostFacts, args: Iterable[str], accept: Accept, options: bool = False
+) -> tuple[tuple[str, ...], frozenset[str]]:
+    """The BDFs the arguments name (through the one resolver, with the names pcipass and
+    libxl know), and the slots (`DDDD:BB:DD`) named with `.*`."""
+    names = facts.names() if Accept.NAME in accept else None
+    bdfs: list[str] = []
+    slots: set[str] = set()
     for arg in args:
-        if arg in names:
-            out.append(names[arg])
-            continue
-        parsed = PciAddress.try_parse(arg)
-        if parsed is None:
-            raise InputError(
-                f"{arg!r} is neither a PCI address nor the name of an assignable device",
-                "see `pcipass assignable list --names`",
-            )
-        out.append(str(parsed))
-    return list(dict.fromkeys(out))
+        found = resolve_all(facts.model, arg, accept, names, options)
+        bdfs += (str(d.bdf) for d in found)
+        if is_slot(arg):
+            slots.update(d.bdf.slot for d in found)
+    return tuple(dict.fromkeys(bdfs)), frozenset(slots)
 
 
 def remove_plan(facts: HostFacts, bdfs: Iterable[str], rebind: bool) -> Plan:
@@ -446,3 +481,19 @@ def assignable(facts: HostFacts) -> list[Assignable]:
             source="pcipass" if rec else ("xl" if xd and (xd.driver or xd.name) else "unknown"),
         ))
     return rows
+
+
+def xl_assignable_list(facts: HostFacts, names: bool = False) -> list[str]:
+    """The lines `xl pci-assignable-list [-n]` prints (Xen 4.17): `BDF NAME` for each device
+    on pciback that no domain holds; NAME is libxl's name with `-n`, else empty (so each line
+    ends with a blank, as xl's `printf("%s %s\\n")`)."""
+    lines: list[str] = []
+    for bdf_key in sorted(facts.model.devices):
+        if facts.model.devices[bdf_key].driver != "pciback":
+            continue
+        xd = facts.xen.get(str(bdf_key))
+        if xd is not None and xd.domid is not None:
+            continue
+        label = (xd.name or "") if names and xd is not None else ""
+        lines.append(f"{bdf_key} {label}")
+    return lines

@@ -63,8 +63,9 @@ def test_names_and_xl_spellings(sim: SimHost, capsys: pytest.CaptureFixture[str]
     before = snapshot(sim)
     assert pp(sim, capsys, "pci-assignable-add", "-n", "gpu", GPU)[0] == 0
     code, out, _ = pp(sim, capsys, "pci-assignable-list", "-n")
+    assert out == sim.run(["xl", "pci-assignable-list", "-n"]).stdout == f"{GPU} gpu\n"
+    code, out, _ = pp(sim, capsys, "assignable", "list", "--names")
     assert out.splitlines()[1].split()[:2] == [GPU, "gpu"]
-    assert "gpu" in sim.run(["xl", "pci-assignable-list", "-n"]).stdout
     code, _, err = pp(sim, capsys, "pci-assignable-remove", "-r", "gpu")
     assert code == 0, err
     assert snapshot(sim) == before
@@ -131,10 +132,19 @@ def test_bad_input(unchanged: SimHost, capsys: pytest.CaptureFixture[str],
     assert snapshot(sim) == before
 
 
-def test_already_assignable(sim: SimHost, capsys: pytest.CaptureFixture[str]) -> None:
+def test_already_assignable_warns_and_succeeds_like_xl(
+    sim: SimHost, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert pp(sim, capsys, "assignable", "add", GPU)[0] == 0
-    code, _, err = pp(sim, capsys, "assignable", "add", GPU)
-    assert code == 1 and "already assignable" in err
+    xl = sim.run(["xl", "pci-assignable-add", GPU])
+    assert xl.returncode == 0 and f"{GPU} already assigned to pciback" in xl.stderr
+    code, out, err = pp(sim, capsys, "assignable", "add", GPU)
+    assert (code, out) == (0, "")
+    assert err == f"pcipass: warning: {GPU} already assigned to pciback\n"
+    code, out, err = pp(sim, capsys, "--json", "assignable", "add", GPU, AUDIO)
+    assert code == 0, err
+    assert json.loads(out)["warnings"][0] == f"{GPU} already assigned to pciback"
+    assert (driver(sim, GPU), driver(sim, AUDIO)) == ("pciback", "pciback")
 
 
 def test_json_outcome_and_recover_with_nothing(

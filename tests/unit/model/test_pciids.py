@@ -144,3 +144,15 @@ def test_names_match_lspci_on_the_same_file(tmp_path: Path) -> None:
         ids, 0x8086, 0x10FB
     )
     assert subsystem == "Subsystem: " + format_subsystem(ids, 0x8086, 0x10FB, 0x1028, 0x1F63)
+
+
+def test_a_tree_without_pci_ids_is_named_from_this_machine() -> None:
+    machine = {"usr/share/misc/pci.ids": TEXT}
+    ids = load(lambda rel: None, machine.get)
+    assert (ids.source, ids.origin) == ("/usr/share/misc/pci.ids", "machine")
+    assert ids.vendor(0x8086) == "Intel Corporation"
+    tree = {"usr/share/pci.ids": b"8086  Tree Intel\n"}
+    ids = load(tree.get, machine.get)  # the tree's own file wins
+    assert (ids.source, ids.origin) == ("/usr/share/pci.ids", "tree")
+    assert ids.vendor(0x8086) == "Tree Intel"
+    assert load(lambda rel: None, lambda rel: None).origin is None

@@ -9,6 +9,7 @@ import pytest
 from pcipass.address import PciAddress
 from pcipass.errors import InputError, OperationError
 from pcipass.model.device import Device, HostModel, SriovPF
+from pcipass.model.resolve import REMOVE
 from pcipass.ops.assign import (
     AddRequest,
     HostFacts,
@@ -87,8 +88,10 @@ def test_unknown_device_and_already_assigned() -> None:
     with pytest.raises(InputError, match="no PCI device 0000:09:00.0"):
         add_plan(kernel_facts(), AddRequest(("0000:09:00.0",), "vfio"))
     facts = kernel_facts(device("0000:05:00.0", "vfio-pci", 9))
+    plan = add_plan(facts, AddRequest(("0000:05:00.0",), "vfio"))  # as xl: a warning
+    assert (plan.steps, plan.notes) == ((), ("0000:05:00.0 already assigned to vfio-pci",))
     with pytest.raises(OperationError, match="already assignable"):
-        add_plan(facts, AddRequest(("0000:05:00.0",), "vfio"))
+        add_plan(replace(facts, dom0=True), AddRequest(("0000:05:00.0",), "xen"))
 
 
 def test_guard_refusal_and_override() -> None:
@@ -146,7 +149,7 @@ def test_xen_remove_uses_xl_driver_path_and_restores_override() -> None:
     rec = Record(NIC, "e1000e", backend="xen", name="nic0")
     facts = replace(xen_facts(), model=model(on_pciback),
                     records={NIC: rec}, xen={NIC: XenDevice("e1000e", "nic0")})
-    assert resolve_targets(facts, ["nic0"]) == [NIC]
+    assert resolve_targets(facts, ["nic0"], REMOVE) == ((NIC,), frozenset())
     plan = remove_plan(facts, [NIC], rebind=True)
     assert plan.render() == [  # the override first: with it, the kernel refuses xl's -r bind
         f"echo > /sys/bus/pci/devices/{NIC}/driver_override",
@@ -205,7 +208,7 @@ def test_remove_of_a_device_never_assignable() -> None:
     with pytest.raises(OperationError, match="is not assignable"):
         remove_plan(kernel_facts(), [NIC], rebind=True)
     with pytest.raises(InputError, match="neither a PCI address nor the name"):
-        resolve_targets(kernel_facts(), ["nosuch"])
+        resolve_targets(kernel_facts(), ["nosuch"], REMOVE)
 
 
 def test_auto_backend() -> None:

@@ -17,12 +17,12 @@ import pytest
 
 from helpers.cli import pcipass
 from helpers.model_hosts import build, xen_host
-from pcipass.cli.cmd_assignable import gather_facts
 from pcipass.host.base import Host
 from pcipass.host.real import RealHost
 from pcipass.model import drivers
 from pcipass.model.discovery import discover
 from pcipass.ops.assign import AddRequest, add_plan, choose_backend
+from pcipass.ops.facts import gather_facts
 from pcipass.ops.guards import Refused
 from pcipass.sim.host import create_sim
 from pcipass.sim.profiles import PROFILES
