@@ -10,10 +10,12 @@ quarantine (devices assigned to DOMID_IO) is a list of BDFs.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import re
+import signal
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from typing import Any
 
@@ -325,8 +327,10 @@ class Xl:
             driver_path = self.driver_realpath(bdf)
             if driver_path is not None and not self.sysfs_write_bdf(f"{driver_path}/unbind", bdf):
                 return False
+            self.killed_after("unbind")
             if driver_path:
                 self.xs.write(libxl_pci_path(bdf, "driver_path"), driver_path)
+                self.killed_after("driver_path")
             elif (old := self.xs.read(libxl_pci_path(bdf, "driver_path"))) is not None:
                 self.log(
                     "info", 819, func, f"{bdf} not bound to a driver, will be rebound to {old}"
@@ -336,6 +340,7 @@ class Xl:
             if not self._pciback_assign(bdf):
                 self.log("error", 830, func, "Couldn't bind device to pciback!")
                 return False
+            self.killed_after("bind")
         if name is not None:
             self.xs.write(libxl_pci_path(bdf, "name"), name)
         else:
@@ -346,6 +351,18 @@ class Xl:
         if bdf not in self.xen["quarantined"]:
             self.xen["quarantined"].append(bdf)
         return True
+
+    def killed_after(self, step: str) -> None:
+        """Test hook: `PCIPASS_TEST_KILL=xl-add:<step>` (unbind, driver_path, bind) SIGKILLs
+        the process right after that inner step of libxl's assignable_add, before the
+        quarantine, keeping what was done so far as real xl would (the state is saved first)."""
+        if os.environ.get("PCIPASS_TEST_KILL") != f"xl-add:{step}":
+            return
+        state = self.kernel.root.parent / "sim.json"
+        data = json.loads(state.read_text(encoding="utf-8"))
+        data["kernel"], data["xen"] = asdict(self.kernel.state), self.xen
+        state.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
+        os.kill(os.getpid(), signal.SIGKILL)
 
     def _pciback_assign(self, bdf: str) -> bool:
         if not self.has_slot(bdf) and not self.sysfs_write_bdf(f"{PCIBACK}/new_slot", bdf):
