@@ -196,6 +196,9 @@ class Executor:
                 self._rollback(plan, index, outcome)
                 done = len(outcome.done)
                 undone = f"; the {done} step(s) done were undone" if done else ""
+                if skip_done and step.bdf:  # recovery: say where the device is now
+                    state = observe(self.host, step.bdf, payload_of(plan, step.bdf))
+                    undone += f"; found {step.bdf} {state.describe()}"
                 raise OperationError(
                     f"{exc.what}{undone}", exc.fix or "see `pcipass recover` and dmesg"
                 ) from exc
@@ -237,7 +240,7 @@ class Executor:
         cause = (state.obstacle() if state else "") or exc.fix
         fix = f"{cause}, then " if cause else ""
         return OperationError(
-            f"cannot undo `{plan.command}`: `{undo.render()}` failed ({exc.what}){found}",
+            f"cannot undo `{plan.command}`: {exc.what}{found}",
             f"{fix}run `pcipass recover --rollback`; or `pcipass recover --abandon`, which "
             "closes the journal and prints the commands that give each device back by hand "
             "(other devices are not blocked meanwhile)",

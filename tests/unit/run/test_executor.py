@@ -207,9 +207,12 @@ class Xen(TinyKernel):
     """TinyKernel plus an xl whose `pci-assignable-remove -r` fails until `fixed`."""
 
     fixed = False
+    quarantine_fails = False
 
     def run(self, argv: list[str], timeout: float = 1.0) -> RunResult:
         self.writes.append(("run", " ".join(argv)))
+        if argv[:2] == ["xl", "pci-assignable-add"] and self.quarantine_fails:
+            return RunResult(tuple(argv), 1, "", "libxl: error: failed to quarantine\n")
         if argv[:2] == ["xl", "pci-assignable-remove"]:
             if not self.fixed:
                 return RunResult(tuple(argv), 1, "", "libxl: error: failed to de-quarantine\n")
@@ -238,6 +241,18 @@ def test_a_step_that_must_be_redone_runs_again_on_recovery(tmp_path: Path) -> No
     host.writes.clear()
     Executor(host, RecordStore(host), settle=0).recover()
     assert host.writes == [("run", f"xl pci-assignable-add {BDF}")]
+
+
+def test_a_failed_recovery_names_the_device_and_where_it_is(tmp_path: Path) -> None:
+    host = Xen(tmp_path)
+    with pytest.raises(Crash):
+        Executor(host, RecordStore(host), settle=0, fault=crash_at("after", 1)).run(xl_plan())
+    host.quarantine_fails = True
+    with pytest.raises(OperationError) as err:
+        Executor(host, RecordStore(host), settle=0).recover()
+    assert "failed to quarantine" in err.value.what
+    assert f"found {BDF} on e1000e" in err.value.what and "originally on e1000e" in err.value.what
+    assert not RecordStore(host).has(BDF)
 
 
 def test_a_rollback_that_cannot_finish_is_stuck_and_blocks_only_its_devices(tmp_path: Path) -> None:
