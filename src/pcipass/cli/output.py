@@ -60,8 +60,9 @@ def run_change(app: AppContext, build: Callable[[HostFacts], Plan], dry_run: boo
                targets: Sequence[str] = ()) -> None:
     """Execute a change through the library's session; render its plan or its outcome."""
     from pcipass.run import session  # noqa: PLC0415 - only commands that change the host
+    from pcipass.run.faults import from_env  # noqa: PLC0415
 
-    result = session.execute(app.host(), build, dry_run, warn, targets)
+    result = session.execute(app.host(), build, dry_run, warn, targets, fault=from_env())
     if result.plan is not None:
         show_plan(app, result.plan, dry_run=True)
     elif result.outcome is not None:

@@ -12,7 +12,7 @@ unbound). Remove restores the original driver and `driver_override`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from pcipass.address import PciAddress
@@ -306,6 +306,13 @@ def _vfio_add(dev: Device) -> list[Step]:
 
 
 def _xen_add(facts: HostFacts, dev: Device, name: str | None) -> list[Step]:
+    """`xl pci-assignable-add`, then libxl's `driver_path` made sure of.
+
+    xl unbinds, writes `driver_path`, binds pciback and quarantines, in that order; a
+    kill in between leaves any prefix of that. Recovery therefore always runs xl again
+    (on a device already on pciback it only quarantines it: the quarantine cannot be
+    re-read) and writes `driver_path` if xl did not get to it. Undoing first lets xl
+    finish, since `pci-assignable-remove` fails on a device it has not quarantined."""
     bdf = str(dev.bdf)
     steps: list[Step] = []
     if _needs_override(facts, dev) and dev.driver_override != "pciback":
@@ -313,16 +320,39 @@ def _xen_add(facts: HostFacts, dev: Device, name: str | None) -> list[Step]:
                                   f"let pciback probe VF {bdf} (its PF has autoprobe off)"))
     argv = ["xl", "pci-assignable-add", *(["-n", name] if name else []), bdf]
     give_back = ["xl", "pci-assignable-remove", *(["-r"] if dev.driver else []), bdf]
+    original = Check(CheckKind.DRIVER, bdf, value=dev.driver)
+    on_pciback = Check(CheckKind.DRIVER, bdf, value="pciback")
+    assignable = (on_pciback, Check(CheckKind.XL_ASSIGNABLE, bdf, value="listed"))
+    remembered = _driver_path_step(dev)
+    finish = Step(Action.RUN, f"let xl finish with {bdf} (quarantine) so that it can give it back",
+                  bdf=bdf, argv=("xl", "pci-assignable-add", bdf), expect=(on_pciback,),
+                  unless=(original,))
     steps.append(Step(
         Action.RUN,
         f"make {bdf} assignable through xl (pciback, quarantine, xenstore)",
         bdf=bdf,
         argv=tuple(argv),
-        expect=(Check(CheckKind.DRIVER, bdf, value="pciback"),),
-        undo=(Step(Action.RUN, f"give {bdf} back through xl", bdf=bdf, argv=tuple(give_back),
-                   expect=(Check(CheckKind.DRIVER, bdf, value=dev.driver),)),),
+        expect=assignable,
+        unless=(),
+        undo=(
+            finish,
+            *(replace(step, unless=(original,)) for step in remembered),
+            Step(Action.RUN, f"give {bdf} back through xl", bdf=bdf, argv=tuple(give_back),
+                 expect=(original, Check(CheckKind.XL_ASSIGNABLE, bdf, value="unlisted"))),
+        ),
     ))
-    return steps
+    return steps + remembered
+
+
+def _driver_path_step(dev: Device) -> list[Step]:
+    """Write libxl's `driver_path` (what xl writes before it binds pciback) unless it holds."""
+    if not dev.driver:
+        return []
+    key = f"/libxl/pci/{dev.bdf.xenstore}/driver_path"
+    path = f"/{drv_path(dev.driver)}"
+    return [Step(Action.RUN, f"make sure xl remembers {dev.driver} for {dev.bdf}", bdf=str(dev.bdf),
+                 argv=("xenstore-write", key, path),
+                 expect=(Check(CheckKind.XENSTORE, path=key, value=path),))]
 
 
 def _needs_override(facts: HostFacts, dev: Device) -> bool:

@@ -7,14 +7,18 @@ already holds, which makes rollback and recovery idempotent. An interrupted
 operation (journal left "running" or "rolling-back") is finished or rolled
 back by `recover`, which every mutating command calls first.
 
-Test hook: `PCIPASS_TEST_KILL=before:N` or `after:N` makes the process SIGKILL
-itself before or after its N-th forward step (1-based), for the kill -9 sweep.
+A rollback that cannot finish leaves the operation "stuck" (kept by the
+journal): it is no longer retried by every command, commands on its devices are
+refused until `recover --rollback` finishes it or `recover --abandon` closes it,
+and commands on other devices run.
+
+Test hook: `fault(when, n)` is called before ("before") and after ("after") the
+n-th forward step (1-based); the kill -9 sweep passes one that SIGKILLs
+(`pcipass.run.faults`).
 """
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,10 +26,13 @@ from typing import Any, Protocol
 
 from pcipass.errors import OperationError, PcipassError
 from pcipass.host.base import Host, RunResult
+from pcipass.host.xen import xenstore_read
 from pcipass.run.journal import Entry, Journal, State
+from pcipass.run.leftover import observe, xl_listed
 from pcipass.run.plan import EMPTY_OVERRIDE, Check, Plan, Step, dev_path
 
-KILL_ENV = "PCIPASS_TEST_KILL"
+Fault = Callable[[str, int], None]
+"""Test hook called as fault("before"|"after", n) around the n-th forward step."""
 SETTLE_SECONDS = 5.0
 """How long a step's expected state may take to appear (asynchronous probes)."""
 UNJOURNALLED = ("record", "forget")
@@ -79,6 +86,10 @@ def holds(host: Host, records: RecordKeeper, check: Check) -> bool:
         return host.exists(check.path)
     if check.kind == "absent":
         return not host.exists(check.path)
+    if check.kind == "xl-assignable":
+        return xl_listed(host, check.bdf) is (check.value == "listed")
+    if check.kind == "xenstore":
+        return xenstore_read(host, check.path) == check.value
     return records.has(check.bdf) == (check.value == "present")
 
 
@@ -92,13 +103,14 @@ class Executor:
         journal: Journal | None = None,
         settle: float = SETTLE_SECONDS,
         sleep: Callable[[float], None] = time.sleep,
+        fault: Fault | None = None,
     ) -> None:
         self.host = host
         self.records = records
         self.journal = journal or Journal(host)
         self.settle = settle
         self.sleep = sleep
-        self._kill = _parse_kill(os.environ.get(KILL_ENV, ""))
+        self.fault = fault
         self._taken = 0
 
     # -- public ------------------------------------------------------------
@@ -107,6 +119,7 @@ class Executor:
         outcome = Outcome(plan)
         if not plan:
             return outcome
+        self._refuse_stuck(plan)
         self.journal.begin(plan)
         self._forward(plan, 0, outcome, skip_done=False)
         return outcome
@@ -116,21 +129,56 @@ class Executor:
         entry = self.journal.load()
         return entry if entry is not None and entry.interrupted else None
 
-    def recover(self, rollback: bool = False) -> Outcome | None:
-        """Finish (or with `rollback`, undo) an interrupted operation; None if there is none."""
+    def stuck(self) -> list[Entry]:
+        """Operations whose rollback could not finish (see `recover --rollback/--abandon`)."""
+        return self.journal.stuck()
+
+    def recover(self, rollback: bool = False, stuck: bool = False) -> Outcome | None:
+        """Finish (or with `rollback`, undo) an interrupted operation; None if there is none.
+
+        With `stuck` (an explicit `pcipass recover`), operations left stuck are rolled back
+        again as well (the last outcome is returned); mutating commands never retry them."""
         entry = self.pending()
-        if entry is None:
-            return None
+        outcome = self._resume(entry, rollback) if entry is not None else None
+        for left in self.stuck() if stuck else []:
+            outcome = self._resume(left, rollback=True)
+        return outcome
+
+    def abandon(self) -> list[Entry]:
+        """Close the interrupted and the stuck operations without touching any device."""
+        entries = [e for e in (self.pending(),) if e is not None] + self.stuck()
+        if entries and entries[0].interrupted:
+            self.journal.resume(entries[0])
+            self.journal.end(State.ABANDONED)
+        self.journal.set_stuck([])
+        return entries
+
+    def _resume(self, entry: Entry, rollback: bool) -> Outcome:
         self.journal.resume(entry)
         outcome = Outcome(entry.plan)
         start = max(entry.step, 0)
-        if rollback or entry.state == "rolling-back":
+        if rollback or entry.state in ("rolling-back", "stuck"):
             # One step further: the journal does not mark record/forget steps, and undoing a
             # step that never happened is a no-op (its undo's expected state already holds).
-            self._rollback(entry.plan, min(start + 1, len(entry.plan.steps) - 1), outcome)
+            self._rollback(entry.plan, min(start + 1, len(entry.plan.steps) - 1), outcome,
+                           entry.id)
             return outcome
         self._forward(entry.plan, start, outcome, skip_done=True)
         return outcome
+
+    def _refuse_stuck(self, plan: Plan) -> None:
+        """A stuck operation blocks commands on its own devices, not on others."""
+        wanted = {s.bdf for s in plan.steps if s.bdf}
+        for entry in self.stuck():
+            shared = [b for b in entry.devices() if b in wanted]
+            if shared:
+                found = observe(self.host, shared[0], payload_of(entry.plan, shared[0]))
+                raise OperationError(
+                    f"{shared[0]} was left half-done by `{entry.plan.command}`, whose rollback "
+                    f"could not finish (found: {found.describe()})",
+                    "run `pcipass recover --rollback` once the cause is fixed, or "
+                    "`pcipass recover --abandon` for the commands that give it back by hand",
+                )
 
     # -- forward -----------------------------------------------------------
     def _forward(self, plan: Plan, start: int, outcome: Outcome, skip_done: bool) -> None:
@@ -139,41 +187,68 @@ class Executor:
             if step.action not in UNJOURNALLED:
                 self.records.flush()  # a journalled step implies durable records before it
                 self.journal.at(index)
-            if skip_done and step.expect and self._all_hold(step.expect):
+            if skip_done and step.skip_when and self._all_hold(step.skip_when):
                 continue
-            self._maybe_kill("before")
+            self._fault("before")
             try:
                 self._take(step, outcome, strict=True)
             except PcipassError as exc:
                 self._rollback(plan, index, outcome)
                 done = len(outcome.done)
                 undone = f"; the {done} step(s) done were undone" if done else ""
+                if skip_done and step.bdf:  # recovery: say where the device is now
+                    state = observe(self.host, step.bdf, payload_of(plan, step.bdf))
+                    undone += f"; found {step.bdf} {state.describe()}"
                 raise OperationError(
                     f"{exc.what}{undone}", exc.fix or "see `pcipass recover` and dmesg"
                 ) from exc
             outcome.done.append(step)
-            self._maybe_kill("after")
+            self._fault("after")
         self.records.flush()
         self.journal.end(State.DONE)
         outcome.state = "done"
 
     # -- backward ----------------------------------------------------------
-    def _rollback(self, plan: Plan, start: int, outcome: Outcome) -> None:
+    def _rollback(self, plan: Plan, start: int, outcome: Outcome, resumed: str = "") -> None:
         for index in range(start, -1, -1):
             self.journal.at(index, State.ROLLING_BACK)
             for undo in plan.steps[index].undo:
-                if undo.expect and self._all_hold(undo.expect):
+                if undo.skip_when and self._all_hold(undo.skip_when):
                     continue
                 try:
                     self._take(undo, outcome, strict=False)
                 except PcipassError as exc:
-                    raise OperationError(
-                        f"undoing {plan.steps[index].render()!r} failed: {exc.what}",
-                        "fix what the message says, then run `pcipass recover --rollback`",
-                    ) from exc
+                    raise self._stuck(plan, index, undo, exc, resumed) from exc
         self.records.flush()
         self.journal.end(State.ROLLED_BACK)
+        self._unstick(resumed)
         outcome.state = "rolled-back"
+
+    def _stuck(
+        self, plan: Plan, index: int, undo: Step, exc: PcipassError, resumed: str
+    ) -> OperationError:
+        """Keep the operation as stuck; the error names the device, its state and the way out."""
+        self.records.flush()
+        self.journal.end(State.STUCK)
+        entry = self.journal.load()
+        if entry is not None:
+            kept = [e for e in self.journal.stuck() if e.id not in (entry.id, resumed)]
+            self.journal.set_stuck([*kept, entry])
+        bdf = undo.bdf or plan.steps[index].bdf
+        state = observe(self.host, bdf, payload_of(plan, bdf)) if bdf else None
+        found = f"; found {bdf} {state.describe()}" if state else ""
+        cause = (state.obstacle() if state else "") or exc.fix
+        fix = f"{cause}, then " if cause else ""
+        return OperationError(
+            f"cannot undo `{plan.command}`: {exc.what}{found}",
+            f"{fix}run `pcipass recover --rollback`; or `pcipass recover --abandon`, which "
+            "closes the journal and prints the commands that give each device back by hand "
+            "(other devices are not blocked meanwhile)",
+        )
+
+    def _unstick(self, resumed: str) -> None:
+        if resumed and any(e.id == resumed for e in self.journal.stuck()):
+            self.journal.set_stuck([e for e in self.journal.stuck() if e.id != resumed])
 
     # -- one step ----------------------------------------------------------
     def _take(self, step: Step, outcome: Outcome, strict: bool) -> None:
@@ -183,6 +258,7 @@ class Executor:
         them) before the next step that touches the host, and at the end."""
         if step.action not in UNJOURNALLED:
             self.records.flush()
+        said = ""
         if step.action == "write":
             self.host.write(step.path, step.data)
         elif step.action == "run":
@@ -191,6 +267,7 @@ class Executor:
             if result.returncode != 0 and (strict or not step.expect):
                 raise StepFailed(f"`{step.render()}` failed: {_last_line(result)}",
                                  "see the tool's message")
+            said = _last_line(result) if result.returncode != 0 else ""
         elif step.action == "modprobe":
             result = self.host.modprobe(step.data)
             if result.returncode != 0:
@@ -202,9 +279,10 @@ class Executor:
             self.records.save(step.bdf, step.payload or {}, defer=True)
         else:
             self.records.drop(step.bdf, defer=True)
-        self._verify(step)
+        self._verify(step, said)
 
-    def _verify(self, step: Step) -> None:
+    def _verify(self, step: Step, said: str = "") -> None:
+        """Wait for the expected state; `said`: what a tool that failed printed last."""
         if not step.expect:
             return
         deadline = time.monotonic() + self.settle
@@ -213,27 +291,34 @@ class Executor:
             if not failed:
                 return
             if time.monotonic() >= deadline:
+                result = f"failed: {said}" if said else "was accepted but did not take effect"
                 raise StepFailed(
-                    f"`{step.render()}` was accepted but did not take effect "
-                    f"(expected {failed[0].describe()})",
-                    "check dmesg for the driver's reason",
+                    f"`{step.render()}` {result} (expected {failed[0].describe()})",
+                    "check dmesg for the driver's reason"
+                    if failed[0].kind in ("driver", "text", "exists", "absent")
+                    else "see `xl dmesg` and the tool's messages above",
                 )
             self.sleep(0.01)
 
     def _all_hold(self, checks: tuple[Check, ...]) -> bool:
         return all(holds(self.host, self.records, c) for c in checks)
 
-    def _maybe_kill(self, when: str) -> None:
+    def _fault(self, when: str) -> None:
         if when == "before":
             self._taken += 1
-        if self._kill == (when, self._taken):
-            os.kill(os.getpid(), signal.SIGKILL)
+        if self.fault is not None:
+            self.fault(when, self._taken)
 
 
-def _parse_kill(spec: str) -> tuple[str, int] | None:
-    when, _, number = spec.partition(":")
-    if when in ("before", "after") and number.isdigit():
-        return when, int(number)
+def payload_of(plan: Plan, bdf: str) -> dict[str, Any] | None:
+    """The record a plan stores for `bdf` (where the device came from), if it has one."""
+    steps = [s for s in plan.steps if s.bdf == bdf and s.action in ("record", "forget")]
+    for step in steps:
+        if step.action == "record" and step.payload:
+            return step.payload
+        restore = next((u.payload for u in step.undo if u.payload), None)
+        if restore:
+            return restore
     return None
 
 

@@ -9,6 +9,11 @@ progress lines are not fsync'd: only the plan file is, at begin and end. After a
 power loss the host's sysfs state is gone anyway and `recover` finds at worst an
 older step, whose idempotent undo (skipped where its state already holds) is safe.
 Lines of an older operation (another id) are ignored.
+
+An operation whose rollback could not finish is "stuck": it is kept in
+`journal.stuck.json` (a list, so later operations on other devices do not
+overwrite it) until `recover --rollback` finishes it or `recover --abandon`
+closes it.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
@@ -27,14 +33,18 @@ from pcipass.run.state_dir import STATE_DIR
 
 JOURNAL = f"{STATE_DIR}/journal.json"
 PROGRESS = f"{STATE_DIR}/journal.progress"
+STUCK = f"{STATE_DIR}/journal.stuck.json"
 
 class State(StrEnum):
-    """How a journalled operation stands: under way (`running`, `rolling-back`) or ended."""
+    """How a journalled operation stands: under way (`running`, `rolling-back`) or ended;
+    `stuck`: its rollback could not finish; `abandoned`: closed by `recover --abandon`."""
 
     RUNNING = "running"
     ROLLING_BACK = "rolling-back"
     DONE = "done"
     ROLLED_BACK = "rolled-back"
+    STUCK = "stuck"
+    ABANDONED = "abandoned"
 
 
 STATES = tuple(State)
@@ -54,6 +64,10 @@ class Entry:
     @property
     def interrupted(self) -> bool:
         return self.state in (State.RUNNING, State.ROLLING_BACK)
+
+    def devices(self) -> list[str]:
+        """The devices the plan touches, in plan order."""
+        return list(dict.fromkeys(s.bdf for s in self.plan.steps if s.bdf))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -80,21 +94,7 @@ class Journal:
         text = self.host.try_read_text(JOURNAL)
         if not text:
             return None
-        try:
-            obj = json.loads(text)
-            entry = Entry(
-                plan=Plan.from_json(obj["plan"]),
-                state=State(obj["state"]),
-                step=int(obj["step"]),
-                pid=int(obj.get("pid", 0)),
-                started=float(obj.get("started", 0.0)),
-                id=str(obj.get("id", "")),
-            )
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise OperationError(
-                f"the journal {self.host.name_of(JOURNAL)} is damaged ({exc})",
-                "inspect it, fix the devices by hand, then delete it",
-            ) from exc
+        entry = _parse(text, self.host.name_of(JOURNAL), lambda obj: [obj])[0]
         if not entry.interrupted:
             return entry
         steps = range(len(entry.plan.steps))
@@ -134,6 +134,18 @@ class Journal:
             self._progress.close()
             self._progress = None
 
+    def stuck(self) -> list[Entry]:
+        """Operations whose rollback could not finish, oldest first."""
+        text = self.host.try_read_text(STUCK)
+        return _parse(text, self.host.name_of(STUCK), lambda obj: list(obj)) if text else []
+
+    def set_stuck(self, entries: list[Entry]) -> None:
+        """Replace the list of stuck operations (durably)."""
+        try:
+            self.host.write_state_file(STUCK, json.dumps([e.to_json() for e in entries]))
+        except OSError as exc:
+            raise self._failed(STUCK, exc) from exc
+
     def _open_progress(self, truncate: bool) -> None:
         if self._progress is not None:
             self._progress.close()
@@ -153,3 +165,24 @@ class Journal:
         return OperationError(
             f"cannot write the journal {self.host.name_of(rel)}: {exc.strerror or exc}", STATE_FIX
         )
+
+
+def _parse(text: str, name: str, items: Callable[[Any], list[Any]]) -> list[Entry]:
+    """Entries from a journal file's JSON (`items` picks them out); damaged: one clear error."""
+    try:
+        return [
+            Entry(
+                plan=Plan.from_json(obj["plan"]),
+                state=State(obj["state"]),
+                step=int(obj["step"]),
+                pid=int(obj.get("pid", 0)),
+                started=float(obj.get("started", 0.0)),
+                id=str(obj.get("id", "")),
+            )
+            for obj in items(json.loads(text))
+        ]
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise OperationError(
+            f"the journal {name} is damaged ({exc})",
+            "inspect it, fix the devices by hand, then delete it",
+        ) from exc

@@ -23,6 +23,8 @@ class CheckKind(StrEnum):
     EXISTS = "exists"
     ABSENT = "absent"
     RECORD = "record"
+    XL_ASSIGNABLE = "xl-assignable"
+    XENSTORE = "xenstore"
 
 
 class Action(StrEnum):
@@ -46,7 +48,9 @@ class Check:
     `driver`: the device `bdf`'s driver link names `value` (None: no driver).
     `text`: the file `path` reads `value` (None: empty or `(null)`).
     `exists` / `absent`: `path` exists or not. `record`: pcipass holds a record
-    for `bdf` (`value` "present") or not ("absent").
+    for `bdf` (`value` "present") or not ("absent"). Xen's own state:
+    `xl-assignable`: `xl pci-assignable-list` lists `bdf` (`value` "listed") or not
+    ("unlisted"); `xenstore`: the xenstore key `path` reads `value` (None: absent).
     """
 
     kind: CheckKind
@@ -61,6 +65,11 @@ class Check:
             return f"/{self.path} reads {self.value or '(empty)'}"
         if self.kind == CheckKind.RECORD:
             return f"record of {self.bdf} {self.value}"
+        if self.kind == CheckKind.XL_ASSIGNABLE:
+            return f"{self.bdf} {self.value} by `xl pci-assignable-list`"
+        if self.kind == CheckKind.XENSTORE:
+            return f"xenstore {self.path} reads {self.value}" if self.value else \
+                f"xenstore {self.path} absent"
         return f"/{self.path} {'exists' if self.kind == CheckKind.EXISTS else 'is absent'}"
 
     def to_json(self) -> dict[str, Any]:
@@ -79,6 +88,10 @@ class Step:
     `write`: write `data` to host file `path`. `run`: run `argv` (exit 0 required).
     `modprobe`: load module `data`. `record` / `forget`: store or drop pcipass's
     memory of device `bdf` (`record` carries it in `payload`).
+
+    Recovery and rollback skip a step whose `unless` checks hold (None: its
+    `expect`; an empty tuple: never skip, for a step that is harmless to repeat
+    and part of whose effect cannot be re-read, such as Xen's quarantine).
     """
 
     action: Action
@@ -90,6 +103,12 @@ class Step:
     payload: dict[str, Any] | None = field(default=None, compare=False)
     expect: tuple[Check, ...] = ()
     undo: tuple[Step, ...] = ()
+    unless: tuple[Check, ...] | None = None
+
+    @property
+    def skip_when(self) -> tuple[Check, ...]:
+        """The checks whose holding makes the step unnecessary (empty: always take it)."""
+        return self.expect if self.unless is None else self.unless
 
     def render(self) -> str:
         """The exact change, as a shell user would write it."""
@@ -116,6 +135,7 @@ class Step:
             "payload": self.payload,
             "expect": [c.to_json() for c in self.expect],
             "undo": [u.to_json() for u in self.undo],
+            "unless": None if self.unless is None else [c.to_json() for c in self.unless],
             "shell": self.render(),
         }
 
@@ -131,6 +151,8 @@ class Step:
             payload=obj.get("payload"),
             expect=tuple(Check.from_json(c) for c in obj.get("expect", ())),
             undo=tuple(cls.from_json(u) for u in obj.get("undo", ())),
+            unless=None if obj.get("unless") is None
+            else tuple(Check.from_json(c) for c in obj["unless"]),
         )
 
 

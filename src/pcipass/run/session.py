@@ -17,7 +17,7 @@ from pcipass.errors import PcipassError, abbreviate
 from pcipass.host.base import Host
 from pcipass.ops.assign import HostFacts
 from pcipass.ops.facts import gather_facts
-from pcipass.run.executor import Executor, Outcome
+from pcipass.run.executor import Executor, Fault, Outcome
 from pcipass.run.lock import Lock
 from pcipass.run.plan import Plan
 from pcipass.run.records import RecordStore
@@ -43,14 +43,16 @@ def execute(
     dry_run: bool,
     warn: Warn = _ignore,
     targets: Sequence[str] = (),
+    fault: Fault | None = None,
 ) -> Result:
     """Plan (and unless `dry_run`, run) the change `build` describes on `host`.
 
     `targets`: the devices the user named; when there are several and the change
     fails, the error says that none of them was changed (a failed plan is undone).
+    `fault`: the executor's test hook (the CLI sets it from `PCIPASS_TEST_KILL`).
     """
     try:
-        return _execute(host, build, dry_run, warn)
+        return _execute(host, build, dry_run, warn, fault)
     except PcipassError as e:
         if len(targets) > 1:
             e.what = f"{e.what} (nothing was changed: {', '.join(map(abbreviate, targets))} " \
@@ -58,14 +60,16 @@ def execute(
         raise
 
 
-def _execute(host: Host, build: Callable[[HostFacts], Plan], dry_run: bool, warn: Warn) -> Result:
+def _execute(
+    host: Host, build: Callable[[HostFacts], Plan], dry_run: bool, warn: Warn, fault: Fault | None
+) -> Result:
     if dry_run:
         executor = Executor(host, RecordStore(host))
         if executor.pending() is not None:
             warn("an interrupted operation is pending; `pcipass recover` will finish it first")
         return Result(plan=build(gather_facts(host)))
     with Lock(host):
-        executor = Executor(host, RecordStore(host))
+        executor = Executor(host, RecordStore(host), fault=fault)
         recovered = executor.recover()
         if recovered is not None:
             warn(f"finished an interrupted operation first ({recovered.plan.command}: "

@@ -20,6 +20,7 @@ from pcipass.ops.assign import (
     resolve_targets,
 )
 from pcipass.ops.records import Record, XenDevice
+from pcipass.run.plan import Check
 
 NIC, PF, VF = "0000:02:00.0", "0000:01:00.0", "0000:01:00.1"
 LPC, SATA, ROOTPORT = "0000:00:1f.0", "0000:00:1f.2", "0000:00:1c.0"
@@ -116,7 +117,28 @@ def xen_facts(*extra: Device, **kw: object) -> HostFacts:
 def test_xen_add_goes_through_xl_with_name() -> None:
     plan = add_plan(xen_facts(), AddRequest((NIC,), "xen", name="nic0"))
     assert plan.render()[1] == f"xl pci-assignable-add -n nic0 {NIC}"
-    assert plan.steps[1].undo[0].argv == ("xl", "pci-assignable-remove", "-r", NIC)
+    assert plan.steps[1].undo[-1].argv == ("xl", "pci-assignable-remove", "-r", NIC)
+
+
+def test_xen_add_verifies_xl_and_libxl_state_and_undoes_a_half_done_add() -> None:
+    """xl's list and libxl's driver_path are checked; recovery always re-runs xl (the
+    quarantine cannot be re-read); the undo lets xl finish before it gives the device back."""
+    plan = add_plan(xen_facts(), AddRequest((NIC,), "xen"))
+    key = "/libxl/pci/0000-02-00-0/driver_path"
+    assert plan.render()[1:] == [
+        f"xl pci-assignable-add {NIC}",
+        f"xenstore-write {key} /sys/bus/pci/drivers/e1000e",
+    ]
+    add, remembered = plan.steps[1:]
+    assert {c.kind for c in add.expect} == {"driver", "xl-assignable"}
+    assert add.skip_when == ()
+    assert remembered.expect == (Check("xenstore", path=key, value="/sys/bus/pci/drivers/e1000e"),)
+    finish, rewrite, give_back = add.undo
+    assert finish.argv == ("xl", "pci-assignable-add", NIC)
+    original = (Check("driver", NIC, value="e1000e"),)
+    assert finish.skip_when == original and rewrite.skip_when == original
+    assert rewrite.argv == remembered.argv
+    assert give_back.argv == ("xl", "pci-assignable-remove", "-r", NIC)
 
 
 def test_xen_vf_with_autoprobe_off_gets_pciback_override() -> None:
@@ -124,7 +146,7 @@ def test_xen_vf_with_autoprobe_off_gets_pciback_override() -> None:
     assert plan.render()[1:] == [
         f"echo pciback > /sys/bus/pci/devices/{VF}/driver_override",
         f"xl pci-assignable-add {VF}",
-    ]
+    ]  # no driver: no driver_path to remember
 
 
 def test_xen_refuses_without_dom0_or_iommu() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -11,9 +12,10 @@ import pytest
 from pcipass.errors import OperationError
 from pcipass.host.base import RunResult, WriteFailed
 from pcipass.host.real import RealHost
-from pcipass.run.executor import Executor
+from pcipass.run.executor import Executor, Fault
+from pcipass.run.faults import KILL_ENV, from_env, kill_at
 from pcipass.run.journal import Journal
-from pcipass.run.plan import Plan, Step, probe, record, set_override, unbind
+from pcipass.run.plan import Check, Plan, Step, probe, record, set_override, unbind
 from pcipass.run.records import RecordStore
 
 BDF = "0000:01:00.0"
@@ -150,20 +152,23 @@ class Crash(BaseException):
     """Stands for SIGKILL: nothing in pcipass catches it."""
 
 
+def crash_at(when: str, at: int) -> Fault:
+    """A fault that stands for SIGKILL at `when:at`."""
+    def fault(point: str, step: int) -> None:
+        if (point, step) == (when, at):
+            raise Crash()
+    return fault
+
+
 @pytest.mark.parametrize("when", ["before", "after"])
 @pytest.mark.parametrize("at", range(1, 5))
 @pytest.mark.parametrize("rollback", [False, True])
-def test_recover_after_interruption(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, when: str, at: int, rollback: bool
-) -> None:
-    """Crash before/after each step (the kill hook raising instead of killing), then recover."""
+def test_recover_after_interruption(tmp_path: Path, when: str, at: int, rollback: bool) -> None:
+    """Crash before/after each step (the injected fault raising instead of killing), recover."""
     host = TinyKernel(tmp_path)
-    monkeypatch.setenv("PCIPASS_TEST_KILL", f"{when}:{at}")
-    crashing = Executor(host, RecordStore(host), settle=0)
-    monkeypatch.setattr("os.kill", lambda pid, sig: (_ for _ in ()).throw(Crash()))
+    crashing = Executor(host, RecordStore(host), settle=0, fault=crash_at(when, at))
     with pytest.raises(Crash):
         crashing.run(vfio_plan())
-    monkeypatch.delenv("PCIPASS_TEST_KILL")
     executor = Executor(host, RecordStore(host), settle=0)
     assert executor.pending() is not None  # even after the last step: the end is not journalled
     executor.recover(rollback=rollback)
@@ -175,12 +180,125 @@ def test_recover_after_interruption(
     assert executor.recover() is None
 
 
-def test_kill_hook_parses(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("PCIPASS_TEST_KILL", "after:2")
+def test_the_executor_reads_no_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(KILL_ENV, "before:1")
     host = TinyKernel(tmp_path)
-    assert Executor(host, RecordStore(host))._kill == ("after", 2)
-    monkeypatch.setenv("PCIPASS_TEST_KILL", "bogus")
-    assert Executor(host, RecordStore(host))._kill is None
+    assert Executor(host, RecordStore(host), settle=0).run(vfio_plan()).state == "done"
+
+
+def test_kill_hook_parses() -> None:
+    assert kill_at("bogus") is None and kill_at("after:x") is None
+    assert from_env({}) is None
+    fault = kill_at("after:2")
+    assert fault is not None
+    fault("before", 2)  # not the point: returns
+    fault("after", 1)
+
+
+def test_kill_hook_kills_at_its_point(monkeypatch: pytest.MonkeyPatch) -> None:
+    killed: list[int] = []
+    monkeypatch.setattr("os.kill", lambda pid, sig: killed.append(sig))
+    fault = from_env({KILL_ENV: "before:3"})
+    assert fault is not None
+    fault("before", 3)
+    assert killed == [signal.SIGKILL]
+
+
+class Xen(TinyKernel):
+    """TinyKernel plus an xl whose `pci-assignable-remove -r` fails until `fixed`."""
+
+    fixed = False
+    quarantine_fails = False
+
+    def run(self, argv: list[str], timeout: float = 1.0) -> RunResult:
+        self.writes.append(("run", " ".join(argv)))
+        if argv[:2] == ["xl", "pci-assignable-add"] and self.quarantine_fails:
+            return RunResult(tuple(argv), 1, "", "libxl: error: failed to quarantine\n")
+        if argv[:2] == ["xl", "pci-assignable-remove"]:
+            if not self.fixed:
+                return RunResult(tuple(argv), 1, "", "libxl: error: failed to de-quarantine\n")
+            self._link(BDF, "e1000e")
+        if argv[:2] == ["xl", "pci-assignable-add"]:
+            self._link(BDF, "pciback")
+        return RunResult(tuple(argv), 0, "", "")
+
+
+def xl_plan() -> Plan:
+    back = Step("run", "give back", bdf=BDF, argv=("xl", "pci-assignable-remove", "-r", BDF),
+                expect=(Check("driver", BDF, value="e1000e"),))
+    finish = Step("run", "let xl finish", bdf=BDF, argv=("xl", "pci-assignable-add", BDF),
+                  expect=(Check("driver", BDF, value="pciback"),),
+                  unless=(Check("driver", BDF, value="e1000e"),))
+    add = Step("run", "add", bdf=BDF, argv=("xl", "pci-assignable-add", BDF),
+               expect=(Check("driver", BDF, value="pciback"),), unless=(), undo=(finish, back))
+    return Plan(f"assignable add {BDF}", (record(BDF, {"driver": "e1000e"}), add))
+
+
+def test_a_step_that_must_be_redone_runs_again_on_recovery(tmp_path: Path) -> None:
+    host = Xen(tmp_path)
+    with pytest.raises(Crash):
+        Executor(host, RecordStore(host), settle=0, fault=crash_at("after", 2)).run(xl_plan())
+    assert driver(host) == "pciback"  # its expected state holds: before, recovery skipped it
+    host.writes.clear()
+    Executor(host, RecordStore(host), settle=0).recover()
+    assert host.writes == [("run", f"xl pci-assignable-add {BDF}")]
+
+
+def test_a_failed_recovery_names_the_device_and_where_it_is(tmp_path: Path) -> None:
+    host = Xen(tmp_path)
+    with pytest.raises(Crash):
+        Executor(host, RecordStore(host), settle=0, fault=crash_at("after", 1)).run(xl_plan())
+    host.quarantine_fails = True
+    with pytest.raises(OperationError) as err:
+        Executor(host, RecordStore(host), settle=0).recover()
+    assert "failed to quarantine" in err.value.what
+    assert f"found {BDF} on e1000e" in err.value.what and "originally on e1000e" in err.value.what
+    assert not RecordStore(host).has(BDF)
+
+
+def test_a_rollback_that_cannot_finish_is_stuck_and_blocks_only_its_devices(tmp_path: Path) -> None:
+    host = Xen(tmp_path)
+    with pytest.raises(Crash):
+        Executor(host, RecordStore(host), settle=0, fault=crash_at("after", 2)).run(xl_plan())
+    executor = Executor(host, RecordStore(host), settle=0)
+    with pytest.raises(OperationError) as err:
+        executor.recover(rollback=True)
+    assert BDF in err.value.what and "failed to de-quarantine" in err.value.what
+    assert "found 0000:01:00.0 on pciback" in err.value.what
+    assert "recover --abandon" in err.value.fix and "fix what" not in err.value.fix
+    assert executor.pending() is None and [e.plan.command for e in executor.stuck()] == [
+        f"assignable add {BDF}"]
+    assert executor.recover() is None  # a mutating command does not retry it ...
+    with pytest.raises(OperationError, match="half-done"):  # ... is refused on its device ...
+        executor.run(Plan("x", (unbind(BDF, "pciback"),)))
+    other = "0000:01:00.1"  # ... and runs on another one, keeping the stuck operation
+    host.path(f"sys/bus/pci/devices/{other}").mkdir()
+    executor.run(Plan("y", (Step("write", "w", bdf=other, path="sys/bus/pci/drivers_probe",
+                                 data=other),)))
+    assert len(executor.stuck()) == 1
+    host.fixed = True
+    assert executor.recover(rollback=True) is None  # only `pcipass recover` retries it
+    outcome = executor.recover(stuck=True)
+    assert outcome is not None and outcome.state == "rolled-back"
+    assert driver(host) == "e1000e" and executor.stuck() == []
+    assert not RecordStore(host).has(BDF)
+
+
+def test_abandon_closes_the_journal_and_touches_nothing(tmp_path: Path) -> None:
+    host = Xen(tmp_path)
+    with pytest.raises(Crash):
+        Executor(host, RecordStore(host), settle=0, fault=crash_at("after", 2)).run(xl_plan())
+    executor = Executor(host, RecordStore(host), settle=0)
+    with pytest.raises(OperationError):
+        executor.recover(rollback=True)
+    with pytest.raises(OperationError, match="de-quarantine"):
+        executor.recover(stuck=True)  # still stuck, still kept once
+    assert len(executor.stuck()) == 1
+    host.writes.clear()
+    abandoned = executor.abandon()
+    assert [e.plan.command for e in abandoned] == [f"assignable add {BDF}"]
+    assert host.writes == [] and executor.stuck() == [] and executor.pending() is None
+    assert executor.abandon() == []
 
 
 def test_missing_module_is_one_clear_error_before_any_change(tmp_path: Path) -> None:

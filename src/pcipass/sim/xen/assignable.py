@@ -6,8 +6,11 @@ the project's Xen lab shows them; the sysfs writes go through the simulated kern
 from __future__ import annotations
 
 import errno
+import json
 import os
 import re
+import signal
+from dataclasses import asdict
 
 from pcipass.sim.kernel.state import WriteError
 from pcipass.sim.xen.context import XlContext, libxl_pci_path, read_bdf
@@ -91,8 +94,10 @@ def _add(ctx: XlContext, bdf: str, name: str | None) -> bool:
         driver_path = _driver_realpath(ctx, bdf)
         if driver_path is not None and sysfs_write_bdf(ctx, f"{driver_path}/unbind", bdf) != 0:
             return False
+        _killed_after(ctx, "unbind")
         if driver_path:
             ctx.xs.write(libxl_pci_path(bdf, "driver_path"), driver_path)
+            _killed_after(ctx, "driver_path")
         elif (old := ctx.xs.read(libxl_pci_path(bdf, "driver_path"))) is not None:
             ctx.log("info", 819, func, f"{bdf} not bound to a driver, will be rebound to {old}")
         else:
@@ -100,6 +105,7 @@ def _add(ctx: XlContext, bdf: str, name: str | None) -> bool:
         if not _pciback_assign(ctx, bdf):
             ctx.log("error", 830, func, "Couldn't bind device to pciback!")
             return False
+        _killed_after(ctx, "bind")
     if name is not None:
         ctx.xs.write(libxl_pci_path(bdf, "name"), name)
     else:
@@ -110,6 +116,19 @@ def _add(ctx: XlContext, bdf: str, name: str | None) -> bool:
     if bdf not in ctx.xen["quarantined"]:
         ctx.xen["quarantined"].append(bdf)
     return True
+
+
+def _killed_after(ctx: XlContext, step: str) -> None:
+    """Test hook: `PCIPASS_TEST_KILL=xl-add:<step>` (unbind, driver_path, bind) SIGKILLs
+    the process right after that inner step of libxl's assignable_add, before the
+    quarantine, keeping what was done so far as real xl would (the state is saved first)."""
+    if os.environ.get("PCIPASS_TEST_KILL") != f"xl-add:{step}":
+        return
+    state = ctx.kernel.root.parent / "sim.json"
+    data = json.loads(state.read_text(encoding="utf-8"))
+    data["kernel"], data["xen"] = asdict(ctx.kernel.state), ctx.xen
+    state.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _pciback_assign(ctx: XlContext, bdf: str) -> bool:
