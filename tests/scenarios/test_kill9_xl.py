@@ -22,9 +22,9 @@ from waits import driver_of, wait_driver
 
 from helpers.cli import pcipass, where
 from pcipass.host.base import Host
-from pcipass.ops.records import RecordStore
 from pcipass.run.executor import Executor
 from pcipass.run.plan import Plan
+from pcipass.run.records import RecordStore
 from pcipass.sim.host import SimHost
 
 pytestmark = pytest.mark.targets("sim", "xen-lab")

@@ -87,7 +87,9 @@ class Host:
 
     kind = "base"
     local = False
-    """True when the root is this machine, where programs may be run."""
+    """True when the root is this machine."""
+    runs_programs = True
+    """Whether `run` can act on this host (False on another host's tree: see RealHost)."""
 
     def __init__(self, root: str | os.PathLike[str] = "/") -> None:
         self.root = Path(root)

@@ -74,6 +74,11 @@ class RealHost(Host):
         super().__init__(root)
         self.local = os.path.realpath(root) == "/"
 
+    @property
+    def runs_programs(self) -> bool:  # type: ignore[override]
+        """Programs run on this machine only: never because of another host's tree."""
+        return self.local
+
     def write(self, rel: str, data: str, timeout: float = DEFAULT_WRITE_TIMEOUT) -> None:
         if self._writer is None:
             self._writer = _Writer()
@@ -86,7 +91,7 @@ class RealHost(Host):
             raise WriteFailed(rel, data, job.error.errno or errno.EIO)
 
     def run(self, argv: list[str], timeout: float = DEFAULT_RUN_TIMEOUT) -> RunResult:
-        if not self.local:
+        if not self.runs_programs:
             raise NotThisMachine(
                 f"`{' '.join(argv)}` runs on this machine, not on the tree under --root "
                 f"{self.root}",

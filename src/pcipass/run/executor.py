@@ -29,7 +29,7 @@ from pcipass.host.base import Host, RunResult
 from pcipass.host.xen import xenstore_read
 from pcipass.run.journal import Entry, Journal, State
 from pcipass.run.leftover import observe, xl_listed
-from pcipass.run.plan import EMPTY_OVERRIDE, Check, Plan, Step, dev_path
+from pcipass.run.plan import EMPTY_OVERRIDE, Action, Check, Plan, Step, dev_path
 
 Fault = Callable[[str, int], None]
 """Test hook called as fault("before"|"after", n) around the n-th forward step."""
@@ -120,9 +120,21 @@ class Executor:
         if not plan:
             return outcome
         self._refuse_stuck(plan)
+        self._refuse_programs(plan)
         self.journal.begin(plan)
         self._forward(plan, 0, outcome, skip_done=False)
         return outcome
+
+    def _refuse_programs(self, plan: Plan) -> None:
+        """On another host's tree no program may run: refuse before the journal is begun."""
+        if self.host.runs_programs:
+            return
+        for step in plan.steps:
+            if step.action in (Action.RUN, Action.MODPROBE):
+                program = " ".join(step.argv) or f"modprobe {step.data}"
+                raise OperationError(
+                    f"`{program}` runs on this machine, not on the tree under --root "
+                    f"{self.host.root}", "run pcipass on that host")
 
     def pending(self) -> Entry | None:
         """The interrupted operation, if any."""
