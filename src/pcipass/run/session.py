@@ -70,7 +70,14 @@ def _execute(
         return Result(plan=build(gather_facts(host)))
     with Lock(host):
         executor = Executor(host, RecordStore(host), fault=fault)
-        recovered = executor.recover()
+        try:
+            recovered = executor.recover()
+        except PcipassError as exc:
+            if executor.pending() is not None:
+                raise
+            # Undone, or left stuck (which then blocks only its own devices): say so, go on.
+            warn(f"an interrupted operation could not be finished: {exc.line()}")
+            recovered = None
         if recovered is not None:
             warn(f"finished an interrupted operation first ({recovered.plan.command}: "
                  f"{recovered.state})")
