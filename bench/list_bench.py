@@ -23,8 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from pcipass.model.pciids import PCI_IDS_PATHS
-from pcipass.sim.tree import HostSpec, PciFunction, SriovCap, build_tree, vf_function
+from pcipass.host.paths import PCI_IDS_PATHS
+from pcipass.sim.layout import HostSpec, PciFunction, SriovSpec, vf_function
+from pcipass.sim.tree import build_tree
 
 GNU_TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
 IDS = next(
@@ -65,7 +66,7 @@ def spec(ports: int, vfs: int) -> HostSpec:
             iommu_group=1000 + i,
             flr=True,
             ari=True,
-            sriov=SriovCap(63, 0x10ED, offset=0x80, stride=2, num_vfs=vfs),
+            sriov=SriovSpec(63, 0x10ED, offset=0x80, stride=2, num_vfs=vfs),
         )
         fns.append(pf)
         fns.extend(vf_function(pf, v, 10000 + i * 100 + v) for v in range(vfs))

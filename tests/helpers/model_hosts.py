@@ -11,18 +11,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pcipass.sim.tree import (
+from pcipass.sim.layout import (
     Disk,
     Driver,
     HostSpec,
-    Mount,
+    MountSpec,
     NetIf,
     PciFunction,
     Route,
-    SriovCap,
-    build_tree,
+    SriovSpec,
     vf_function,
 )
+from pcipass.sim.tree import build_tree
 
 PCI_IDS = """\
 # test pci.ids
@@ -76,7 +76,7 @@ PF0 = PciFunction(
     flr=True,
     msix_vectors=64,
     ari=True,
-    sriov=SriovCap(63, 0x10ED, offset=0x80, stride=2, num_vfs=3),
+    sriov=SriovSpec(63, 0x10ED, offset=0x80, stride=2, num_vfs=3),
     net=(NetIf("enp5s0f0", "aa:bb:cc:00:00:01"),),
 )
 PF1 = PciFunction(
@@ -92,7 +92,7 @@ PF1 = PciFunction(
     iommu_group=21,
     flr=True,
     ari=True,
-    sriov=SriovCap(63, 0x10ED, offset=0x80, stride=2, num_vfs=0),
+    sriov=SriovSpec(63, 0x10ED, offset=0x80, stride=2, num_vfs=0),
     net=(NetIf("enp5s0f1", "aa:bb:cc:00:00:02"),),
 )
 
@@ -122,7 +122,7 @@ def xen_host(num_vfs: int = 3) -> HostSpec:
         else PciFunction(
             **{
                 **PF0.__dict__,
-                "sriov": SriovCap(63, 0x10ED, offset=0x80, stride=2, num_vfs=num_vfs),
+                "sriov": SriovSpec(63, 0x10ED, offset=0x80, stride=2, num_vfs=num_vfs),
             }
         )
     )
@@ -230,7 +230,7 @@ def xen_host(num_vfs: int = 3) -> HostSpec:
     return HostSpec(
         fns,
         drivers=(Driver("pcieport", None), Driver("pciback", "xen_pciback")),
-        mounts=(Mount("/dev/nvme0n1p1", "/"), Mount("/dev/nvme0n1p2", "/var", "xfs")),
+        mounts=(MountSpec("/dev/nvme0n1p1", "/"), MountSpec("/dev/nvme0n1p2", "/var", "xfs")),
         routes=(
             Route("eno1", gateway="192.168.1.1"),
             Route("eno1", "192.168.1.0", mask="255.255.255.0"),

@@ -23,11 +23,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers.model_hosts import PCI_IDS, xen_host
+from pcipass.host.paths import PCI_IDS_PATHS
 from pcipass.host.real import RealHost
 from pcipass.model.discovery import discover
-from pcipass.model.pciids import PCI_IDS_PATHS
 from pcipass.model.views import device_json
-from pcipass.sim.tree import HostSpec, PciFunction, SriovCap, build_tree, vf_function
+from pcipass.sim.layout import HostSpec, PciFunction, SriovSpec, vf_function
+from pcipass.sim.tree import build_tree
 
 pytestmark = pytest.mark.skipif(shutil.which("lspci") is None, reason="pciutils not installed")
 
@@ -258,7 +259,7 @@ def hosts(draw: st.DrawFn) -> HostSpec:
                 parent=rp,
                 driver=draw(st.sampled_from([None, "ixgbe", "nvme", "vfio-pci", "pciback"])),
                 iommu_group=draw(st.sampled_from([None, group])),
-                sriov=SriovCap(8, device ^ 0x1, offset=0x80, stride=2, num_vfs=vfs)
+                sriov=SriovSpec(8, device ^ 0x1, offset=0x80, stride=2, num_vfs=vfs)
                 if vfs
                 else None,
             )

@@ -20,7 +20,7 @@ from pcipass.address import PciAddress
 from pcipass.cli.context import AppContext, pass_app
 from pcipass.cli.output import emit_json, out
 from pcipass.errors import InputError
-from pcipass.host.base import SYSFS_PCI_DEVICES
+from pcipass.host.paths import PCI_DEVICES as SYSFS_PCI_DEVICES
 from pcipass.spec import SpecCheck
 from pcipass.xlcfg import (
     GLOBAL_KEYS,

@@ -28,8 +28,6 @@ from pathlib import Path
 from pcipass.errors import OperationError
 from pcipass.host import user_files
 
-SYSFS_PCI_DEVICES = "sys/bus/pci/devices"
-SYSFS_PCI_DRIVERS = "sys/bus/pci/drivers"
 DEFAULT_WRITE_TIMEOUT = 10.0
 DEFAULT_RUN_TIMEOUT = 120.0
 STATE_FIX = "run pcipass as root, or check that the state directory is writable"

@@ -35,27 +35,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pcipass.errors import InputError, OperationError
+from pcipass.host import paths
 from pcipass.host.base import Host
 
 MANIFEST = "pcipass-snapshot.json"
 FORMAT = 1
 READ_LIMIT = 65536
 AUX_LIMIT = 16 << 20
-PCI_IDS_PATHS = ("usr/share/misc/pci.ids", "usr/share/hwdata/pci.ids", "usr/share/pci.ids")
 SKIP_NAMES = re.compile(r"^(resource\d+(_wc)?|rom|vpd|remove|rescan|reset|bind|unbind|new_id|"
                         r"remove_id|drivers_probe|new_slot|remove_slot|label)$")  # fmt: skip
 SKIP_DIRS = {"power", "msi_irqs", "statistics", "queues", "queue", "mq", "trace", "integrity",
              "subsystem", "firmware_node", "wakeup", "ptp", "hwmon", "infiniband"}  # fmt: skip
-PROC_FILES = (
-    "proc/mounts",
-    "proc/swaps",
-    "proc/cmdline",
-    "proc/modules",
-    "proc/net/route",
-    "proc/net/ipv6_route",
-    "proc/net/if_inet6",
-    "proc/xen/capabilities",
-)
+PROC_FILES = (paths.MOUNTS, paths.SWAPS, paths.CMDLINE, paths.PROC_MODULES, paths.ROUTE,
+              paths.IPV6_ROUTE, paths.IF_INET6, paths.XEN_CAPABILITIES)  # fmt: skip
 
 
 @dataclass
@@ -182,36 +174,37 @@ class _Walker:
 
 
 def _pci_device_dirs(w: _Walker) -> Iterator[str]:
-    for top in w.listdir("sys/devices"):
+    for top in w.listdir(paths.DEVICES):
         if top.startswith("pci"):
-            yield f"sys/devices/{top}"
+            yield f"{paths.DEVICES}/{top}"
 
 
 def collect(host: Host) -> Capture:
     """Everything a snapshot of `host` holds."""
     w = _Walker(host)
-    if not host.is_dir("sys/bus/pci/devices"):
+    if not host.is_dir(paths.PCI_DEVICES):
         raise InputError(
-            f"{host.root} has no sys/bus/pci/devices", "point --root at a host root such as /"
+            f"{host.root} has no {paths.PCI_DEVICES}", "point --root at a host root such as /"
         )
     for top in _pci_device_dirs(w):
         _walk_devices(w, top)
-    for rel in ("sys/bus/pci/devices", "sys/kernel/iommu_groups"):
+    for rel in (paths.PCI_DEVICES, paths.IOMMU_GROUPS):
         w.tree(rel, 4)
-    for name in w.listdir("sys/bus/pci/drivers"):
-        w.shallow(f"sys/bus/pci/drivers/{name}")
+    for name in w.listdir(paths.PCI_DRIVERS):
+        w.shallow(paths.drv(name))
     for f in ("drivers_autoprobe", "slots"):
-        w.tree(f"sys/bus/pci/{f}", 2)
-    for name in w.listdir("sys/module"):
-        w.shallow(f"sys/module/{name}", ("parameters", "drivers"))
-    for cls in ("net", "block", "nvme", "iommu"):
-        w.tree(f"sys/class/{cls}", 1)
-    w.tree("sys/block", 1)
-    for name in w.listdir("sys/devices/virtual/net"):
-        w.shallow(f"sys/devices/virtual/net/{name}", ("brif", "bonding", "brport"))
-    for name in w.listdir("sys/devices/virtual/block"):
-        w.shallow(f"sys/devices/virtual/block/{name}", ("slaves", "holders", "dm", "md"))
-    w.tree("sys/hypervisor/type", 1)
+        w.tree(f"{paths.PCI_BUS}/{f}", 2)
+    for name in w.listdir(paths.MODULES):
+        w.shallow(f"{paths.MODULES}/{name}", ("parameters", "drivers"))
+    for rel in (paths.CLASS_NET, paths.CLASS_BLOCK, paths.CLASS_NVME, paths.CLASS_IOMMU):
+        w.tree(rel, 1)
+    w.tree(paths.BLOCK, 1)
+    for kind, subdirs in (("net", ("brif", "bonding", "brport")),
+                          ("block", ("slaves", "holders", "dm", "md"))):  # fmt: skip
+        virtual = f"{paths.DEVICES}/virtual/{kind}"
+        for name in w.listdir(virtual):
+            w.shallow(f"{virtual}/{name}", subdirs)
+    w.tree(paths.HYPERVISOR_TYPE, 1)
     for rel in PROC_FILES:  # as files: /proc/mounts is a link to self/mounts on a real host
         data = w.read_all(rel)
         if data is not None:
@@ -224,20 +217,20 @@ def collect(host: Host) -> Capture:
 def _add_names_and_modules(w: _Walker) -> None:
     """pci.ids (the first found, as a file) and the kernel release with the PCI lines of its
     ``modules.alias``, so names and candidate modules replay as on the source host."""
-    for rel in PCI_IDS_PATHS:
+    for rel in paths.PCI_IDS_PATHS:
         data = w.read_all(rel)
         if data is not None:
             w.add_bytes(rel, data)
             break
-    release = w.read_all("proc/sys/kernel/osrelease")
+    release = w.read_all(paths.OSRELEASE)
     if release is None:
         return
-    w.add_bytes("proc/sys/kernel/osrelease", release)
-    name = release.decode(errors="replace").strip()
-    aliases = w.read_all(f"lib/modules/{name}/modules.alias")
+    w.add_bytes(paths.OSRELEASE, release)
+    alias_file = paths.modules_alias(release.decode(errors="replace").strip())
+    aliases = w.read_all(alias_file)
     if aliases is not None:
         pci = [ln for ln in aliases.splitlines(keepends=True) if ln.startswith(b"alias pci:")]
-        w.add_bytes(f"lib/modules/{name}/modules.alias", b"".join(pci))
+        w.add_bytes(alias_file, b"".join(pci))
 
 
 def _walk_devices(w: _Walker, rel: str) -> None:
@@ -286,7 +279,7 @@ def write_snapshot(host: Host, target: str) -> Capture:
     manifest = {
         "format": FORMAT,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "kernel": host.try_read_text("proc/sys/kernel/osrelease") if host.local else None,
+        "kernel": host.try_read_text(paths.OSRELEASE) if host.local else None,
         "source_root": str(host.root),
         **cap.summary(),
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from pcipass.host import paths
 from pcipass.host.base import CommandFailed, Host
 from pcipass.host.real import NotThisMachine
 
@@ -25,8 +26,8 @@ class XenDevice:
 def xl_info(host: Host) -> str | None:
     """`xl info` output in a dom0 (empty on a dom0's tree, where xl cannot be asked), None
     elsewhere or when xl does not answer (a domU has no working xl)."""
-    caps = host.try_read_text("proc/xen/capabilities") or ""
-    if "control_d" not in caps and host.try_read_text("sys/hypervisor/type") != "xen":
+    caps = host.try_read_text(paths.XEN_CAPABILITIES) or ""
+    if "control_d" not in caps and host.try_read_text(paths.HYPERVISOR_TYPE) != "xen":
         return None
     try:
         result = host.run(["xl", "info"])

@@ -17,7 +17,8 @@ from dataclasses import replace
 
 from pcipass.address import PciAddress
 from pcipass.errors import InputError
-from pcipass.host.base import SYSFS_PCI_DEVICES, Host
+from pcipass.host import paths
+from pcipass.host.base import Host
 from pcipass.model import config_space, pciids, usage
 from pcipass.model.device import (
     Device,
@@ -31,9 +32,9 @@ from pcipass.model.device import (
 
 def require_host_tree(host: Host) -> None:
     """Raise `InputError` unless the root holds a PCI sysfs tree."""
-    if not host.is_dir(SYSFS_PCI_DEVICES):
+    if not host.is_dir(paths.PCI_DEVICES):
         raise InputError(
-            f"{host.root} is not a host tree: it has no /{SYSFS_PCI_DEVICES}",
+            f"{host.root} is not a host tree: it has no /{paths.PCI_DEVICES}",
             "point --root at / or at a snapshot directory (pcipass snapshot), or use --sim DIR",
         )
 
@@ -94,8 +95,8 @@ class ModuleIndex:
 
     @classmethod
     def load(cls, host: Host) -> ModuleIndex:
-        release = host.try_read_text("proc/sys/kernel/osrelease")
-        text = host.try_read_text(f"lib/modules/{release}/modules.alias") if release else None
+        release = host.try_read_text(paths.OSRELEASE)
+        text = host.try_read_text(paths.modules_alias(release)) if release else None
         return cls(text)
 
     def match(self, modalias: str | None) -> tuple[str, ...] | None:
@@ -152,15 +153,15 @@ _ATTR_FILES = {
 }
 
 
-def _read_ids(host: Host, d: str, full: bool) -> dict[str, int | None]:
+def _read_ids(host: Host, name: str, full: bool) -> dict[str, int | None]:
     """vendor, device, class (and with `full` subsystem IDs and revision): one ``uevent``
     read where it has them (a real kernel's does), attribute files for whatever it lacks."""
-    raw = _uevent_ids(_attr(host, f"{d}/uevent"))
+    raw = _uevent_ids(_attr(host, paths.dev(name, "uevent")))
     for key, attr in _ATTR_FILES.items():
         if raw.get(key) is None and (full or key in ("vendor", "device", "class")):
-            raw[key] = _hex(_attr(host, f"{d}/{attr}"))
+            raw[key] = _hex(_attr(host, paths.dev(name, attr)))
         raw.setdefault(key, None)
-    raw["revision"] = _hex(_attr(host, f"{d}/revision")) if full else None
+    raw["revision"] = _hex(_attr(host, paths.dev(name, "revision"))) if full else None
     return raw
 
 
@@ -174,21 +175,20 @@ def _read_function(
     parents: bool = True,
     full_ids: bool = True,
 ) -> Device | None:
-    d = f"{SYSFS_PCI_DEVICES}/{name}"
-    raw = _read_ids(host, d, full_ids or detail)
-    driver = host.link_name(f"{d}/driver")
-    if raw["vendor"] is None and not host.is_dir(d):
+    raw = _read_ids(host, name, full_ids or detail)
+    driver = host.link_name(paths.dev(name, "driver"))
+    if raw["vendor"] is None and not host.is_dir(paths.dev(name)):
         return None  # hot-unplugged while we looked
     unknown = [k for k in ("vendor", "device", "class") if raw[k] is None]
-    group = _int(host.link_name(f"{d}/iommu_group"))
-    physfn = _bdf_of_link(host.readlink(f"{d}/physfn"))
+    group = _int(host.link_name(paths.dev(name, "iommu_group")))
+    physfn = _bdf_of_link(host.readlink(paths.dev(name, "physfn")))
     fields: dict[str, object] = {}
     if detail:
-        fields = _detail(host, d, unknown, mods)
+        fields = _detail(host, name, unknown, mods)
     elif physfn is None:  # a VF is never a PF: skip the read (thousands of VFs on big hosts)
-        total = _int(_attr(host, f"{d}/sriov_totalvfs"))
+        total = _int(_attr(host, paths.dev(name, "sriov_totalvfs")))
         if total is not None:
-            fields["sriov"] = _sriov(host, d, total, None)
+            fields["sriov"] = _sriov(host, name, total, None)
     cfg = fields.pop("config", None)
     if raw["revision"] is None and isinstance(cfg, bytes) and len(cfg) > 8:
         raw["revision"] = cfg[8]
@@ -204,7 +204,7 @@ def _read_function(
         names=names_of(raw),
         driver=driver,
         iommu_group=group,
-        parent=_parent_of(host.readlink(d)) if parents or detail else None,
+        parent=_parent_of(host.readlink(paths.dev(name))) if parents or detail else None,
         physfn=physfn,
         status=status_of(driver, readable),
         unknown=tuple(unknown),
@@ -216,55 +216,57 @@ def _either(first: int | None, second: int | None) -> int | None:
     return first if first is not None else second
 
 
-def _sriov(host: Host, d: str, total: int, caps: config_space.ConfigCaps | None) -> SriovPF:
-    def read(rel: str) -> str | None:
-        return _attr(host, rel)
+def _sriov(host: Host, name: str, total: int, caps: config_space.ConfigCaps | None) -> SriovPF:
+    def read(attr: str) -> str | None:
+        return _attr(host, paths.dev(name, attr))
 
-    num = _int(read(f"{d}/sriov_numvfs"))
-    autoprobe = _int(read(f"{d}/sriov_drivers_autoprobe"))
+    num = _int(read("sriov_numvfs"))
+    autoprobe = _int(read("sriov_drivers_autoprobe"))
     cap = caps.sriov if caps else None
     return SriovPF(
         total_vfs=total,
         num_vfs=num if num is not None else (cap.num_vfs if cap else None),
-        vf_offset=_either(_int(read(f"{d}/sriov_offset")), cap.vf_offset if cap else None),
-        vf_stride=_either(_int(read(f"{d}/sriov_stride")), cap.vf_stride if cap else None),
-        vf_device_id=_either(_hex(read(f"{d}/sriov_vf_device")), cap.vf_device_id if cap else None),
+        vf_offset=_either(_int(read("sriov_offset")), cap.vf_offset if cap else None),
+        vf_stride=_either(_int(read("sriov_stride")), cap.vf_stride if cap else None),
+        vf_device_id=_either(_hex(read("sriov_vf_device")), cap.vf_device_id if cap else None),
         drivers_autoprobe=None if autoprobe is None else bool(autoprobe),
     )
 
 
-def _detail(host: Host, d: str, unknown: list[str], mods: ModuleIndex | None) -> dict[str, object]:
-    def read(rel: str) -> str | None:
-        return _attr(host, rel)
+def _detail(
+    host: Host, name: str, unknown: list[str], mods: ModuleIndex | None
+) -> dict[str, object]:
+    def read(attr: str) -> str | None:
+        return _attr(host, paths.dev(name, attr))
 
-    cfg = host.try_read_bytes(f"{d}/config")
+    cfg = host.try_read_bytes(paths.dev(name, "config"))
     caps = config_space.parse(cfg) if cfg is not None else None
     if caps is None:
         unknown.append("config")
-    methods_text = read(f"{d}/reset_method")
-    total = _int(read(f"{d}/sriov_totalvfs"))
+    methods_text = read("reset_method")
+    total = _int(read("sriov_totalvfs"))
     if total is None and caps is not None and caps.sriov is not None:
         total = caps.sriov.total_vfs
-    modalias = read(f"{d}/modalias")
-    override = read(f"{d}/driver_override")
+    modalias = read("modalias")
+    override = read("driver_override")
     return {
         "config": cfg,
         "driver_override": None if override in (None, "(null)", "") else override,
         "modalias": modalias,
         "modules": mods.match(modalias) if mods else None,
-        "numa_node": _int(read(f"{d}/numa_node")),
+        "numa_node": _int(read("numa_node")),
         "header_type": caps.header_type if caps else None,
         "pcie_type": caps.pcie_type if caps else None,
         "reset": Reset(
             flr=caps.flr if caps else None,
             af_flr=caps.af_flr if caps else None,
             pm_no_soft_reset=caps.pm_no_soft_reset if caps else None,
-            reset_file=host.exists(f"{d}/reset"),
+            reset_file=host.exists(paths.dev(name, "reset")),
             methods=tuple(methods_text.split()) if methods_text is not None else None,
         ),
         "acs": caps.acs if caps else None,
         "ari": caps.ari if caps else None,
-        "sriov": _sriov(host, d, total, caps) if total is not None else None,
+        "sriov": _sriov(host, name, total, caps) if total is not None else None,
     }
 
 
@@ -297,7 +299,7 @@ def discover(
     mods = ModuleIndex.load(host) if modules else None
     focus = set(only) if only is not None else None
     devices: dict[PciAddress, Device] = {}
-    for name in host.listdir(SYSFS_PCI_DEVICES):
+    for name in host.listdir(paths.PCI_DEVICES):
         bdf = PciAddress.try_parse(name)
         if bdf is None:
             continue
@@ -314,7 +316,7 @@ def discover(
     for dev in devices.values():
         if dev.iommu_group is not None:
             groups.setdefault(dev.iommu_group, []).append(dev.bdf)
-    iommu = bool(groups) or bool(host.listdir("sys/class/iommu"))
+    iommu = bool(groups) or bool(host.listdir(paths.CLASS_IOMMU))
     return HostModel(
         devices=dict(sorted(devices.items())),
         groups={g: tuple(sorted(m)) for g, m in sorted(groups.items())},

@@ -21,8 +21,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-#: Where distributions install pci.ids, in the order lspci's builds look (the one list).
-PCI_IDS_PATHS = ("usr/share/misc/pci.ids", "usr/share/hwdata/pci.ids", "usr/share/pci.ids")
+from pcipass.host.paths import PCI_IDS_PATHS
+
 TREE, MACHINE = "tree", "machine"
 """`PciIds.origin`: the file came from the host tree read, or from this machine."""
 

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable
 
 from pcipass.address import PciAddress
+from pcipass.host import paths
 from pcipass.host.base import Host
 from pcipass.model.device import BlockDevice, Mount, NetInterface
 
@@ -41,7 +42,7 @@ def _prefix_len(mask: str) -> int:
 def ipv4_routes(host: Host) -> dict[str, list[tuple[str, bool]]]:
     """Interface → [(``dest/len``, is_default)] from ``proc/net/route``."""
     out: dict[str, list[tuple[str, bool]]] = {}
-    text = host.try_read_text("proc/net/route") or ""
+    text = host.try_read_text(paths.ROUTE) or ""
     for line in text.splitlines()[1:]:
         cols = line.split()
         if len(cols) < 8:
@@ -57,7 +58,7 @@ def ipv4_routes(host: Host) -> dict[str, list[tuple[str, bool]]]:
 def ipv6_addresses(host: Host) -> dict[str, list[str]]:
     """Interface → IPv6 addresses (``addr/len``) from ``proc/net/if_inet6``."""
     out: dict[str, list[str]] = {}
-    for line in (host.try_read_text("proc/net/if_inet6") or "").splitlines():
+    for line in (host.try_read_text(paths.IF_INET6) or "").splitlines():
         cols = line.split()
         if len(cols) < 6 or len(cols[0]) != 32:
             continue
@@ -72,7 +73,7 @@ def ipv6_addresses(host: Host) -> dict[str, list[str]]:
 def ipv6_default_ifaces(host: Host) -> set[str]:
     """Interfaces with an IPv6 default route (``::/0`` in ``proc/net/ipv6_route``)."""
     found: set[str] = set()
-    for line in (host.try_read_text("proc/net/ipv6_route") or "").splitlines():
+    for line in (host.try_read_text(paths.IPV6_ROUTE) or "").splitlines():
         cols = line.split()
         if len(cols) >= 10 and cols[0] == "0" * 32 and cols[1] == "00" and cols[9] != "lo":
             found.add(cols[9])
@@ -84,8 +85,8 @@ def net_by_function(host: Host) -> dict[PciAddress, tuple[NetInterface, ...]]:
     routes = ipv4_routes(host)
     addrs6 = ipv6_addresses(host)
     default6 = ipv6_default_ifaces(host)
-    names = host.listdir("sys/class/net")
-    masters = {n: host.link_name(f"sys/class/net/{n}/master") for n in names}
+    names = host.listdir(paths.CLASS_NET)
+    masters = {n: host.link_name(paths.net(n, "master")) for n in names}
 
     def has_default(name: str | None, depth: int = 0) -> bool:
         if name is None or depth > 4:
@@ -96,16 +97,15 @@ def net_by_function(host: Host) -> dict[PciAddress, tuple[NetInterface, ...]]:
 
     out: dict[PciAddress, list[NetInterface]] = {}
     for name in names:
-        bdf = owning_function(host.resolve(f"sys/class/net/{name}"))
+        bdf = owning_function(host.resolve(paths.net(name)))
         if bdf is None:
             continue
-        base = f"sys/class/net/{name}"
         own = routes.get(name, [])
         out.setdefault(bdf, []).append(
             NetInterface(
                 name=name,
-                operstate=host.try_read_text(f"{base}/operstate"),
-                mac=host.try_read_text(f"{base}/address"),
+                operstate=host.try_read_text(paths.net(name, "operstate")),
+                mac=host.try_read_text(paths.net(name, "address")),
                 master=masters[name],
                 ipv4_routes=tuple(r for r, _ in own),
                 ipv6_addresses=tuple(addrs6.get(name, [])),
@@ -118,7 +118,7 @@ def net_by_function(host: Host) -> dict[PciAddress, tuple[NetInterface, ...]]:
 
 def mounts(host: Host) -> list[Mount]:
     """``proc/mounts`` (``proc/self/mounts`` on hosts where that is all there is)."""
-    text = host.try_read_text("proc/mounts") or host.try_read_text("proc/self/mounts") or ""
+    text = host.try_read_text(paths.MOUNTS) or host.try_read_text(paths.SELF_MOUNTS) or ""
     found = []
     for line in text.splitlines():
         cols = line.split()
@@ -143,7 +143,7 @@ def _holders_closure(host: Host, name: str) -> list[str]:
     seen: list[str] = []
     todo = [name]
     while todo:
-        for holder in host.listdir(f"sys/class/block/{todo.pop()}/holders"):
+        for holder in host.listdir(paths.block(todo.pop(), "holders")):
             if holder not in seen:
                 seen.append(holder)
                 todo.append(holder)
@@ -152,12 +152,12 @@ def _holders_closure(host: Host, name: str) -> list[str]:
 
 def block_by_function(host: Host) -> dict[PciAddress, tuple[BlockDevice, ...]]:
     """Every disk that sits on a PCI function, with its partitions, mounts, swap and holders."""
-    names = host.listdir("sys/class/block")
+    names = host.listdir(paths.CLASS_BLOCK)
     disks: dict[str, set[PciAddress]] = {}
     partitions: dict[str, list[str]] = {}
     for name in names:
-        real = host.resolve(f"sys/class/block/{name}")
-        if host.exists(f"sys/class/block/{name}/partition"):
+        real = host.resolve(paths.block(name))
+        if host.exists(paths.block(name, "partition")):
             partitions.setdefault(real.rstrip("/").split("/")[-2], []).append(name)
             continue
         bdf = owning_function(real)
@@ -173,14 +173,14 @@ def block_by_function(host: Host) -> dict[PciAddress, tuple[BlockDevice, ...]]:
     dm_names = {
         dm_name: n
         for n in names
-        if n.startswith("dm-") and (dm_name := host.try_read_text(f"sys/class/block/{n}/dm/name"))
+        if n.startswith("dm-") and (dm_name := host.try_read_text(paths.block(n, "dm/name")))
     }
-    cmdline = host.try_read_text("proc/cmdline") or ""
+    cmdline = host.try_read_text(paths.CMDLINE) or ""
     root_arg = next((a[5:] for a in cmdline.split() if a.startswith("root=")), None)
     all_mounts = mounts(host)
     swaps = [
         line.split()[0]
-        for line in (host.try_read_text("proc/swaps") or "").splitlines()[1:]
+        for line in (host.try_read_text(paths.SWAPS) or "").splitlines()[1:]
         if line.split()
     ]
     mounted: dict[str, list[Mount]] = {}

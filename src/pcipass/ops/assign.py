@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from pcipass.address import PciAddress
 from pcipass.errors import InputError, OperationError, abbreviate
+from pcipass.host import paths
 from pcipass.model import drivers
 from pcipass.model.device import Device, HostModel
 from pcipass.model.resolve import LOOKS_LIKE_BDF, Accept, is_slot, resolve_all
@@ -37,7 +38,6 @@ from pcipass.run.plan import (
     Plan,
     Step,
     bind,
-    drv_path,
     forget,
     probe,
     record,
@@ -349,7 +349,7 @@ def _driver_path_step(dev: Device) -> list[Step]:
     if not dev.driver:
         return []
     key = f"/libxl/pci/{dev.bdf.xenstore}/driver_path"
-    path = f"/{drv_path(dev.driver)}"
+    path = f"/{paths.drv(dev.driver)}"
     return [Step(Action.RUN, f"make sure xl remembers {dev.driver} for {dev.bdf}", bdf=str(dev.bdf),
                  argv=("xenstore-write", key, path),
                  expect=(Check(CheckKind.XENSTORE, path=key, value=path),))]
@@ -365,7 +365,7 @@ def _needs_override(facts: HostFacts, dev: Device) -> bool:
 
 def _modprobe(module: str, driver: str) -> Step:
     return Step(Action.MODPROBE, f"load {module}", data=module,
-                expect=(Check(CheckKind.EXISTS, path=drv_path(driver)),))
+                expect=(Check(CheckKind.EXISTS, path=paths.drv(driver)),))
 
 
 # -- remove ------------------------------------------------------------------
@@ -475,7 +475,7 @@ def _rebind(facts: HostFacts, dev: Device, rec: Record | None) -> list[Step]:
     bdf = str(dev.bdf)
     if rec is None:
         return [Step(Action.WRITE, f"original driver of {bdf} unknown: let the kernel choose",
-                     bdf=bdf, path="sys/bus/pci/drivers_probe", data=bdf)]
+                     bdf=bdf, path=paths.DRIVERS_PROBE, data=bdf)]
     steps: list[Step] = []
     if rec.driver:
         if rec.driver not in facts.drivers:

@@ -7,6 +7,7 @@ the network interfaces, and Xen's view of the devices in a dom0 (a Xen host wher
 
 from __future__ import annotations
 
+from pcipass.host import paths
 from pcipass.host.base import Host
 from pcipass.host.xen import xen_devices, xen_directio, xl_info
 from pcipass.model.device import HostModel
@@ -19,9 +20,9 @@ def gather_facts(host: Host, model: HostModel | None = None) -> HostFacts:
     """The facts for planning on `host` (`model`: already discovered, else read without names)."""
     if model is None:
         model = discover(host, names=False)
-    drivers = frozenset(host.listdir("sys/bus/pci/drivers"))
+    drivers = frozenset(host.listdir(paths.PCI_DRIVERS))
     modules = {
-        d: m for d in drivers if (m := host.link_name(f"sys/bus/pci/drivers/{d}/module"))
+        d: m for d in drivers if (m := host.link_name(paths.drv(d, "module")))
     }
     info = xl_info(host)
     dom0 = info is not None
@@ -34,5 +35,5 @@ def gather_facts(host: Host, model: HostModel | None = None) -> HostFacts:
         dom0=dom0,
         xen_directio=xen_directio(info) if info is not None else None,
         xen=xen,
-        interfaces=frozenset(host.listdir("sys/class/net")),
+        interfaces=frozenset(host.listdir(paths.CLASS_NET)),
     )

@@ -9,10 +9,11 @@ the plan narrows that list to the safe methods in FLR → PM → bus order, writ
 from __future__ import annotations
 
 from pcipass.errors import InputError, OperationError
+from pcipass.host import paths
 from pcipass.model import drivers
 from pcipass.model.device import Device, HostModel
 from pcipass.ops.guards import blocking, reset_refusals
-from pcipass.run.plan import Action, Check, CheckKind, Plan, Step, dev_path
+from pcipass.run.plan import Action, Check, CheckKind, Plan, Step
 
 ORDER = ("flr", "af_flr", "pm", "bus")
 
@@ -79,14 +80,14 @@ def reset_plan(
     if not methods:
         raise OperationError(f"{bdf} supports no reset method", "nothing pcipass can do")
     reset = Step(Action.WRITE, f"reset {bdf} ({' → '.join(methods)})", bdf=bdf,
-                 path=dev_path(bdf, "reset"), data="1")
+                 path=paths.dev(bdf, "reset"), data="1")
     if dev.reset.methods is None:
         return Plan(f"reset {bdf}", (reset,))
     old = " ".join(dev.reset.methods)
     narrow = " ".join(methods)
     if narrow == old:
         return Plan(f"reset {bdf}", (reset,))
-    path = dev_path(bdf, "reset_method")
+    path = paths.dev(bdf, "reset_method")
     restore = Step(Action.WRITE, f"restore reset_method of {bdf}", bdf=bdf, path=path, data=old,
                    expect=(Check(CheckKind.TEXT, path=path, value=old),))
     return Plan(f"reset {bdf}", (

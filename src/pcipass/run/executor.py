@@ -25,11 +25,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pcipass.errors import OperationError, PcipassError
+from pcipass.host import paths
 from pcipass.host.base import Host, RunResult
 from pcipass.host.xen import xenstore_read
 from pcipass.run.journal import Entry, Journal, State
 from pcipass.run.leftover import observe, xl_listed
-from pcipass.run.plan import EMPTY_OVERRIDE, Action, Check, Plan, Step, dev_path
+from pcipass.run.plan import EMPTY_OVERRIDE, Action, Check, Plan, Step
 
 Fault = Callable[[str, int], None]
 """Test hook called as fault("before"|"after", n) around the n-th forward step."""
@@ -77,7 +78,7 @@ class Outcome:
 def holds(host: Host, records: RecordKeeper, check: Check) -> bool:
     """Whether the host is in the state `check` describes (one re-read)."""
     if check.kind == "driver":
-        return host.link_name(dev_path(check.bdf, "driver")) == check.value
+        return host.link_name(paths.dev(check.bdf, "driver")) == check.value
     if check.kind == "text":
         text = host.try_read_text(check.path)
         current = None if text in (None, "", EMPTY_OVERRIDE) else text

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from pcipass.address import PciAddress
+from pcipass.host import paths
 from pcipass.host.base import CommandFailed, Host
 from pcipass.host.xen import xenstore_read
-from pcipass.run.plan import EMPTY_OVERRIDE, dev_path, drv_path
+from pcipass.run.plan import EMPTY_OVERRIDE
 
 STUBS = ("pciback", "vfio-pci")
 
@@ -49,7 +50,7 @@ class DeviceState:
 
     def obstacle(self) -> str:
         """What keeps the device from going back to its original driver, with the fix ("")."""
-        path = f"/{dev_path(self.bdf, 'driver_override')}"
+        path = f"/{paths.dev(self.bdf, 'driver_override')}"
         if self.override and self.override not in (self.original, self.original_override):
             return (f"its driver_override {self.override} keeps {self.original or 'any driver'} "
                     f"from binding: `echo > {path}`")
@@ -75,27 +76,27 @@ class DeviceState:
         cmds: list[str] = []
         if self.override != self.original_override:
             value = f"{self.original_override} " if self.original_override else ""
-            cmds.append(f"echo {value}> /{dev_path(bdf, 'driver_override')}")
+            cmds.append(f"echo {value}> /{paths.dev(bdf, 'driver_override')}")
         if self.driver == self.original:
             return cmds
         if self.driver == "pciback" and self.listed is not None:
             cmds.append(f"xl pci-assignable-add {bdf}   # finishes xl's quarantine; "
                         "'already assigned to pciback' is expected")
-            want = f"/{drv_path(self.original)}" if self.original else None
+            want = f"/{paths.drv(self.original)}" if self.original else None
             if want and self.driver_path != want:
                 cmds.append(f"xenstore-write {driver_path_key(bdf)} {want}")
             cmds.append(f"xl pci-assignable-remove {'-r ' if want else ''}{bdf}")
             return cmds
         if self.driver:
-            cmds.append(f"echo {bdf} > /{drv_path(self.driver, 'unbind')}")
+            cmds.append(f"echo {bdf} > /{paths.drv(self.driver, 'unbind')}")
         if self.original:
-            cmds.append(f"echo {bdf} > /{drv_path(self.original, 'bind')}")
+            cmds.append(f"echo {bdf} > /{paths.drv(self.original, 'bind')}")
         return cmds
 
 
 def observe(host: Host, bdf: str, payload: dict[str, Any] | None) -> DeviceState:
     """Read one device's state; `payload` is pcipass's record of where it came from."""
-    text = host.try_read_text(dev_path(bdf, "driver_override"))
+    text = host.try_read_text(paths.dev(bdf, "driver_override"))
     override = None if text in (None, "", EMPTY_OVERRIDE) else text
     listed = xl_listed(host, bdf)
     rec = payload or {}
@@ -104,11 +105,11 @@ def observe(host: Host, bdf: str, payload: dict[str, Any] | None) -> DeviceState
         path.rstrip("/").rpartition("/")[2] or None if path else None)
     return DeviceState(
         bdf=bdf,
-        driver=host.link_name(dev_path(bdf, "driver")),
+        driver=host.link_name(paths.dev(bdf, "driver")),
         override=override,
         listed=listed,
         driver_path=path,
         original=original,
         original_override=rec.get("driver_override"),
-        original_loaded=not original or host.exists(drv_path(original)),
+        original_loaded=not original or host.exists(paths.drv(original)),
     )

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from pcipass.host import paths
+
 
 class CheckKind(StrEnum):
     """What a `Check` re-reads (see `Check`)."""
@@ -193,23 +195,13 @@ def _payload_summary(payload: dict[str, Any]) -> str:
 
 
 # -- step builders shared by the ops ------------------------------------------
-def dev_path(bdf: str, attr: str = "") -> str:
-    base = f"sys/bus/pci/devices/{bdf}"
-    return f"{base}/{attr}" if attr else base
-
-
-def drv_path(driver: str, attr: str = "") -> str:
-    base = f"sys/bus/pci/drivers/{driver}"
-    return f"{base}/{attr}" if attr else base
-
-
 def bind(bdf: str, driver: str, why: str = "") -> Step:
     """Write the BDF to `drivers/DRIVER/bind`; undone by unbinding."""
     return Step(
         Action.WRITE,
         why or f"bind {bdf} to {driver}",
         bdf=bdf,
-        path=drv_path(driver, "bind"),
+        path=paths.drv(driver, "bind"),
         data=bdf,
         expect=(Check(CheckKind.DRIVER, bdf, value=driver),),
         undo=(_plain_unbind(bdf, driver),),
@@ -222,7 +214,7 @@ def unbind(bdf: str, driver: str, why: str = "") -> Step:
         Action.WRITE,
         why or f"unbind {bdf} from {driver}",
         bdf=bdf,
-        path=drv_path(driver, "unbind"),
+        path=paths.drv(driver, "unbind"),
         data=bdf,
         expect=(Check(CheckKind.DRIVER, bdf, value=None),),
         undo=(_plain_bind(bdf, driver),),
@@ -235,7 +227,7 @@ def probe(bdf: str, driver: str, why: str = "") -> Step:
         Action.WRITE,
         why or f"probe {bdf} (driver_override {driver})",
         bdf=bdf,
-        path="sys/bus/pci/drivers_probe",
+        path=paths.DRIVERS_PROBE,
         data=bdf,
         expect=(Check(CheckKind.DRIVER, bdf, value=driver),),
         undo=(_plain_unbind(bdf, driver),),
@@ -249,17 +241,17 @@ def set_override(bdf: str, new: str | None, old: str | None, why: str = "") -> S
         Action.WRITE,
         why or default,
         bdf=bdf,
-        path=dev_path(bdf, "driver_override"),
+        path=paths.dev(bdf, "driver_override"),
         data=new or "\n",
-        expect=(Check(CheckKind.TEXT, path=dev_path(bdf, "driver_override"), value=new),),
+        expect=(Check(CheckKind.TEXT, path=paths.dev(bdf, "driver_override"), value=new),),
         undo=(
             Step(
                 Action.WRITE,
                 f"restore driver_override of {bdf}",
                 bdf=bdf,
-                path=dev_path(bdf, "driver_override"),
+                path=paths.dev(bdf, "driver_override"),
                 data=old or "\n",
-                expect=(Check(CheckKind.TEXT, path=dev_path(bdf, "driver_override"), value=old),),
+                expect=(Check(CheckKind.TEXT, path=paths.dev(bdf, "driver_override"), value=old),),
             ),
         ),
     )
@@ -302,7 +294,7 @@ def _plain_bind(bdf: str, driver: str) -> Step:
         Action.WRITE,
         f"bind {bdf} to {driver}",
         bdf=bdf,
-        path=drv_path(driver, "bind"),
+        path=paths.drv(driver, "bind"),
         data=bdf,
         expect=(Check(CheckKind.DRIVER, bdf, value=driver),),
     )
@@ -313,7 +305,7 @@ def _plain_unbind(bdf: str, driver: str) -> Step:
         Action.WRITE,
         f"unbind {bdf} from {driver}",
         bdf=bdf,
-        path=drv_path(driver, "unbind"),
+        path=paths.drv(driver, "unbind"),
         data=bdf,
         expect=(Check(CheckKind.DRIVER, bdf, value=None),),
     )

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pcipass.errors import InputError
+from pcipass.host import paths
 from pcipass.host.base import (
     DEFAULT_RUN_TIMEOUT,
     DEFAULT_WRITE_TIMEOUT,
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
 
 STATE_FILE = "sim.json"
 TMP_FILE = f".{STATE_FILE}.tmp"
-PCI_IDS_PATHS = ("usr/share/misc/pci.ids", "usr/share/hwdata/pci.ids", "usr/share/pci.ids")
 XENSTORE_TOOLS = (
     "xenstore-read",
     "xenstore-write",
@@ -179,20 +179,20 @@ def _modprobe(kernel: SimKernel, args: list[str]) -> Output:
 def _write_kernel_files(root: Path, prof: Profile) -> None:
     """What tools read besides sysfs: the kernel release, modules.alias, and pci.ids (the
     machine's own, linked, so names show as on a real host; absent if it has none)."""
-    (root / "proc/sys/kernel").mkdir(parents=True, exist_ok=True)
-    (root / "proc/sys/kernel/osrelease").write_text(RELEASE + "\n")
+    (root / paths.OSRELEASE).parent.mkdir(parents=True, exist_ok=True)
+    (root / paths.OSRELEASE).write_text(RELEASE + "\n")
     aliases = [
         alias_line(pid, d.module)
         for d in prof.drivers
         if d.module and d.kind == "native"
         for pid in d.ids
     ]
-    moddir = root / "lib/modules" / RELEASE
-    moddir.mkdir(parents=True, exist_ok=True)
-    (moddir / "modules.alias").write_text("".join(a + "\n" for a in aliases))
-    for candidate in PCI_IDS_PATHS:
+    alias_file = root / paths.modules_alias(RELEASE)
+    alias_file.parent.mkdir(parents=True, exist_ok=True)
+    alias_file.write_text("".join(a + "\n" for a in aliases))
+    for candidate in paths.PCI_IDS_PATHS:
         if os.path.isfile("/" + candidate):
-            link = root / "usr/share/misc/pci.ids"
+            link = root / paths.PCI_IDS_PATHS[0]
             link.parent.mkdir(parents=True, exist_ok=True)
             link.symlink_to("/" + candidate)
             break

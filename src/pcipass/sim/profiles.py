@@ -17,15 +17,7 @@ from dataclasses import dataclass
 
 from pcipass.errors import InputError
 from pcipass.sim.kernel.state import ANY, DriverDef, ModuleDef, pci_id
-from pcipass.sim.tree import (
-    Disk,
-    HostSpec,
-    Mount,
-    NetIf,
-    PciFunction,
-    Route,
-    SriovCap,
-)
+from pcipass.sim.layout import Disk, HostSpec, MountSpec, NetIf, PciFunction, Route, SriovSpec
 
 
 @dataclass(frozen=True)
@@ -126,136 +118,44 @@ def _lab_functions() -> tuple[PciFunction, ...]:
             pcie_type="root_port", acs=True, iommu_group=group, msix_vectors=1,
         )  # fmt: skip
 
-    return (
-        PciFunction(
-            "0000:00:00.0", 0x8086, 0x29C0, 0x060000, sv, sd, pcie_type=None, iommu_group=0
-        ),  # fmt: skip
-        PciFunction(
-            "0000:00:02.0",
-            0x1AF4,
-            0x1009,
-            0x000200,
-            0x1AF4,
-            0x0009,
-            pcie_type=None,
-            iommu_group=1,
-            msix_vectors=2,
-        ),  # fmt: skip
-        PciFunction(
-            "0000:00:03.0",
-            0x1AF4,
-            0x1009,
-            0x000200,
-            0x1AF4,
-            0x0009,
-            pcie_type=None,
-            iommu_group=2,
-            msix_vectors=2,
-        ),  # fmt: skip
-        PciFunction(
-            "0000:00:04.0",
-            0x1AF4,
-            0x1001,
-            0x010000,
-            0x1AF4,
-            0x0002,
-            pcie_type=None,
-            iommu_group=3,
-            msix_vectors=2,
-            disks=(Disk("vda", (), 6291456),),
-        ),  # fmt: skip
+    return (  # bdf, vendor, device, class, subsystem vendor and device, then what differs
+        PciFunction("0000:00:00.0", 0x8086, 0x29C0, 0x060000, sv, sd, pcie_type=None,
+                    iommu_group=0),
+        PciFunction("0000:00:02.0", 0x1AF4, 0x1009, 0x000200, 0x1AF4, 0x0009, pcie_type=None,
+                    iommu_group=1, msix_vectors=2),
+        PciFunction("0000:00:03.0", 0x1AF4, 0x1009, 0x000200, 0x1AF4, 0x0009, pcie_type=None,
+                    iommu_group=2, msix_vectors=2),
+        PciFunction("0000:00:04.0", 0x1AF4, 0x1001, 0x010000, 0x1AF4, 0x0002, pcie_type=None,
+                    iommu_group=3, msix_vectors=2, disks=(Disk("vda", (), 6291456),)),
         root_port("0000:00:10.0", 4),
         root_port("0000:00:11.0", 5),
         root_port("0000:00:12.0", 6),
-        PciFunction(
-            "0000:00:1f.0",
-            0x8086,
-            0x2918,
-            0x060100,
-            sv,
-            sd,
-            revision=2,
-            pcie_type=None,
-            iommu_group=7,
-        ),  # fmt: skip
-        PciFunction(
-            "0000:00:1f.2",
-            0x8086,
-            0x2922,
-            0x010601,
-            sv,
-            sd,
-            revision=2,
-            pcie_type=None,
-            iommu_group=7,
-        ),  # fmt: skip
-        PciFunction(
-            "0000:00:1f.3",
-            0x8086,
-            0x2930,
-            0x0C0500,
-            sv,
-            sd,
-            revision=2,
-            pcie_type=None,
-            iommu_group=7,
-        ),  # fmt: skip
-        PciFunction(
-            "0000:01:00.0",
-            0x1B36,
-            0x0010,
-            0x010802,
-            sv,
-            sd,
-            revision=2,
-            parent="0000:00:10.0",
-            iommu_group=8,
-            msix_vectors=65,
-            flr=True,
-            ari=True,
-            sriov=SriovCap(4, 0x0010, offset=1, stride=1),
-            nvme_controller="nvme0",
-            disks=(Disk("nvme0n1", (), 524288),),
-        ),  # fmt: skip
-        PciFunction(
-            "0000:02:00.0",
-            0x8086,
-            0x10D3,
-            0x020000,
-            0x8086,
-            0x0000,
-            parent="0000:00:11.0",
-            iommu_group=9,
-            msix_vectors=5,
-            flr=False,
-            pm_no_soft_reset=False,
-            net=(NetIf("enp2s0", "52:54:00:12:34:56", "down"),),
-        ),  # fmt: skip
-        PciFunction(
-            "0000:03:00.0",
-            0x8086,
-            0x10C9,
-            0x020000,
-            sv,
-            sd,
-            revision=1,
-            parent="0000:00:12.0",
-            iommu_group=10,
-            msix_vectors=10,
-            flr=True,
-            pm_no_soft_reset=False,
-            ari=True,
-            sriov=SriovCap(7, 0x10CA, offset=0x80, stride=2),
-            net=(NetIf("enp3s0", "52:54:00:12:34:57", "down"),),
-        ),  # fmt: skip
-    )
+        PciFunction("0000:00:1f.0", 0x8086, 0x2918, 0x060100, sv, sd, revision=2,
+                    pcie_type=None, iommu_group=7),
+        PciFunction("0000:00:1f.2", 0x8086, 0x2922, 0x010601, sv, sd, revision=2,
+                    pcie_type=None, iommu_group=7),
+        PciFunction("0000:00:1f.3", 0x8086, 0x2930, 0x0C0500, sv, sd, revision=2,
+                    pcie_type=None, iommu_group=7),
+        PciFunction("0000:01:00.0", 0x1B36, 0x0010, 0x010802, sv, sd, revision=2,
+                    parent="0000:00:10.0", iommu_group=8, msix_vectors=65, flr=True, ari=True,
+                    sriov=SriovSpec(4, 0x0010, offset=1, stride=1), nvme_controller="nvme0",
+                    disks=(Disk("nvme0n1", (), 524288),)),
+        PciFunction("0000:02:00.0", 0x8086, 0x10D3, 0x020000, 0x8086, 0x0000,
+                    parent="0000:00:11.0", iommu_group=9, msix_vectors=5, flr=False,
+                    pm_no_soft_reset=False, net=(NetIf("enp2s0", "52:54:00:12:34:56", "down"),)),
+        PciFunction("0000:03:00.0", 0x8086, 0x10C9, 0x020000, sv, sd, revision=1,
+                    parent="0000:00:12.0", iommu_group=10, msix_vectors=10, flr=True,
+                    pm_no_soft_reset=False, ari=True,
+                    sriov=SriovSpec(7, 0x10CA, offset=0x80, stride=2),
+                    net=(NetIf("enp3s0", "52:54:00:12:34:57", "down"),)),
+    )  # fmt: skip
 
 
 LAB_BOOT = ("virtio_pci", "lpc_ich", "ahci", "i2c_i801", "nvme", "e1000e", "igb")
 LAB_MOUNTS = (
-    Mount("/dev/vda", "/", "ext4", "rw,relatime"),
-    Mount("labctl", "/lab/ctl", "9p", "rw,relatime,trans=virtio"),
-    Mount("share", "/mnt/share", "9p", "ro,relatime,trans=virtio"),
+    MountSpec("/dev/vda", "/", "ext4", "rw,relatime"),
+    MountSpec("labctl", "/lab/ctl", "9p", "rw,relatime,trans=virtio"),
+    MountSpec("share", "/mnt/share", "9p", "ro,relatime,trans=virtio"),
 )
 
 
@@ -305,7 +205,7 @@ def _xen_host() -> Profile:
         return PciFunction(
             f"0000:05:00.{fn}", 0x8086, 0x10FB, 0x020000, 0x8086, 0x000C, revision=1,
             parent="0000:00:03.0", numa_node=0, local_cpulist="0-15", msix_vectors=64,
-            flr=True, ari=True, sriov=SriovCap(63, 0x10ED, offset=0x80, stride=2),
+            flr=True, ari=True, sriov=SriovSpec(63, 0x10ED, offset=0x80, stride=2),
             net=(NetIf(ifname, mac, "up"),),
         )  # fmt: skip
 
@@ -315,77 +215,26 @@ def _xen_host() -> Profile:
         port("0000:00:02.0", 0x2031),
         port("0000:00:03.0", 0x2032),
         port("0000:00:1c.0", 0xA190),
-        PciFunction(
-            "0000:00:17.0",
-            0x8086,
-            0xA182,
-            0x010601,
-            0x15D9,
-            0x095D,
-            revision=9,
-            pcie_type=None,
-            msix_vectors=0,
-            disks=(Disk("sda", ("sda1", "sda2", "sda3"), 937703088),),
-        ),  # fmt: skip
-        PciFunction(
-            "0000:00:1f.0", 0x8086, 0xA1C1, 0x060100, 0x15D9, 0x095D, revision=9, pcie_type=None
-        ),  # fmt: skip
-        PciFunction(
-            "0000:00:1f.4", 0x8086, 0xA1A3, 0x0C0500, 0x15D9, 0x095D, revision=9, pcie_type=None
-        ),  # fmt: skip
-        PciFunction(
-            "0000:01:00.0",
-            0x10DE,
-            0x1C82,
-            0x030000,
-            0x1458,
-            0x3763,
-            revision=0xA1,
-            parent="0000:00:01.0",
-            msix_vectors=0,
-            irq=16,
-        ),  # fmt: skip
-        PciFunction(
-            "0000:01:00.1",
-            0x10DE,
-            0x0FB9,
-            0x040300,
-            0x1458,
-            0x3763,
-            revision=0xA1,
-            parent="0000:00:01.0",
-            msix_vectors=0,
-            irq=17,
-        ),  # fmt: skip
-        PciFunction(
-            "0000:02:00.0",
-            0x144D,
-            0xA808,
-            0x010802,
-            0x144D,
-            0xA801,
-            parent="0000:00:02.0",
-            msix_vectors=33,
-            flr=True,
-            nvme_controller="nvme0",
-            disks=(Disk("nvme0n1", ("nvme0n1p1",), 976773168),),
-        ),  # fmt: skip
-        PciFunction(
-            "0000:03:00.0",
-            0x8086,
-            0x1533,
-            0x020000,
-            0x15D9,
-            0x1533,
-            revision=3,
-            parent="0000:00:1c.0",
-            msix_vectors=5,
-            flr=True,
-            net=(NetIf("eno1", "ac:1f:6b:01:02:03", "up"),),
-        ),  # fmt: skip
+        PciFunction("0000:00:17.0", 0x8086, 0xA182, 0x010601, 0x15D9, 0x095D, revision=9,
+                    pcie_type=None, msix_vectors=0,
+                    disks=(Disk("sda", ("sda1", "sda2", "sda3"), 937703088),)),
+        PciFunction("0000:00:1f.0", 0x8086, 0xA1C1, 0x060100, 0x15D9, 0x095D, revision=9,
+                    pcie_type=None),
+        PciFunction("0000:00:1f.4", 0x8086, 0xA1A3, 0x0C0500, 0x15D9, 0x095D, revision=9,
+                    pcie_type=None),
+        PciFunction("0000:01:00.0", 0x10DE, 0x1C82, 0x030000, 0x1458, 0x3763, revision=0xA1,
+                    parent="0000:00:01.0", msix_vectors=0, irq=16),
+        PciFunction("0000:01:00.1", 0x10DE, 0x0FB9, 0x040300, 0x1458, 0x3763, revision=0xA1,
+                    parent="0000:00:01.0", msix_vectors=0, irq=17),
+        PciFunction("0000:02:00.0", 0x144D, 0xA808, 0x010802, 0x144D, 0xA801,
+                    parent="0000:00:02.0", msix_vectors=33, flr=True, nvme_controller="nvme0",
+                    disks=(Disk("nvme0n1", ("nvme0n1p1",), 976773168),)),
+        PciFunction("0000:03:00.0", 0x8086, 0x1533, 0x020000, 0x15D9, 0x1533, revision=3,
+                    parent="0000:00:1c.0", msix_vectors=5, flr=True,
+                    net=(NetIf("eno1", "ac:1f:6b:01:02:03", "up"),)),
         x520(0, "enp5s0f0", "90:e2:ba:10:20:30"),
         x520(1, "enp5s0f1", "90:e2:ba:10:20:31"),
-    )
+    )  # fmt: skip
     return Profile(
         "xen-host",
         "a typical Xen dom0: dual-port 82599ES (SR-IOV, 63 VFs per port), GPU + HDMI audio, "
@@ -393,9 +242,9 @@ def _xen_host() -> Profile:
         HostSpec(
             functions,
             mounts=(
-                Mount("/dev/sda2", "/", "ext4", "rw,relatime,errors=remount-ro"),
-                Mount("/dev/sda1", "/boot/efi", "vfat", "rw,relatime"),
-                Mount("/dev/nvme0n1p1", "/srv/images", "xfs", "rw,relatime"),
+                MountSpec("/dev/sda2", "/", "ext4", "rw,relatime,errors=remount-ro"),
+                MountSpec("/dev/sda1", "/boot/efi", "vfat", "rw,relatime"),
+                MountSpec("/dev/nvme0n1p1", "/srv/images", "xfs", "rw,relatime"),
             ),
             swaps=("/dev/sda3",),
             routes=(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import struct
 
 from pcipass.model import config_space as cs
-from pcipass.sim.tree import PciFunction, SriovCap, config_space
+from pcipass.sim.config_bytes import encode_config_space
+from pcipass.sim.layout import PciFunction, SriovSpec
 
 
 def compose(
@@ -123,14 +124,14 @@ def test_agrees_with_the_tree_builder() -> None:
         flr=True,
         ari=True,
         acs=False,
-        sriov=SriovCap(7, 0x10ED, offset=0x80, stride=2, num_vfs=3),
+        sriov=SriovSpec(7, 0x10ED, offset=0x80, stride=2, num_vfs=3),
     )
-    caps = cs.parse(config_space(pf))
+    caps = cs.parse(encode_config_space(pf))
     assert caps.flr and caps.ari and caps.sriov is not None
     assert (caps.sriov.total_vfs, caps.sriov.num_vfs, caps.sriov.vf_offset) == (7, 3, 0x80)
     assert (caps.sriov.vf_stride, caps.sriov.vf_device_id) == (2, 0x10ED)
     port = PciFunction("0000:00:01.0", 0x1B36, 0x000C, 0x060400, pcie_type="root_port", acs=True)
-    port_caps = cs.parse(config_space(port))
+    port_caps = cs.parse(encode_config_space(port))
     assert port_caps.pcie_type == "root-port" and port_caps.acs is not None
 
 
@@ -139,4 +140,4 @@ def test_one_pcie_type_table_for_the_model_and_the_simulator() -> None:
     assert len(set(names)) == len(names) == len({t.sim_key for t in cs.PCIE_TYPE_TABLE})
     for t in cs.PCIE_TYPE_TABLE:
         fn = PciFunction("0000:03:00.0", 0x8086, 0x1234, 0x020000, pcie_type=t.sim_key)
-        assert cs.parse(config_space(fn)).pcie_type == t.name
+        assert cs.parse(encode_config_space(fn)).pcie_type == t.name

@@ -25,8 +25,8 @@ from pcipass.ops.assign import AddRequest, add_plan, choose_backend
 from pcipass.ops.facts import gather_facts
 from pcipass.ops.guards import Refused
 from pcipass.sim.host import create_sim
+from pcipass.sim.layout import Disk, HostSpec, MountSpec, NetIf, PciFunction, Route
 from pcipass.sim.profiles import PROFILES
-from pcipass.sim.tree import Disk, HostSpec, Mount, NetIf, PciFunction, Route
 
 
 def odd_host() -> HostSpec:
@@ -54,7 +54,7 @@ def odd_host() -> HostSpec:
     )
     return HostSpec(
         fns,
-        mounts=(Mount("/dev/nvme0n1p1", "/srv"), Mount("/dev/sda1", "/")),
+        mounts=(MountSpec("/dev/nvme0n1p1", "/srv"), MountSpec("/dev/sda1", "/")),
         swaps=("/dev/nvme0n1p2",),
         routes=(Route("eth1", "10.0.0.0", mask="255.255.255.0"),),
     )

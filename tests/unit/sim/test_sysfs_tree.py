@@ -11,21 +11,21 @@ from pathlib import Path
 
 import pytest
 
-from pcipass.sim.tree import (
+from pcipass.sim.config_bytes import encode_config_space
+from pcipass.sim.layout import (
     Disk,
     Driver,
     HostSpec,
     Module,
-    Mount,
+    MountSpec,
     NetIf,
     PciFunction,
     Route,
-    SriovCap,
-    build_tree,
-    config_space,
+    SriovSpec,
     vf_bdf,
     vf_function,
 )
+from pcipass.sim.tree import build_tree
 
 PF = PciFunction(
     "0000:05:00.0",
@@ -41,7 +41,7 @@ PF = PciFunction(
     flr=True,
     msix_vectors=64,
     ari=True,
-    sriov=SriovCap(63, 0x10ED, offset=0x80, stride=2, num_vfs=2),
+    sriov=SriovSpec(63, 0x10ED, offset=0x80, stride=2, num_vfs=2),
     net=(NetIf("eth0", "aa:bb:cc:dd:ee:ff"),),
 )
 
@@ -101,7 +101,7 @@ def spec() -> HostSpec:
         fns,
         drivers=(Driver("pcieport", None), Driver("i801_smbus", "i2c_i801")),
         modules=(Module("ixgbe", (("max_vfs", "0"),)),),
-        mounts=(Mount("/dev/nvme0n1p1", "/"),),
+        mounts=(MountSpec("/dev/nvme0n1p1", "/"),),
         routes=(Route("eth0", gateway="192.168.1.1"),),
         hypervisor="xen",
     )
@@ -176,7 +176,7 @@ def test_net_block_proc(root: Path) -> None:
 
 
 def test_config_space_layout() -> None:
-    cfg = config_space(PF)
+    cfg = encode_config_space(PF)
     assert len(cfg) == 4096
     assert struct.unpack_from("<HH", cfg, 0) == (0x8086, 0x10FB)
     cap = cfg[0x34]
@@ -198,7 +198,7 @@ def test_config_space_layout() -> None:
     offset, stride = struct.unpack_from("<HH", cfg, sriov + 0x14)
     vfdev = struct.unpack_from("<H", cfg, sriov + 0x1A)[0]
     assert (total, num, offset, stride, vfdev) == (63, 2, 0x80, 2, 0x10ED)
-    vf = config_space(vf_function(PF, 0))
+    vf = encode_config_space(vf_function(PF, 0))
     assert struct.unpack_from("<HH", vf, 0) == (0xFFFF, 0xFFFF)  # VFs read as 0xffff
 
 

@@ -18,6 +18,7 @@ import os
 import re
 from pathlib import Path
 
+from pcipass.host import paths
 from pcipass.sim.kernel.kstr import sysfs_str, ulong_arg
 from pcipass.sim.kernel.modules import Modules
 from pcipass.sim.kernel.state import WriteError
@@ -40,25 +41,27 @@ class SimKernel(Modules):
             parts = real.relative_to(os.path.realpath(self.root)).parts
         except ValueError as exc:
             raise WriteError(errno.EACCES) from exc
-        if len(parts) > 1 and parts[:3] == ("sys", "bus", "pci"):
-            self._bus_write(parts[3:], data)
-        elif parts[:2] == ("sys", "devices") and BDF_RE.match(parts[-2]):
+        target = "/".join(parts)
+        if target.startswith(f"{paths.PCI_BUS}/"):
+            self._bus_write(target, data)
+        elif target.startswith(f"{paths.DEVICES}/") and BDF_RE.match(parts[-2]):
             self._device_write(parts[-2], parts[-1], data)
         else:
             raise WriteError(errno.EACCES)
 
-    def _bus_write(self, parts: tuple[str, ...], data: str) -> None:
-        if parts == ("drivers_probe",):
+    def _bus_write(self, target: str, data: str) -> None:
+        if target == paths.DRIVERS_PROBE:
             bdf = sysfs_str(data)
             if not self.exists(bdf):
                 raise WriteError(errno.ENODEV)
             self.device_attach(bdf)
             return
-        if parts == ("rescan",):
+        if target == paths.RESCAN:
             if ulong_arg(data):
                 self._rescan()
             return
-        if len(parts) == 3 and parts[0] == "drivers":
-            self._driver_write(parts[1], parts[2], data)
+        driver, _, attr = target.removeprefix(f"{paths.PCI_DRIVERS}/").partition("/")
+        if target.startswith(f"{paths.PCI_DRIVERS}/") and attr and "/" not in attr:
+            self._driver_write(driver, attr, data)
             return
         raise WriteError(errno.EACCES)

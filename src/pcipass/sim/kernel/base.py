@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from pcipass.host import paths
 from pcipass.sim.kernel.state import ModuleDef, SimState
 from pcipass.sim.tree import SysfsTree
 
@@ -26,22 +27,22 @@ class KernelBase:
 
     # -- queries --------------------------------------------------------------
     def exists(self, bdf: str) -> bool:
-        return bdf in self.state.functions and os.path.lexists(self.tree.bus / "devices" / bdf)
+        return bdf in self.state.functions and os.path.lexists(self.root / paths.dev(bdf))
 
     def driver_of(self, bdf: str) -> str | None:
-        link = self.tree.bus / "devices" / bdf / "driver"
+        link = self.root / paths.dev(bdf, "driver")
         return os.path.basename(os.readlink(link)) if link.is_symlink() else None
 
     def override_of(self, bdf: str) -> str | None:
-        text = (self.tree.bus / "devices" / bdf / "driver_override").read_text()
+        text = (self.root / paths.dev(bdf, "driver_override")).read_text()
         value = text[:-1] if text.endswith("\n") else text
         return None if value == "(null)" else value
 
     def numvfs(self, bdf: str) -> int:
-        return int((self.tree.bus / "devices" / bdf / "sriov_numvfs").read_text())
+        return int((self.root / paths.dev(bdf, "sriov_numvfs")).read_text())
 
     def autoprobe(self, bdf: str) -> bool:
-        path = self.tree.bus / "devices" / bdf / "sriov_drivers_autoprobe"
+        path = self.root / paths.dev(bdf, "sriov_drivers_autoprobe")
         return path.read_text().strip() != "0"
 
     def vfs_of(self, pf: str) -> list[str]:

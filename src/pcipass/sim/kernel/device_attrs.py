@@ -8,10 +8,11 @@ from __future__ import annotations
 import errno
 from dataclasses import replace
 
+from pcipass.host import paths
 from pcipass.sim.kernel.kstr import kstrtobool, sysfs_str, ulong_arg
 from pcipass.sim.kernel.sriov import Sriov
 from pcipass.sim.kernel.state import WriteError, function_from_json, function_to_json
-from pcipass.sim.tree import default_reset_methods
+from pcipass.sim.layout import default_reset_methods
 
 PAGE_SIZE = 4096
 
@@ -54,7 +55,7 @@ class DeviceAttrs(Sriov):
             raise WriteError(errno.EACCES)
 
     def _reset_methods(self, bdf: str) -> list[str]:
-        text = (self.tree.bus / "devices" / bdf / "reset_method").read_text()
+        text = (self.root / paths.dev(bdf, "reset_method")).read_text()
         return text.split()
 
     def _set_reset_methods(self, bdf: str, data: str) -> None:
@@ -68,7 +69,7 @@ class DeviceAttrs(Sriov):
             chosen = text.split()
             if any(name not in supported for name in chosen):
                 raise WriteError(errno.EINVAL, "Invalid or unsupported reset method")
-        path = self.tree.bus / "devices" / bdf / "reset_method"
+        path = self.root / paths.dev(bdf, "reset_method")
         path.write_text(" ".join(chosen) + "\n" if chosen else "")
 
     def _rescan(self) -> None:

@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from pcipass.sim.kernel.kstr import parse_hex_fields, sysfs_str
 from pcipass.sim.kernel.pciback import Pciback
 from pcipass.sim.kernel.state import ANY, DriverDef, PciId, WriteError
-from pcipass.sim.tree import PciFunction
+from pcipass.sim.layout import PciFunction
 
 
 def _match_one(pid: PciId | list[int], fn: PciFunction) -> bool:

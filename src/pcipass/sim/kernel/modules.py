@@ -6,10 +6,11 @@ A module registers its drivers (which then probe unbound devices); its parameter
 
 from __future__ import annotations
 
+from pcipass.host import paths
 from pcipass.sim.kernel.device_attrs import DeviceAttrs
 from pcipass.sim.kernel.kstr import param_text, parse_hide, parse_ids_param
 from pcipass.sim.kernel.state import RELEASE, module_name
-from pcipass.sim.tree import Driver, Module
+from pcipass.sim.layout import Driver, Module
 
 
 class Modules(DeviceAttrs):
@@ -20,7 +21,7 @@ class Modules(DeviceAttrs):
         drv = self.state.driver(name)
         self.tree.add_driver(Driver(drv.name, drv.module))
         if drv.kind == "pciback":
-            ddir = self.tree.bus / "drivers" / drv.name
+            ddir = self.root / paths.drv(drv.name)
             for extra in ("new_slot", "remove_slot", "quirks", "irq_handlers",
                           "irq_handler_state", "allow_interrupt_control"):  # fmt: skip
                 (ddir / extra).write_text("")

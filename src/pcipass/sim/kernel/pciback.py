@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 
+from pcipass.host import paths
 from pcipass.sim.kernel.base import KernelBase
 from pcipass.sim.kernel.kstr import parse_slot
 from pcipass.sim.kernel.state import WriteError
@@ -63,7 +64,7 @@ class Pciback(KernelBase):
         self._write_pciback_files()
 
     def _write_pciback_files(self) -> None:
-        ddir = self.tree.bus / "drivers" / "pciback"
+        ddir = self.root / paths.drv("pciback")
         if not ddir.exists():
             return
         (ddir / "slots").write_text("".join(s + "\n" for s in self.state.pciback_slots))

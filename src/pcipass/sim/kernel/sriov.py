@@ -6,10 +6,11 @@ import errno
 import os
 from dataclasses import replace
 
+from pcipass.host import paths
 from pcipass.sim.kernel.driver_core import DriverCore
 from pcipass.sim.kernel.kstr import kstrtoul, sysfs_str
 from pcipass.sim.kernel.state import WriteError
-from pcipass.sim.tree import NetIf, vf_function
+from pcipass.sim.layout import NetIf, vf_function
 
 
 def _ifname(bdf: str) -> str:
@@ -28,7 +29,7 @@ class Sriov(DriverCore):
     """Enabling and disabling VFs."""
 
     def _next_group(self) -> int:
-        groups = self.tree.sys / "kernel" / "iommu_groups"
+        groups = self.root / paths.IOMMU_GROUPS
         used = {int(g) for g in os.listdir(groups)} if groups.exists() else set()
         n = 0
         while n in used:

@@ -11,7 +11,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from pcipass.sim.tree import Disk, NetIf, PciFunction, SriovCap
+from pcipass.sim.layout import Disk, NetIf, PciFunction, SriovSpec
 
 ANY = -1  # PCI_ANY_ID in id tables
 RELEASE = "6.1.0-sim-amd64"  # the simulated kernel's release (uname -r)
@@ -97,7 +97,7 @@ def function_to_json(fn: PciFunction) -> dict[str, Any]:
 
 def function_from_json(data: dict[str, Any]) -> PciFunction:
     d = dict(data)
-    d["sriov"] = SriovCap(**d["sriov"]) if d.get("sriov") else None
+    d["sriov"] = SriovSpec(**d["sriov"]) if d.get("sriov") else None
     d["net"] = tuple(NetIf(**n) for n in d.get("net", ()))
     d["disks"] = tuple(
         Disk(x["name"], tuple(x["partitions"]), x["size_sectors"]) for x in d.get("disks", ())

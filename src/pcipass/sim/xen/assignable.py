@@ -12,10 +12,11 @@ import re
 import signal
 from dataclasses import asdict
 
+from pcipass.host import paths
 from pcipass.sim.kernel.state import WriteError
 from pcipass.sim.xen.context import XlContext, libxl_pci_path, read_bdf
 
-PCIBACK = "/sys/bus/pci/drivers/pciback"
+PCIBACK = f"/{paths.drv('pciback')}"
 
 
 def sysfs_write_bdf(ctx: XlContext, path: str, bdf: str) -> int | None:
@@ -46,7 +47,7 @@ def _has_slot(ctx: XlContext, bdf: str) -> bool:
 
 
 def _driver_realpath(ctx: XlContext, bdf: str) -> str | None:
-    link = ctx.kernel.tree.bus / "devices" / bdf / "driver"
+    link = ctx.kernel.root / paths.dev(bdf, "driver")
     if not os.path.lexists(link):
         return None
     real = os.path.realpath(link)
@@ -82,8 +83,8 @@ def _add(ctx: XlContext, bdf: str, name: str | None) -> bool:
         if not all("!" <= c <= "~" for c in name):
             ctx.log("error", 783, func, "Names may only include printable characters")
             return False
-    if not os.path.lexists(ctx.kernel.tree.bus / "devices" / bdf):
-        ctx.log("error", 792, func, f"Couldn't lstat /sys/bus/pci/devices/{bdf}: "
+    if not os.path.lexists(ctx.kernel.root / paths.dev(bdf)):
+        ctx.log("error", 792, func, f"Couldn't lstat /{paths.dev(bdf)}: "
                 "No such file or directory")  # fmt: skip
         return False
     if not _pciback_loaded(ctx, 693):
