@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from pcipass.host import paths
 from pcipass.host.base import Host
 from pcipass.host.real import RealHost
 from pcipass.model.discovery import discover
@@ -46,7 +47,7 @@ ORIGINAL = {E1000E: "e1000e", **dict.fromkeys(IGB_VFS, "igbvf")}
 
 
 def drivers(host: Host) -> dict[str, str | None]:
-    return {b: host.link_name(f"sys/bus/pci/devices/{b}/driver") for b in DEVICES}
+    return {b: host.link_name(paths.dev(b, "driver")) for b in DEVICES}
 
 
 def wait_original(host: Host, timeout: float = 60.0) -> None:
@@ -58,10 +59,10 @@ def wait_original(host: Host, timeout: float = 60.0) -> None:
 
 
 def prepare(host: Host) -> None:
-    if host.try_read_text(f"sys/bus/pci/devices/{IGB_PF}/sriov_numvfs") != str(len(IGB_VFS)):
-        host.write(f"sys/bus/pci/devices/{IGB_PF}/sriov_numvfs", "0")
-        host.write(f"sys/bus/pci/devices/{IGB_PF}/sriov_numvfs", str(len(IGB_VFS)))
-    if not host.exists("sys/bus/pci/drivers/vfio-pci"):
+    if host.try_read_text(paths.dev(IGB_PF, "sriov_numvfs")) != str(len(IGB_VFS)):
+        host.write(paths.dev(IGB_PF, "sriov_numvfs"), "0")
+        host.write(paths.dev(IGB_PF, "sriov_numvfs"), str(len(IGB_VFS)))
+    if not host.exists(paths.drv("vfio-pci")):
         host.modprobe("vfio-pci")
     wait_original(host)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from pcipass.errors import InputError
+from pcipass.host import paths
 from pcipass.host.base import Host
 from pcipass.host.real import RealHost
 
@@ -57,7 +58,7 @@ def select_host(ctx: click.Context, root: Path, sim: Path | None) -> tuple[Path,
 
 def check_host_tree(root: Path, via: str) -> None:
     """Raise `InputError` unless `root` is this machine or holds a host's sys/bus/pci."""
-    if os.path.realpath(root) == "/" or os.path.isdir(root / "sys/bus/pci"):
+    if os.path.realpath(root) == "/" or os.path.isdir(root / paths.PCI_BUS):
         return
     why = "does not exist" if not os.path.lexists(root) else "has no sys/bus/pci"
     sep = "" if via.endswith("=") else " "
