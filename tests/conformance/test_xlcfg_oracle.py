@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ from compare import RDM, actual_fields, expected_fields
 from corpus import REAL_WORLD, config_corpus, generated_configs
 from oracle_runner import Oracle
 
-from pcipass.cli.main import run
+from helpers.cli import pcipass
 from pcipass.spec import check_spec
 from pcipass.xlcfg import CfgSyntaxError, effective_pci, parse_config
 
@@ -143,15 +142,14 @@ def _as_cli_json(answer: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.parametrize("original", [REAL_WORLD, MULTI_LINE], ids=["one-line", "multi-line"])
 def test_pci_add_then_check_matches_xl(
-    oracle: Oracle, tmp_path: Path, capsys: pytest.CaptureFixture[str], original: str
+    oracle: Oracle, tmp_path: Path, original: str
 ) -> None:
     path = tmp_path / "guest.cfg"
     old = original.encode()
     path.write_bytes(old)
     specs = ["0000:06:00.0@5,permissive=0", "07:00.*,seize=1", "name=nic0,msitranslate=1"]
-    assert run(["config", "pci", "add", str(path), *specs]) == 0
-    assert run(["config", "set", str(path), "pci_permissive", "1"]) == 0
-    capsys.readouterr()
+    assert pcipass("config", "pci", "add", str(path), *specs).code == 0
+    assert pcipass("config", "set", str(path), "pci_permissive", "1").code == 0
     new = path.read_bytes()
     # every unrelated byte is unchanged: the edits are one insertion into the pci list and
     # one in-place replacement of pci_permissive's value
@@ -162,8 +160,9 @@ def test_pci_add_then_check_matches_xl(
             assert pci_start < i1 <= pci_end or (
                 op == "replace" and (i1, i2) == (value_at, value_at + 1)
             ), (op, i1, i2)
-    assert run(["--json", "config", "check", str(path)]) == 0
-    report = json.loads(capsys.readouterr().out)
+    checked = pcipass("--json", "config", "check", str(path))
+    assert checked.code == 0
+    report = checked.json()
     (got,) = oracle.cfg([new])
     assert got["parse_rc"] == 0 and all(a["rc"] == 0 for a in got["xl_pci"])
     assert len(got["xl_pci"]) == 5

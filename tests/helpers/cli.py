@@ -5,17 +5,16 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from pcipass.cli.main import run
 from pcipass.host.base import Host
 from pcipass.sim.host import SimHost
 
 
-@dataclass(frozen=True)
-class Result:
-    """Exit code and output of one CLI run."""
+class Result(NamedTuple):
+    """Exit code and output of one CLI run (also unpacks as `code, out, err`)."""
 
     code: int
     out: str
@@ -39,3 +38,7 @@ def pcipass(*args: str, host: Host | None = None) -> Result:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = run(argv)
     return Result(code, out.getvalue(), err.getvalue())
+
+
+Cli = Callable[..., Result]
+"""The type of the `cli` fixture (`pcipass` above)."""

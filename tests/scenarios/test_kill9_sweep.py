@@ -5,8 +5,6 @@ and no original-driver record may be lost. The kill comes from the executor's te
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import signal
@@ -17,25 +15,14 @@ import pytest
 from lab_layout import E1000E, dev
 from waits import driver_of
 
-from pcipass.cli.main import run
+from helpers.cli import pcipass, where
 from pcipass.host.base import Host
-from pcipass.sim.host import SimHost
 
 pytestmark = pytest.mark.targets("sim", "kernel-lab")
 ADD = ("assignable", "add", "--backend", "vfio", E1000E)
 REMOVE = ("assignable", "remove", "-r", E1000E)
 RECORDS = "var/lib/pcipass/records.json"
 
-
-def where(host: Host) -> list[str]:
-    return ["--sim", str(host.directory)] if isinstance(host, SimHost) else ["--root", "/"]
-
-
-def pcipass(host: Host, *args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = run([*where(host), *args])
-    return code, out.getvalue(), err.getvalue()
 
 
 def killed_at(host: Host, when: str, step: int, args: tuple[str, ...]) -> None:
@@ -47,7 +34,7 @@ def killed_at(host: Host, when: str, step: int, args: tuple[str, ...]) -> None:
 
 
 def step_count(host: Host, args: tuple[str, ...]) -> int:
-    code, out, err = pcipass(host, "--json", *args, "--dry-run")
+    code, out, err = pcipass("--json", *args, "--dry-run", host=host)
     assert code == 0, err
     return len(json.loads(out)["steps"])
 
@@ -72,7 +59,7 @@ def assert_consistent(host: Host) -> str:
 
 def back_to_e1000e(host: Host) -> None:
     if driver_of(host, E1000E) == "vfio-pci":
-        code, _, err = pcipass(host, *REMOVE)
+        code, _, err = pcipass(*REMOVE, host=host)
         assert code == 0, err
     assert driver_of(host, E1000E) == "e1000e"
 
@@ -84,12 +71,12 @@ def sweep(host: Host, args: tuple[str, ...], finished: str, prepare: bool) -> No
     while k <= total + 1:
         when, at = ("before", k) if k <= total else ("after", total)
         killed_at(host, when, at, args)
-        code, _, err = pcipass(host, "recover")
+        code, _, err = pcipass("recover", host=host)
         assert code == 0, err
         assert assert_consistent(host) == finished, (when, k)
         back_to_e1000e(host)
         if prepare:
-            assert pcipass(host, *ADD)[0] == 0
+            assert pcipass(*ADD, host=host)[0] == 0
         k, total = k + 1, step_count(host, args)
 
 
@@ -98,14 +85,14 @@ def test_sweep_add(host: Host) -> None:
 
 
 def test_sweep_remove_rebind(host: Host) -> None:
-    assert pcipass(host, *ADD)[0] == 0
+    assert pcipass(*ADD, host=host)[0] == 0
     sweep(host, REMOVE, finished="e1000e", prepare=True)
     back_to_e1000e(host)
 
 
 def test_rollback_after_kill(host: Host) -> None:
     killed_at(host, "after", 3, ADD)
-    code, _, err = pcipass(host, "recover", "--rollback")
+    code, _, err = pcipass("recover", "--rollback", host=host)
     assert code == 0, err
     assert assert_consistent(host) == "e1000e"
     assert record_of(host) is None
@@ -113,7 +100,7 @@ def test_rollback_after_kill(host: Host) -> None:
 
 def test_next_command_finishes_the_interrupted_one(host: Host) -> None:
     killed_at(host, "before", 3, ADD)
-    code, _, err = pcipass(host, *REMOVE)
+    code, _, err = pcipass(*REMOVE, host=host)
     assert code == 0, err
     assert "finished an interrupted operation" in err
     assert assert_consistent(host) == "e1000e"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pcipass.cli.main import run
+from helpers.cli import Cli
 from pcipass.sim.host import SimHost, create_sim
 
 GPU, AUDIO, NVME, NIC, SATA, X520 = (
@@ -27,13 +27,6 @@ def unchanged(tmp_path_factory: pytest.TempPathFactory) -> SimHost:
     return create_sim(tmp_path_factory.mktemp("unchanged") / "sim", profile="xen-host")
 
 
-def pp(sim: SimHost, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = run(["--sim", str(sim.directory), *args])
-    got = capsys.readouterr()
-    return code, got.out, got.err
-
-
 def driver(sim: SimHost, bdf: str) -> str | None:
     return sim.link_name(f"sys/bus/pci/devices/{bdf}/driver")
 
@@ -42,41 +35,41 @@ def snapshot(sim: SimHost) -> dict[str, str | None]:
     return {b: driver(sim, b) for b in (GPU, AUDIO, NVME, NIC, SATA, X520)}
 
 
-def test_slot_wildcard_add_list_remove(sim: SimHost, capsys: pytest.CaptureFixture[str]) -> None:
+def test_slot_wildcard_add_list_remove(sim: SimHost, cli: Cli) -> None:
     before = snapshot(sim)
-    code, out, err = pp(sim, capsys, "assignable", "add", "01:00.*")
+    code, out, err = cli("assignable", "add", "01:00.*", host=sim)
     assert code == 0, err
     assert (driver(sim, GPU), driver(sim, AUDIO)) == ("pciback", "pciback")
     xl = sim.run(["xl", "pci-assignable-list"]).stdout.split()
     assert xl == [GPU, AUDIO]
-    code, out, _ = pp(sim, capsys, "--json", "assignable", "list")
+    code, out, _ = cli("--json", "assignable", "list", host=sim)
     rows = json.loads(out)["assignable"]
     assert [(r["bdf"], r["original_driver"], r["source"]) for r in rows] == [
         (GPU, before[GPU], "pcipass"), (AUDIO, before[AUDIO], "pcipass")]
-    code, _, err = pp(sim, capsys, "assignable", "remove", "-r", GPU, AUDIO)
+    code, _, err = cli("assignable", "remove", "-r", GPU, AUDIO, host=sim)
     assert code == 0, err
     assert snapshot(sim) == before
-    assert pp(sim, capsys, "assignable", "list")[1] == ""
+    assert cli("assignable", "list", host=sim)[1] == ""
 
 
-def test_names_and_xl_spellings(sim: SimHost, capsys: pytest.CaptureFixture[str]) -> None:
+def test_names_and_xl_spellings(sim: SimHost, cli: Cli) -> None:
     before = snapshot(sim)
-    assert pp(sim, capsys, "pci-assignable-add", "-n", "gpu", GPU)[0] == 0
-    code, out, _ = pp(sim, capsys, "pci-assignable-list", "-n")
+    assert cli("pci-assignable-add", "-n", "gpu", GPU, host=sim)[0] == 0
+    code, out, _ = cli("pci-assignable-list", "-n", host=sim)
     assert out == sim.run(["xl", "pci-assignable-list", "-n"]).stdout == f"{GPU} gpu\n"
-    code, out, _ = pp(sim, capsys, "assignable", "list", "--names")
+    code, out, _ = cli("assignable", "list", "--names", host=sim)
     assert out.splitlines()[1].split()[:2] == [GPU, "gpu"]
-    code, _, err = pp(sim, capsys, "pci-assignable-remove", "-r", "gpu")
+    code, _, err = cli("pci-assignable-remove", "-r", "gpu", host=sim)
     assert code == 0, err
     assert snapshot(sim) == before
 
 
 def test_dry_run_shows_xl_and_changes_nothing(
-    unchanged: SimHost, capsys: pytest.CaptureFixture[str]
+    unchanged: SimHost, cli: Cli
 ) -> None:
     sim = unchanged
     before = snapshot(sim)
-    code, out, _ = pp(sim, capsys, "assignable", "add", "--dry-run", GPU)
+    code, out, _ = cli("assignable", "add", "--dry-run", GPU, host=sim)
     assert code == 0
     assert f"xl pci-assignable-add {GPU}" in out.splitlines()
     assert snapshot(sim) == before
@@ -91,19 +84,19 @@ def test_dry_run_shows_xl_and_changes_nothing(
         (NIC, "default route (eno1)", "--force-net"),
     ],
 )
-def test_guards(unchanged: SimHost, capsys: pytest.CaptureFixture[str], bdf: str, words: str,
+def test_guards(unchanged: SimHost, cli: Cli, bdf: str, words: str,
                 flag: str) -> None:
     sim = unchanged
     before = snapshot(sim)
-    code, _, err = pp(sim, capsys, "assignable", "add", bdf)
+    code, _, err = cli("assignable", "add", bdf, host=sim)
     assert code == 1 and words in err and flag in err
     assert err.count("\n") == 1
     assert snapshot(sim) == before
 
 
-def test_pf_with_vfs_lists_them(sim: SimHost, capsys: pytest.CaptureFixture[str]) -> None:
+def test_pf_with_vfs_lists_them(sim: SimHost, cli: Cli) -> None:
     sim.write(f"sys/bus/pci/devices/{X520}/sriov_numvfs", "2")
-    code, _, err = pp(sim, capsys, "assignable", "add", "05:00.*")
+    code, _, err = cli("assignable", "add", "05:00.*", host=sim)
     assert code == 1 and "0000:05:10.0" in err and "--force-vfs" in err
     assert "0000:05:00.* includes a function that cannot move" in err
     assert driver(sim, X520) == "ixgbe"
@@ -121,11 +114,11 @@ def test_pf_with_vfs_lists_them(sim: SimHost, capsys: pytest.CaptureFixture[str]
         (("remove", "nosuch"), 2, "neither a PCI address"),
     ],
 )
-def test_bad_input(unchanged: SimHost, capsys: pytest.CaptureFixture[str],
+def test_bad_input(unchanged: SimHost, cli: Cli,
                    args: tuple[str, ...], code: int, words: str) -> None:
     sim = unchanged
     before = snapshot(sim)
-    got, out, err = pp(sim, capsys, "assignable", *args)
+    got, out, err = cli("assignable", *args, host=sim)
     assert got == code, err
     assert words in err and err.startswith("pcipass: error: ") and err.count("\n") == 1
     assert out == ""
@@ -133,54 +126,54 @@ def test_bad_input(unchanged: SimHost, capsys: pytest.CaptureFixture[str],
 
 
 def test_already_assignable_warns_and_succeeds_like_xl(
-    sim: SimHost, capsys: pytest.CaptureFixture[str]
+    sim: SimHost, cli: Cli
 ) -> None:
-    assert pp(sim, capsys, "assignable", "add", GPU)[0] == 0
+    assert cli("assignable", "add", GPU, host=sim)[0] == 0
     xl = sim.run(["xl", "pci-assignable-add", GPU])
     assert xl.returncode == 0 and f"{GPU} already assigned to pciback" in xl.stderr
-    code, out, err = pp(sim, capsys, "assignable", "add", GPU)
+    code, out, err = cli("assignable", "add", GPU, host=sim)
     assert (code, out) == (0, "")
     assert err == f"pcipass: warning: {GPU} already assigned to pciback\n"
-    code, out, err = pp(sim, capsys, "--json", "assignable", "add", GPU, AUDIO)
+    code, out, err = cli("--json", "assignable", "add", GPU, AUDIO, host=sim)
     assert code == 0, err
     assert json.loads(out)["warnings"][0] == f"{GPU} already assigned to pciback"
     assert (driver(sim, GPU), driver(sim, AUDIO)) == ("pciback", "pciback")
 
 
 def test_json_outcome_and_recover_with_nothing(
-    sim: SimHost, capsys: pytest.CaptureFixture[str]
+    sim: SimHost, cli: Cli
 ) -> None:
-    code, out, _ = pp(sim, capsys, "--json", "assignable", "add", GPU)
+    code, out, _ = cli("--json", "assignable", "add", GPU, host=sim)
     result = json.loads(out)
     assert code == 0 and result["state"] == "done"
     assert f"xl pci-assignable-add {GPU}" in result["steps"]
-    assert pp(sim, capsys, "--json", "recover")[1].strip() == '{"recovered": null}'
+    assert cli("--json", "recover", host=sim)[1].strip() == '{"recovered": null}'
 
 
-def test_reset_dry_run(unchanged: SimHost, capsys: pytest.CaptureFixture[str]) -> None:
+def test_reset_dry_run(unchanged: SimHost, cli: Cli) -> None:
     sim = unchanged
-    code, out, err = pp(sim, capsys, "reset", "--dry-run", X520)
+    code, out, err = cli("reset", "--dry-run", X520, host=sim)
     assert code == 0, err
     assert f"echo flr > /sys/bus/pci/devices/{X520}/reset_method" in out
     assert f"echo 1 > /sys/bus/pci/devices/{X520}/reset" in out
 
 
 def test_short_addresses_work_for_add_and_remove(
-    sim: SimHost, capsys: pytest.CaptureFixture[str]
+    sim: SimHost, cli: Cli
 ) -> None:
-    assert pp(sim, capsys, "assignable", "add", "5:00.0")[0] == 0
+    assert cli("assignable", "add", "5:00.0", host=sim)[0] == 0
     assert driver(sim, X520) == "pciback"
-    code, _, err = pp(sim, capsys, "assignable", "remove", "-r", "05:00.0")
+    code, _, err = cli("assignable", "remove", "-r", "05:00.0", host=sim)
     assert code == 0, err
     assert driver(sim, X520) == "ixgbe"
-    code, _, err = pp(sim, capsys, "assignable", "remove", "-r", "05:00.0")
+    code, _, err = cli("assignable", "remove", "-r", "05:00.0", host=sim)
     assert code == 1 and "is not assignable (it is on ixgbe)" in err
-    code, _, err = pp(sim, capsys, "assignable", "remove", "07:00.0")
+    code, _, err = cli("assignable", "remove", "07:00.0", host=sim)
     assert code == 2 and "no PCI device 0000:07:00.0" in err
 
 
 def test_vf_with_autoprobe_off_goes_back_to_its_driver(
-    sim: SimHost, capsys: pytest.CaptureFixture[str]
+    sim: SimHost, cli: Cli
 ) -> None:
     """pciback's driver_override on such a VF is cleared before xl's -r binds the old driver."""
     pf, vf = "0000:05:00.1", "0000:05:10.1"
@@ -190,10 +183,10 @@ def test_vf_with_autoprobe_off_goes_back_to_its_driver(
     sim.write("sys/bus/pci/drivers_probe", vf)
     sim.write(f"sys/bus/pci/devices/{vf}/driver_override", "\n")
     assert driver(sim, vf) == "ixgbevf"
-    code, _, err = pp(sim, capsys, "assignable", "add", vf)
+    code, _, err = cli("assignable", "add", vf, host=sim)
     assert code == 0, err
     assert driver(sim, vf) == "pciback"
-    code, _, err = pp(sim, capsys, "assignable", "remove", "-r", vf)
+    code, _, err = cli("assignable", "remove", "-r", vf, host=sim)
     assert code == 0, err
     assert driver(sim, vf) == "ixgbevf"
     assert sim.try_read_text(f"sys/bus/pci/devices/{vf}/driver_override") == "(null)"
@@ -201,22 +194,22 @@ def test_vf_with_autoprobe_off_goes_back_to_its_driver(
 
 @pytest.mark.parametrize("spec", ["0000:05:00.0@3", "05:00.0,permissive=1", "05:00.*,seize=1"])
 def test_guest_options_in_add_are_refused_not_dropped(
-    unchanged: SimHost, capsys: pytest.CaptureFixture[str], spec: str
+    unchanged: SimHost, cli: Cli, spec: str
 ) -> None:
     before = snapshot(unchanged)
-    code, out, err = pp(unchanged, capsys, "assignable", "add", spec)
+    code, out, err = cli("assignable", "add", spec, host=unchanged)
     assert code == 2 and out == ""
     assert "give just the address here" in err and err.count("\n") == 1
     assert snapshot(unchanged) == before
 
 
 def test_reset_refuses_the_hosts_own_nic_and_disk_unless_forced(
-    unchanged: SimHost, capsys: pytest.CaptureFixture[str]
+    unchanged: SimHost, cli: Cli
 ) -> None:
-    code, _, err = pp(unchanged, capsys, "reset", NIC)
+    code, _, err = cli("reset", NIC, host=unchanged)
     assert code == 1 and "refusing to reset 0000:03:00.0: it carries the default route" in err
     assert "--force-net" in err
-    code, _, err = pp(unchanged, capsys, "reset", NVME)
+    code, _, err = cli("reset", NVME, host=unchanged)
     assert code == 1 and "backs mounted filesystems" in err and "--force-storage" in err
-    code, out, _ = pp(unchanged, capsys, "reset", NIC, "--force-net", "--dry-run")
+    code, out, _ = cli("reset", NIC, "--force-net", "--dry-run", host=unchanged)
     assert code == 0 and f"/sys/bus/pci/devices/{NIC}/reset" in out

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from helpers import sims
 from helpers.cli import Result
 from pcipass.host.real import RealHost
-from pcipass.sim.host import SimHost, create_sim
+from pcipass.sim.host import SimHost
 
 Cli = Callable[..., Result]
 SLOT = b"name = 'g'\npci = [ '05:00.*@4', '01:00.0' ]\n"
@@ -21,15 +21,12 @@ SLOT = b"name = 'g'\npci = [ '05:00.*@4', '01:00.0' ]\n"
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("tpl") / "sim"
-    create_sim(path, "xen-host")
-    return path
+    return sims.template(tmp_path_factory, "xen-host")
 
 
 @pytest.fixture
 def sim(template: Path, tmp_path: Path) -> SimHost:
-    shutil.copytree(template, tmp_path / "sim", symlinks=True)
-    return SimHost(tmp_path / "sim")
+    return sims.fresh(template, tmp_path)
 
 
 def test_with_sim_the_editor_and_the_simulated_xl_see_the_same_file(

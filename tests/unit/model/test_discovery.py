@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
+from helpers.fakes import FaultyHost
+from helpers.machine import pci_functions, sysfs_hex
 from helpers.model_hosts import build
 from pcipass.address import PciAddress
 from pcipass.errors import InputError
@@ -133,47 +134,19 @@ def test_listing_reads_less(root: Path) -> None:
     assert focused.devices[B("06:00.1")].pcie_type is None
 
 
-class VanishingHost(RealHost):
-    """Removes a device right after the directory listing (hot-unplug mid-scan)."""
-
-    def __init__(self, root: Path, victim: str, unlink: bool = True) -> None:
-        super().__init__(root)
-        self.victim = victim
-        self.unlink = unlink
-
-    def listdir(self, rel: str) -> list[str]:
-        names = super().listdir(rel)
-        if rel == "sys/bus/pci/devices" and self.victim:
-            target = os.path.realpath(self._path(f"{rel}/{self.victim}"))
-            shutil.rmtree(target)
-            if self.unlink:
-                self._path(f"{rel}/{self.victim}").unlink()
-            self.victim = ""
-        return names
-
-
-class UnreadableHost(RealHost):
-    """Some attribute files cannot be read (permission denied for the test's purposes)."""
-
-    BLOCKED = ("06:00.1/class", "06:00.1/vendor", "06:00.1/uevent", "/config")
-
-    def try_read_text(self, rel: str) -> str | None:
-        return None if rel.endswith(self.BLOCKED) else super().try_read_text(rel)
-
-    def try_read_bytes(self, rel: str, limit: int = -1) -> bytes | None:
-        return None if rel.endswith(self.BLOCKED) else super().try_read_bytes(rel, limit)
-
-
 @pytest.mark.parametrize("unlink", [True, False], ids=["gone", "dangling-link"])
 def test_device_vanishing_mid_read_is_left_out(tmp_path: Path, unlink: bool) -> None:
     build(tmp_path)
-    model = discover(VanishingHost(tmp_path, "0000:06:00.1", unlink))
+    host = FaultyHost(RealHost(tmp_path), vanish="sys/bus/pci/devices/0000:06:00.1",
+                      vanish_link=unlink)
+    model = discover(host)
     assert B("06:00.1") not in model.devices
     assert model.groups[40] == (B("06:00.0"),)
 
 
 def test_unreadable_attributes_are_unknown(root: Path) -> None:
-    model = discover(UnreadableHost(root))
+    blocked = ("06:00.1/class", "06:00.1/vendor", "06:00.1/uevent", "/config")
+    model = discover(FaultyHost(RealHost(root), unreadable=blocked))
     audio = model.devices[B("06:00.1")]
     assert audio.vendor_id is None and audio.class_code is None
     assert set(audio.unknown) >= {"vendor", "class", "config"}
@@ -205,11 +178,10 @@ def test_modules_from_modules_alias(tmp_path: Path) -> None:
     assert ModuleIndex(None).match("pci:v00008086") is None
 
 
-@pytest.mark.skipif(not os.path.isdir("/sys/bus/pci/devices"), reason="no PCI sysfs here")
 def test_this_machine() -> None:
+    names = pci_functions()
     model = discover(RealHost("/"))
-    names = sorted(os.listdir("/sys/bus/pci/devices"))
     assert [str(b) for b in model.devices] == names
     for dev in model.devices.values():
-        vendor = Path(f"/sys/bus/pci/devices/{dev.bdf}/vendor").read_text().strip()
-        assert dev.vendor_id == int(vendor, 16)
+        assert dev.vendor_id == sysfs_hex(str(dev.bdf), "vendor")
+        assert dev.class_code == sysfs_hex(str(dev.bdf), "class")

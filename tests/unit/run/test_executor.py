@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import errno
-import os
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from helpers.fakes import FaultyHost, TinyKernel, answer
 from pcipass.errors import OperationError
-from pcipass.host.base import RunResult, WriteFailed
-from pcipass.host.real import RealHost
+from pcipass.host.base import Host, RunResult
 from pcipass.run.executor import Executor, Fault
 from pcipass.run.faults import KILL_ENV, from_env, kill_at
 from pcipass.run.journal import Journal
@@ -21,52 +20,9 @@ from pcipass.run.records import RecordStore
 BDF = "0000:01:00.0"
 
 
-class TinyKernel(RealHost):
-    """bind/unbind/driver_override/drivers_probe on a tmp tree (just enough for the executor)."""
-
-    runs_programs = True  # its `run` is a fake of this tree's programs
-
-    def __init__(self, root: Path, drivers: tuple[str, ...] = ("e1000e", "vfio-pci")) -> None:
-        super().__init__(root)
-        self.writes: list[tuple[str, str]] = []
-        self.fail_on: str | None = None
-        self.ignore: str | None = None
-        dev = self._path(f"sys/bus/pci/devices/{BDF}")
-        dev.mkdir(parents=True)
-        (dev / "driver_override").write_text("(null)\n")
-        for drv in drivers:
-            self._path(f"sys/bus/pci/drivers/{drv}").mkdir(parents=True)
-        self._link(BDF, "e1000e")
-
-    def _link(self, bdf: str, drv: str | None) -> None:
-        link = self._path(f"sys/bus/pci/devices/{bdf}/driver")
-        if os.path.lexists(link):
-            link.unlink()
-        if drv:
-            link.symlink_to(f"../../drivers/{drv}")
-
-    def write(self, rel: str, data: str, timeout: float = 1.0) -> None:
-        self.writes.append((rel, data))
-        if self.fail_on and rel.endswith(self.fail_on):
-            raise WriteFailed(rel, data, errno.ENODEV)
-        if self.ignore and rel.endswith(self.ignore):
-            return
-        parts = rel.split("/")
-        bdf = data.strip()
-        if rel.endswith("driver_override"):
-            value = data.strip() or "(null)"
-            self._path(rel).write_text(value + "\n")
-        elif parts[-1] == "unbind":
-            self._link(bdf, None)
-        elif parts[-1] == "bind":
-            self._link(bdf, parts[-2])
-        elif parts[-1] == "drivers_probe":
-            over = self.try_read_text(f"sys/bus/pci/devices/{bdf}/driver_override")
-            self._link(bdf, over if over and over != "(null)" else "e1000e")
-
-    def run(self, argv: list[str], timeout: float = 1.0) -> RunResult:
-        self.writes.append(("run", " ".join(argv)))
-        return RunResult(tuple(argv), 0, "", "")
+def tiny(root: Path, **faults: Any) -> FaultyHost:
+    """The tiny kernel with `BDF` on e1000e, behind the fake host."""
+    return FaultyHost(TinyKernel(root, BDF), **faults)
 
 
 def vfio_plan() -> Plan:
@@ -78,12 +34,12 @@ def vfio_plan() -> Plan:
     ))
 
 
-def driver(host: RealHost) -> str | None:
+def driver(host: Host) -> str | None:
     return host.link_name(f"sys/bus/pci/devices/{BDF}/driver")
 
 
 def test_runs_and_verifies(tmp_path: Path) -> None:
-    host = TinyKernel(tmp_path)
+    host = tiny(tmp_path)
     records = RecordStore(host)
     outcome = Executor(host, records, settle=0).run(vfio_plan())
     assert outcome.state == "done" and len(outcome.done) == 4
@@ -93,8 +49,7 @@ def test_runs_and_verifies(tmp_path: Path) -> None:
 
 
 def test_failed_write_is_undone(tmp_path: Path) -> None:
-    host = TinyKernel(tmp_path)
-    host.fail_on = "drivers_probe"
+    host = tiny(tmp_path, fail_on="drivers_probe")
     records = RecordStore(host)
     with pytest.raises(OperationError, match="undone"):
         Executor(host, records, settle=0).run(vfio_plan())
@@ -106,8 +61,7 @@ def test_failed_write_is_undone(tmp_path: Path) -> None:
 
 
 def test_rollback_restores_the_previous_record(tmp_path: Path) -> None:
-    host = TinyKernel(tmp_path)
-    host.fail_on = "drivers_probe"
+    host = tiny(tmp_path, fail_on="drivers_probe")
     records = RecordStore(host)
     before = {"driver": "e1000e", "name": "old", "bdf": BDF}
     records.save(BDF, before)
@@ -120,19 +74,14 @@ def test_rollback_restores_the_previous_record(tmp_path: Path) -> None:
 
 
 def test_write_that_does_nothing_is_caught_and_undone(tmp_path: Path) -> None:
-    host = TinyKernel(tmp_path)
-    host.ignore = "drivers_probe"
+    host = tiny(tmp_path, ignore="drivers_probe")
     with pytest.raises(OperationError, match="did not take effect"):
         Executor(host, RecordStore(host), settle=0).run(vfio_plan())
     assert driver(host) == "e1000e"
 
 
 def test_failed_command_is_undone(tmp_path: Path) -> None:
-    class Failing(TinyKernel):
-        def run(self, argv: list[str], timeout: float = 1.0) -> RunResult:
-            return RunResult(tuple(argv), 1, "", "libxl: error: failed to quarantine\n")
-
-    host = Failing(tmp_path)
+    host = tiny(tmp_path, programs={"xl": answer(1, err="libxl: error: failed to quarantine\n")})
     plan = Plan("x", (unbind(BDF, "e1000e"), Step("run", "xl", argv=("xl", "x"))))
     with pytest.raises(OperationError, match="failed to quarantine"):
         Executor(host, RecordStore(host), settle=0).run(plan)
@@ -140,11 +89,7 @@ def test_failed_command_is_undone(tmp_path: Path) -> None:
 
 
 def test_silent_failing_command_reports_its_exit_status(tmp_path: Path) -> None:
-    class Silent(TinyKernel):
-        def run(self, argv: list[str], timeout: float = 1.0) -> RunResult:
-            return RunResult(tuple(argv), 3, "", "")
-
-    host = Silent(tmp_path)
+    host = tiny(tmp_path, programs={"xl": answer(3)})
     plan = Plan("x", (Step("run", "xl", argv=("xl", "x")),))
     with pytest.raises(OperationError, match=r"`xl x` failed: exit 3"):
         Executor(host, RecordStore(host), settle=0).run(plan)
@@ -167,7 +112,7 @@ def crash_at(when: str, at: int) -> Fault:
 @pytest.mark.parametrize("rollback", [False, True])
 def test_recover_after_interruption(tmp_path: Path, when: str, at: int, rollback: bool) -> None:
     """Crash before/after each step (the injected fault raising instead of killing), recover."""
-    host = TinyKernel(tmp_path)
+    host = tiny(tmp_path)
     crashing = Executor(host, RecordStore(host), settle=0, fault=crash_at(when, at))
     with pytest.raises(Crash):
         crashing.run(vfio_plan())
@@ -184,7 +129,7 @@ def test_recover_after_interruption(tmp_path: Path, when: str, at: int, rollback
 
 def test_the_executor_reads_no_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(KILL_ENV, "before:1")
-    host = TinyKernel(tmp_path)
+    host = tiny(tmp_path)
     assert Executor(host, RecordStore(host), settle=0).run(vfio_plan()).state == "done"
 
 
@@ -206,23 +151,31 @@ def test_kill_hook_kills_at_its_point(monkeypatch: pytest.MonkeyPatch) -> None:
     assert killed == [signal.SIGKILL]
 
 
-class Xen(TinyKernel):
-    """TinyKernel plus an xl whose `pci-assignable-remove -r` fails until `fixed`."""
+class Xl:
+    """An xl on the tiny kernel whose `pci-assignable-remove -r` fails until `fixed`."""
 
     fixed = False
     quarantine_fails = False
 
-    def run(self, argv: list[str], timeout: float = 1.0) -> RunResult:
-        self.writes.append(("run", " ".join(argv)))
+    def __init__(self, kernel: TinyKernel) -> None:
+        self.kernel = kernel
+
+    def __call__(self, argv: list[str]) -> RunResult:
         if argv[:2] == ["xl", "pci-assignable-add"] and self.quarantine_fails:
             return RunResult(tuple(argv), 1, "", "libxl: error: failed to quarantine\n")
         if argv[:2] == ["xl", "pci-assignable-remove"]:
             if not self.fixed:
                 return RunResult(tuple(argv), 1, "", "libxl: error: failed to de-quarantine\n")
-            self._link(BDF, "e1000e")
+            self.kernel.link(BDF, "e1000e")
         if argv[:2] == ["xl", "pci-assignable-add"]:
-            self._link(BDF, "pciback")
+            self.kernel.link(BDF, "pciback")
         return RunResult(tuple(argv), 0, "", "")
+
+
+def xen(root: Path) -> tuple[FaultyHost, Xl]:
+    """The tiny kernel with that xl."""
+    xl = Xl(TinyKernel(root, BDF))
+    return FaultyHost(xl.kernel, programs={"xl": xl}), xl
 
 
 def xl_plan() -> Plan:
@@ -237,20 +190,21 @@ def xl_plan() -> Plan:
 
 
 def test_a_step_that_must_be_redone_runs_again_on_recovery(tmp_path: Path) -> None:
-    host = Xen(tmp_path)
+    host, xl = xen(tmp_path)
     with pytest.raises(Crash):
         Executor(host, RecordStore(host), settle=0, fault=crash_at("after", 2)).run(xl_plan())
     assert driver(host) == "pciback"  # its expected state holds: before, recovery skipped it
     host.writes.clear()
+    host.ran.clear()
     Executor(host, RecordStore(host), settle=0).recover()
-    assert host.writes == [("run", f"xl pci-assignable-add {BDF}")]
+    assert host.writes == [] and host.ran == [f"xl pci-assignable-add {BDF}"]
 
 
 def test_a_failed_recovery_names_the_device_and_where_it_is(tmp_path: Path) -> None:
-    host = Xen(tmp_path)
+    host, xl = xen(tmp_path)
     with pytest.raises(Crash):
         Executor(host, RecordStore(host), settle=0, fault=crash_at("after", 1)).run(xl_plan())
-    host.quarantine_fails = True
+    xl.quarantine_fails = True
     with pytest.raises(OperationError) as err:
         Executor(host, RecordStore(host), settle=0).recover()
     assert "failed to quarantine" in err.value.what
@@ -259,7 +213,7 @@ def test_a_failed_recovery_names_the_device_and_where_it_is(tmp_path: Path) -> N
 
 
 def test_a_rollback_that_cannot_finish_is_stuck_and_blocks_only_its_devices(tmp_path: Path) -> None:
-    host = Xen(tmp_path)
+    host, xl = xen(tmp_path)
     with pytest.raises(Crash):
         Executor(host, RecordStore(host), settle=0, fault=crash_at("after", 2)).run(xl_plan())
     executor = Executor(host, RecordStore(host), settle=0)
@@ -278,7 +232,7 @@ def test_a_rollback_that_cannot_finish_is_stuck_and_blocks_only_its_devices(tmp_
     executor.run(Plan("y", (Step("write", "w", bdf=other, path="sys/bus/pci/drivers_probe",
                                  data=other),)))
     assert len(executor.stuck()) == 1
-    host.fixed = True
+    xl.fixed = True
     assert executor.recover(rollback=True) is None  # only `pcipass recover` retries it
     outcome = executor.recover(stuck=True)
     assert outcome is not None and outcome.state == "rolled-back"
@@ -287,7 +241,7 @@ def test_a_rollback_that_cannot_finish_is_stuck_and_blocks_only_its_devices(tmp_
 
 
 def test_abandon_closes_the_journal_and_touches_nothing(tmp_path: Path) -> None:
-    host = Xen(tmp_path)
+    host, xl = xen(tmp_path)
     with pytest.raises(Crash):
         Executor(host, RecordStore(host), settle=0, fault=crash_at("after", 2)).run(xl_plan())
     executor = Executor(host, RecordStore(host), settle=0)
@@ -297,18 +251,16 @@ def test_abandon_closes_the_journal_and_touches_nothing(tmp_path: Path) -> None:
         executor.recover(stuck=True)  # still stuck, still kept once
     assert len(executor.stuck()) == 1
     host.writes.clear()
+    host.ran.clear()
     abandoned = executor.abandon()
     assert [e.plan.command for e in abandoned] == [f"assignable add {BDF}"]
-    assert host.writes == [] and executor.stuck() == [] and executor.pending() is None
+    assert host.writes == host.ran == [] and executor.stuck() == [] and executor.pending() is None
     assert executor.abandon() == []
 
 
 def test_missing_module_is_one_clear_error_before_any_change(tmp_path: Path) -> None:
-    class NoModule(TinyKernel):
-        def run(self, argv: list[str], timeout: float = 1.0) -> RunResult:
-            return RunResult(tuple(argv), 1, "", "modprobe: FATAL: Module vfio-pci not found.\n")
-
-    host = NoModule(tmp_path)
+    missing = answer(1, err="modprobe: FATAL: Module vfio-pci not found.\n")
+    host = tiny(tmp_path, programs={"modprobe": missing})
     plan = Plan("x", (Step("modprobe", "load", data="vfio-pci"), unbind(BDF, "e1000e")))
     with pytest.raises(OperationError, match="cannot load kernel module vfio-pci") as err:
         Executor(host, RecordStore(host), settle=0).run(plan)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from helpers.cli import pcipass
+from helpers.fakes import FaultyHost, xenstore
 from pcipass.errors import OperationError
-from pcipass.host.base import RunResult
 from pcipass.host.real import RealHost
 from pcipass.host.xen import XenDevice, xen_devices
 from pcipass.ops.records import Record
@@ -30,32 +30,13 @@ def test_records_survive_a_new_store(tmp_path: Path) -> None:
     assert not RecordStore(RealHost(tmp_path)).has("0000:05:00.0")
 
 
-class XsHost(RealHost):
-    """A host whose xenstore holds a fixed set of keys."""
-
-    def __init__(self, root: Path, keys: dict[str, str]) -> None:
-        super().__init__(root)
-        self.keys = keys
-
-    def run(self, argv: list[str], timeout: float = 1.0) -> RunResult:
-        tool, path = argv[0], argv[1]
-        if tool == "xenstore-read" and path in self.keys:
-            return RunResult(tuple(argv), 0, self.keys[path] + "\n", "")
-        if tool == "xenstore-list":
-            kids = sorted({k[len(path) + 1:].split("/")[0] for k in self.keys
-                           if k.startswith(path + "/")})
-            if kids:
-                return RunResult(tuple(argv), 0, "\n".join(kids) + "\n", "")
-        return RunResult(tuple(argv), 1, "", "xenstore-read: couldn't read path\n")
-
-
 def test_xenstore_keys_new_and_old(tmp_path: Path) -> None:
-    host = XsHost(tmp_path, {
+    host = FaultyHost(RealHost(tmp_path), programs=xenstore({
         "/libxl/pci/0000-05-00-0/driver_path": "/sys/bus/pci/drivers/ixgbe",
         "/libxl/pci/0000-05-00-0/name": "nic0",
         "/libxl/pci/0000-05-00-0/domid": "3",
         "/libxl/pciback/0000-06-00-0/driver_path": "/sys/bus/pci/drivers/nvme",
-    })
+    }))
     assert xen_devices(host) == {
         "0000:05:00.0": XenDevice("ixgbe", "nic0", 3),
         "0000:06:00.0": XenDevice("nvme", None, None),

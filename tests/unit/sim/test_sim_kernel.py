@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
+from helpers import sims
 from pcipass.errors import InputError
 from pcipass.host.base import WriteFailed
 from pcipass.host.real import RealHost
@@ -22,15 +22,12 @@ DRV = "sys/bus/pci/drivers"
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("tpl") / "sim"
-    create_sim(path, "kernel-lab")
-    return path
+    return sims.template(tmp_path_factory, "kernel-lab")
 
 
 @pytest.fixture
 def host(template: Path, tmp_path: Path) -> SimHost:
-    shutil.copytree(template, tmp_path / "sim", symlinks=True)
-    return SimHost(tmp_path / "sim")
+    return sims.fresh(template, tmp_path)
 
 
 def dev(bdf: str, attr: str = "") -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import sims
 from pcipass.host.base import CommandFailed, RunResult, WriteFailed
 from pcipass.sim.host import SimHost, create_sim
 
@@ -18,15 +19,12 @@ PCIBACK = "sys/bus/pci/drivers/pciback"
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("tpl") / "sim"
-    create_sim(path, "xen-lab")
-    return path
+    return sims.template(tmp_path_factory, "xen-lab")
 
 
 @pytest.fixture
 def host(template: Path, tmp_path: Path) -> SimHost:
-    shutil.copytree(template, tmp_path / "sim", symlinks=True)
-    h = SimHost(tmp_path / "sim")
+    h = sims.fresh(template, tmp_path)
     assert h.modprobe("xen-pciback").returncode == 0
     return h
 
