@@ -33,6 +33,7 @@ COMMAND_MODULES = {
     "reset": "cmd_reset",
     "sim": "cmd_sim",
     "snapshot": "cmd_snapshot",
+    "sriov": "cmd_sriov",
 }
 
 

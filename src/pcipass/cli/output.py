@@ -57,8 +57,10 @@ def warn(message: str) -> None:
 
 
 def run_change(app: AppContext, build: Callable[[HostFacts], Plan], dry_run: bool,
-               targets: Sequence[str] = ()) -> None:
-    """Execute a change through the library's session; render its plan or its outcome."""
+               targets: Sequence[str] = (), then: Callable[[Outcome], None] | None = None
+               ) -> None:
+    """Execute a change through the library's session; render its plan or its outcome
+    (`then`: what the command does with a run's outcome before it is shown, e.g. wait)."""
     from pcipass.run import session  # noqa: PLC0415 - only commands that change the host
     from pcipass.run.faults import from_env  # noqa: PLC0415
 
@@ -66,6 +68,8 @@ def run_change(app: AppContext, build: Callable[[HostFacts], Plan], dry_run: boo
     if result.plan is not None:
         show_plan(app, result.plan, dry_run=True)
     elif result.outcome is not None:
+        if then is not None:
+            then(result.outcome)
         show_outcome(app, result.outcome)
 
 

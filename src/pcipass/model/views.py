@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pcipass.address import PciAddress
 from pcipass.model import pciids
 from pcipass.model.device import Device, HostModel
 
@@ -284,3 +285,98 @@ def show_json(model: HostModel, dev: Device) -> dict[str, Any]:
 def show_rows(s: Subject) -> list[tuple[str, str]]:
     """`show`'s human rows (label, text), in order."""
     return [row for f in SHOW_FIELDS for row in f.rows(s)]
+
+
+# -- sriov list ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class VfItem:
+    """One VF as `sriov list` shows it: its index on its PF (virtfnN) and the function."""
+
+    index: int | None
+    dev: Device
+
+
+@dataclass(frozen=True)
+class VfField:
+    """One fact of a VF in `sriov list`: its JSON key and value, and its column."""
+
+    key: str
+    get: Callable[[VfItem], Any]
+    column: str
+
+
+def _netdev(dev: Device) -> str | None:
+    return dev.net[0].name if dev.net else None
+
+
+def _mac(dev: Device) -> str | None:
+    return dev.net[0].mac if dev.net else None
+
+
+#: The keys of each PF in `sriov list --json` (before `vfs`), and its row's columns.
+SRIOV_PF_FIELDS: tuple[Field, ...] = (
+    Field("bdf", lambda d: str(d.bdf), "BDF"),
+    Field("description", description),
+    Field("driver", lambda d: d.driver, "DRIVER"),
+    Field("status", lambda d: d.status.value, "STATUS"),
+    Field("total_vfs", lambda d: d.sriov.total_vfs if d.sriov else None),
+    Field("num_vfs", lambda d: d.sriov.num_vfs if d.sriov else None, "VFS",
+          lambda d: f"{d.sriov.num_vfs}/{d.sriov.total_vfs}" if d.sriov else "-"),
+    Field("drivers_autoprobe", lambda d: d.sriov.drivers_autoprobe if d.sriov else None,
+          "AUTOPROBE", lambda d: _yn(d.sriov.drivers_autoprobe if d.sriov else None)),
+    Field("netdev", _netdev, "NETDEV"),
+    Field("mac", _mac, "MAC"),
+)
+
+#: The keys of each VF in `sriov list --json`; every one is a column of its row.
+SRIOV_VF_FIELDS: tuple[VfField, ...] = (
+    VfField("bdf", lambda v: str(v.dev.bdf), "BDF"),
+    VfField("index", lambda v: v.index, "VF"),
+    VfField("driver", lambda v: v.dev.driver, "DRIVER"),
+    VfField("status", lambda v: v.dev.status.value, "STATUS"),
+    VfField("netdev", lambda v: _netdev(v.dev), "NETDEV"),
+    VfField("mac", lambda v: _mac(v.dev), "MAC"),
+)
+
+#: `sriov list`'s columns, in order: a PF row fills those of SRIOV_PF_FIELDS, a VF row
+#: those of SRIOV_VF_FIELDS.
+SRIOV_COLUMNS: tuple[str, ...] = ("BDF", "VF", "DRIVER", "STATUS", "VFS", "AUTOPROBE",
+                                  "NETDEV", "MAC")
+
+
+def vf_index(pf: Device, vf: PciAddress) -> int | None:
+    """The VF's number on its PF (`virtfnN`), from the SR-IOV offset and stride."""
+    s = pf.sriov
+    if s is None or not s.vf_offset or not s.vf_stride or vf.domain != pf.bdf.domain:
+        return None
+    step, rest = divmod(_routing_id(vf) - _routing_id(pf.bdf) - s.vf_offset, s.vf_stride)
+    return step if rest == 0 and step >= 0 else None
+
+
+def _routing_id(bdf: PciAddress) -> int:
+    return bdf.bus << 8 | bdf.dev << 3 | bdf.func
+
+
+def sriov_json(model: HostModel, pf: Device) -> dict[str, Any]:
+    """One PF and its VFs (docs/json.md: sriov list)."""
+    out = {f.key: f.get(pf) for f in SRIOV_PF_FIELDS}
+    out["vfs"] = [{f.key: f.get(item) for f in SRIOV_VF_FIELDS} for item in vf_items(model, pf)]
+    return out
+
+
+def vf_items(model: HostModel, pf: Device) -> list[VfItem]:
+    """The PF's VFs with their indexes, in index order (unknown indexes last)."""
+    items = [VfItem(vf_index(pf, vf.bdf), vf) for vf in model.vfs_of(pf)]
+    return sorted(items, key=lambda v: (v.index is None, v.index or 0, v.dev.bdf))
+
+
+def sriov_rows(model: HostModel, pf: Device) -> list[dict[str, str]]:
+    """`sriov list`'s human rows for one PF (column → text), the PF's first."""
+    rows = [{f.column: f.text(pf) for f in SRIOV_PF_FIELDS if f.column} | {"VF": "PF"}]
+    for item in vf_items(model, pf):
+        row = {}
+        for f in SRIOV_VF_FIELDS:
+            value = f.get(item)
+            row[f.column] = "-" if value is None else str(value)
+        rows.append(row)
+    return rows

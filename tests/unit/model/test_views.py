@@ -60,3 +60,8 @@ def test_list_columns_and_show_rows_come_from_the_table(model: HostModel) -> Non
     labels = [label for label, _ in views.show_rows(views.subject(model, dev))]
     assert labels[:4] == ["device", "subsystem", "revision", "driver"]
     assert {f.row for f in views.SHOW_FIELDS if f.row} >= set(labels)
+
+
+def test_docs_list_every_sriov_key() -> None:
+    assert documented("pcipass sriov list", 0) == {f.key for f in views.SRIOV_PF_FIELDS} | {"vfs"}
+    assert documented("pcipass sriov list", 1) == {f.key for f in views.SRIOV_VF_FIELDS}
