@@ -7,18 +7,15 @@ settled on a driver (with autoprobe off they stay driverless, which the plan che
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import click
 
 from pcipass.cli.context import AppContext, pass_app
 from pcipass.cli.output import emit_json, out, run_change
-from pcipass.host.base import Host
 from pcipass.model import views
 from pcipass.ops.assign import HostFacts
 from pcipass.ops.sriov import (
-    AUTOPROBE,
     NUMVFS,
     EnableRequest,
     disable_plan,
@@ -27,39 +24,13 @@ from pcipass.ops.sriov import (
     list_pfs,
 )
 from pcipass.run.executor import Outcome
-from pcipass.run.plan import Plan, dev_path
-
-VF_SETTLE_SECONDS = 15.0
-"""How long new VFs may take to get their driver (udev loads igbvf/ixgbevf on first use)."""
+from pcipass.run.plan import Plan
+from pcipass.run.settle import wait_settled
 
 json_option = click.option("--json", "json_", is_flag=True,
                            help="Machine output (same as the global --json).")
 dry_run_option = click.option("--dry-run", is_flag=True,
                               help="Print the exact writes; change nothing.")
-
-
-def vf_drivers(host: Host, pf: str) -> dict[str, str | None]:
-    """The PF's VFs now (its `virtfnN` links, in index order) and their drivers."""
-    count = int(host.try_read_text(dev_path(pf, NUMVFS)) or 0)
-    vfs = [host.link_name(dev_path(pf, f"virtfn{i}")) for i in range(count)]
-    return {vf: host.link_name(dev_path(vf, "driver")) for vf in vfs if vf}
-
-
-def wait_settled(host: Host, pf: str, timeout: float = VF_SETTLE_SECONDS,
-                 sleep: Callable[[float], None] = time.sleep) -> list[str]:
-    """Re-read until every VF of `pf` has a driver (or autoprobe is off), at most `timeout`
-    seconds; return a warning for each VF left without one."""
-    if host.try_read_text(dev_path(pf, AUTOPROBE)) == "0":
-        return []
-    deadline = time.monotonic() + timeout
-    while True:
-        bare = [vf for vf, drv in vf_drivers(host, pf).items() if drv is None]
-        if not bare or time.monotonic() >= deadline:
-            break
-        sleep(0.05)
-    return [f"VF {vf} has no driver {timeout:.0f} s after it was created (a driver refused "
-            "it or none matches: see dmesg); `pcipass assignable add` can still take it"
-            for vf in bare]
 
 
 # -- commands ----------------------------------------------------------------

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 
 from pcipass.address import PciAddress
 from pcipass.errors import InputError, OperationError
+from pcipass.host.paths import dev as dev_path
 from pcipass.model import drivers, views
 from pcipass.model.device import Device, HostModel
 from pcipass.model.resolve import SHOW, resolve
 from pcipass.ops.assign import HostFacts
-from pcipass.run.plan import Action, Check, CheckKind, Plan, Step, dev_path
+from pcipass.run.plan import Action, Check, CheckKind, Plan, Step
 
 NUMVFS = "sriov_numvfs"
 AUTOPROBE = "sriov_drivers_autoprobe"
