@@ -12,6 +12,7 @@ from pcipass.ops.sriov import AUTOPROBE, NUMVFS
 VF_SETTLE_SECONDS = 15.0
 """How long new VFs may take to get their driver (udev loads igbvf/ixgbevf on first use)."""
 
+
 def vf_drivers(host: Host, pf: str) -> dict[str, str | None]:
     """The PF's VFs now (its `virtfnN` links, in index order) and their drivers."""
     count = int(host.try_read_text(dev(pf, NUMVFS)) or 0)
