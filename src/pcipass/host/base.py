@@ -190,9 +190,14 @@ class Host:
         return self.run(["modprobe", "-r", module])
 
     # -- pcipass's own files ------------------------------------------------
+    def _write_path(self, rel: str) -> str:
+        """Where a write of `rel` lands: on another host's tree every link is resolved inside
+        it (`user_files.confine`), so a link in the tree cannot lead a write onto this machine."""
+        return self._abs(rel) if self.local else user_files.confine(self.root, rel)
+
     def write_state_file(self, rel: str, data: str) -> None:
         """Atomically replace one of pcipass's own files: tmp + fsync + rename (`OSError`)."""
-        target = self._path(rel)
+        target = Path(self._write_path(rel))
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.tmp.{os.getpid()}")
         with open(tmp, "w", encoding="utf-8") as f:
@@ -209,15 +214,17 @@ class Host:
     def append_log(self, rel: str, truncate: bool = False) -> AppendLog:
         """Open one of pcipass's own files for appending lines (`OSError`)."""
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
-        return AppendLog(os.open(self._abs(rel), flags | (os.O_TRUNC if truncate else 0), 0o644))
+        return AppendLog(
+            os.open(self._write_path(rel), flags | (os.O_TRUNC if truncate else 0), 0o644))
 
     @contextmanager
     def lock(self, rel: str, timeout: float) -> Iterator[None]:
         """Hold an exclusive flock on `rel` (created, with its directory), waiting up to
         `timeout` seconds; the holder's pid is written into it for the next one's message."""
         try:
-            self._path(rel).parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self._abs(rel), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            path = self._write_path(rel)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError as exc:
             raise OperationError(
                 f"cannot open the lock {self.name_of(rel)}: {exc.strerror or exc}", STATE_FIX
@@ -244,7 +251,7 @@ class Host:
 
     def remove_tree(self, rel: str) -> None:
         """Delete one of pcipass's own directories and what it holds (absent is fine)."""
-        shutil.rmtree(self._path(rel), ignore_errors=True)
+        shutil.rmtree(self._write_path(rel), ignore_errors=True)
 
     # -- user files (xl.cfg): paths map under the root as `pcipass.host.user_files` says ----
     def read_user_file(self, path: str | os.PathLike[str], limit: int) -> bytes:

@@ -82,7 +82,7 @@ class RealHost(Host):
     def write(self, rel: str, data: str, timeout: float = DEFAULT_WRITE_TIMEOUT) -> None:
         if self._writer is None:
             self._writer = _Writer()
-        job = _Job(self._abs(rel), data.encode())
+        job = _Job(self._write_path(rel), data.encode())
         self._writer.jobs.put(job)
         if not job.done.wait(timeout):
             self._writer = None  # stuck in the kernel: never hand it another write

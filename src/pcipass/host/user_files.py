@@ -31,20 +31,45 @@ _KINDS = {
 }
 
 
-def host_path(root: str | os.PathLike[str], path: str | os.PathLike[str]) -> str:
-    """The real path of a user's `path` on the host whose tree is `root` (see the module doc)."""
-    prefix = os.fspath(root)
-    real = os.path.join(prefix, os.path.abspath(os.fspath(path)).lstrip("/"))
-    for _ in range(_MAX_LINKS):
+def confine(root: str | os.PathLike[str], path: str | os.PathLike[str]) -> str:
+    """The real path of host path `path` on the tree `root`, every symlink resolved as if
+    `root` were `/` (an absolute target starts again at `root`, `..` stops at it), so no
+    path in another host's tree can lead onto this machine. ELOOP past 40 links."""
+    top = os.path.realpath(root)
+    parts = [p for p in os.fspath(path).split("/") if p]
+    done: list[str] = []
+    links = 0
+    while parts:
+        part = parts.pop(0)
+        if part == ".":
+            continue
+        if part == "..":
+            if done:
+                done.pop()
+            continue
         try:
-            target = os.readlink(real)
-        except OSError:
-            return real
-        if os.path.isabs(target):
-            real = os.path.join(prefix, target.lstrip("/"))
-        else:
-            real = os.path.normpath(os.path.join(os.path.dirname(real), target))
-    return real
+            target = os.readlink(os.path.join(top, *done, part))
+        except OSError:  # not a link, or absent: taken as it is
+            done.append(part)
+            continue
+        links += 1
+        if links > _MAX_LINKS:
+            raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), os.fspath(path))
+        if target.startswith("/"):
+            done = []
+        parts = [p for p in target.split("/") if p] + parts
+    return os.path.join(top, *done)
+
+
+def host_path(root: str | os.PathLike[str], path: str | os.PathLike[str]) -> str:
+    """The real path of a user's `path` on the host whose tree is `root` (see the module doc):
+    relative to the current directory, every link resolved inside the tree."""
+    if os.path.realpath(root) == "/":
+        return os.path.realpath(os.path.abspath(os.fspath(path)))
+    try:
+        return confine(root, os.path.abspath(os.fspath(path)))
+    except OSError as exc:
+        raise InputError(f"{path}: {exc.strerror}", "check the links on its path") from exc
 
 
 def shown(path: str | os.PathLike[str], real: str) -> str:
