@@ -25,6 +25,12 @@ def abbreviate(text: str, limit: int = MAX_ECHO) -> str:
     return f"{text[:keep]}…({len(text)} characters)…{text[-8:]}"
 
 
+def one_line(text: str) -> str:
+    """`text` as one line: line breaks shown as spaces, very long words abbreviated."""
+    flat = " ".join(text.splitlines())
+    return _LONG_WORD.sub(lambda m: abbreviate(m.group(), MAX_WORD), flat)
+
+
 class PcipassError(Exception):
     """A failure the user can act on."""
 
@@ -37,8 +43,7 @@ class PcipassError(Exception):
 
     def line(self) -> str:
         """The one line shown to the user; a very long word (an echoed input) abbreviated."""
-        line = f"{self.what} — {self.fix}" if self.fix else self.what
-        return _LONG_WORD.sub(lambda m: abbreviate(m.group(), MAX_WORD), line.replace("\n", " "))
+        return one_line(f"{self.what} — {self.fix}" if self.fix else self.what)
 
 
 class InputError(PcipassError):

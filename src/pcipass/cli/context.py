@@ -47,6 +47,9 @@ def select_host(ctx: click.Context, root: Path, sim: Path | None) -> tuple[Path,
     sim_given = ctx.get_parameter_source("sim") == click.core.ParameterSource.COMMANDLINE
     if root_given and sim_given:
         raise click.UsageError("--root and --sim select different hosts; give one of them")
+    if not root_given and not sim_given and sim is not None and os.environ.get(ROOT_ENV):
+        raise click.UsageError(f"{ROOT_ENV} and {SIM_ENV} are both set and select different "
+                               f"hosts; unset one, or give --root or --sim")
     if root_given:
         sim = None
     elif sim_given:

@@ -15,7 +15,7 @@ import click
 
 from pcipass import __version__
 from pcipass.cli.context import ROOT_ENV, SIM_ENV, AppContext, select_host
-from pcipass.errors import PcipassError
+from pcipass.errors import PcipassError, one_line
 
 #: Which module holds each command: commands are imported only when used, so a
 #: `pcipass list` does not pay for the assignment or simulator code.
@@ -86,7 +86,7 @@ def cli(ctx: click.Context, root: Path, sim: Path | None, json_: bool, debug: bo
 
 
 def _fail(line: str, code: int) -> int:
-    sys.stderr.write(f"pcipass: error: {line}\n")
+    sys.stderr.write(f"pcipass: error: {one_line(line)}\n")
     return code
 
 

@@ -34,7 +34,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pcipass.errors import InputError, OperationError
+from pcipass.errors import InputError, OperationError, abbreviate
 from pcipass.host import paths
 from pcipass.host.base import Host
 
@@ -251,12 +251,21 @@ def _walk_devices(w: _Walker, rel: str) -> None:
             _walk_devices(w, child)
 
 
+def check_name_length(target: str | os.PathLike[str]) -> None:
+    """`InputError` for a path the file system cannot hold (with room for a temporary name)."""
+    parts = Path(target).parts
+    if len(os.fsencode(target)) > 4000 or any(len(os.fsencode(p)) > 200 for p in parts):
+        raise InputError(f"the path {abbreviate(os.fspath(target))!r} is too long",
+                         "use a shorter name (at most 200 bytes a component)")
+
+
 def check_target(target: str) -> Path:
     """The snapshot file `target` names; `InputError` unless it can be written (a new file,
     or a regular file to replace, in an existing directory)."""
     if not target.strip():
         raise InputError("the snapshot file name is empty", "give a path such as host.tgz")
     out = Path(target)
+    check_name_length(target)
     try:
         st = os.stat(out)
     except OSError:

@@ -236,10 +236,10 @@ def _check_name(facts: HostFacts, name: str, bdfs: Iterable[str]) -> None:
             "a domain's pci=[…] entry refers to",
             "use letters, digits, '-', '_' or '.'",
         )
-    if LOOKS_LIKE_BDF.match(name):
+    if LOOKS_LIKE_BDF.match(name) or ":" in name:
         raise InputError(
-            f"bad device name {shown!r}: it reads as a PCI address, so xl and pcipass "
-            "would take it for one",
+            f"bad device name {shown!r}: it reads as a PCI address (a ':' in a name does), so "
+            "xl and pcipass would take it for one",
             "choose a name that is not an address, e.g. nic0",
         )
     if name in facts.interfaces:

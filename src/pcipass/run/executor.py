@@ -75,6 +75,19 @@ class Outcome:
         }
 
 
+def refuse_programs(host: Host, plan: Plan) -> None:
+    """On another host's tree no program may run: a plan that needs one is refused whole,
+    before anything is journalled (and a dry run says so too)."""
+    if host.runs_programs:
+        return
+    for step in plan.steps:
+        if step.action in (Action.RUN, Action.MODPROBE):
+            program = " ".join(step.argv) or f"modprobe {step.data}"
+            raise OperationError(
+                f"`{program}` runs on this machine, not on the tree under --root {host.root}",
+                "run pcipass on that host")
+
+
 def holds(host: Host, records: RecordKeeper, check: Check) -> bool:
     """Whether the host is in the state `check` describes (one re-read)."""
     if check.kind == "driver":
@@ -121,21 +134,10 @@ class Executor:
         if not plan:
             return outcome
         self._refuse_stuck(plan)
-        self._refuse_programs(plan)
+        refuse_programs(self.host, plan)
         self.journal.begin(plan)
         self._forward(plan, 0, outcome, skip_done=False)
         return outcome
-
-    def _refuse_programs(self, plan: Plan) -> None:
-        """On another host's tree no program may run: refuse before the journal is begun."""
-        if self.host.runs_programs:
-            return
-        for step in plan.steps:
-            if step.action in (Action.RUN, Action.MODPROBE):
-                program = " ".join(step.argv) or f"modprobe {step.data}"
-                raise OperationError(
-                    f"`{program}` runs on this machine, not on the tree under --root "
-                    f"{self.host.root}", "run pcipass on that host")
 
     def pending(self) -> Entry | None:
         """The interrupted operation, if any."""

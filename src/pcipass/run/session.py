@@ -17,7 +17,7 @@ from pcipass.errors import PcipassError, abbreviate
 from pcipass.host.base import Host
 from pcipass.ops.assign import HostFacts
 from pcipass.ops.facts import gather_facts
-from pcipass.run.executor import Executor, Fault, Outcome
+from pcipass.run.executor import Executor, Fault, Outcome, refuse_programs
 from pcipass.run.lock import Lock
 from pcipass.run.plan import Plan
 from pcipass.run.records import RecordStore
@@ -67,7 +67,12 @@ def _execute(
         executor = Executor(host, RecordStore(host))
         if executor.pending() is not None:
             warn("an interrupted operation is pending; `pcipass recover` will finish it first")
-        return Result(plan=build(gather_facts(host)))
+        plan = build(gather_facts(host))
+        try:
+            refuse_programs(host, plan)
+        except PcipassError as exc:  # the plan of another host's tree: shown, with a word
+            warn(f"only on that host: {exc.what}")
+        return Result(plan=plan)
     with Lock(host):
         executor = Executor(host, RecordStore(host), fault=fault)
         try:

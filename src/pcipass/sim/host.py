@@ -34,6 +34,7 @@ from pcipass.host.base import (
     RunResult,
     WriteFailed,
 )
+from pcipass.host.snapshot import check_name_length
 from pcipass.sim.kernel import SimKernel
 from pcipass.sim.kernel.state import RELEASE, SimState, WriteError, alias_line, new_state
 from pcipass.sim.output import Output
@@ -227,6 +228,7 @@ def _save(directory: Path, data: dict[str, Any]) -> None:
 
 def check_target(target: Path, *, force: bool = False) -> bool:
     """Raise `InputError` unless `create_sim` may build in `target`; True if it replaces one."""
+    check_name_length(target)
     if (target / STATE_FILE).exists():
         if not force:
             raise InputError(
