@@ -18,11 +18,11 @@ import sys
 
 import pytest
 from lab_layout import E1000E, IGB_PF, dev, drv, xs_key
+from test_kill9_sweep import killed_at
 from waits import driver_of, wait_driver
 
 from helpers.cli import pcipass, where
 from pcipass.host.base import Host
-from pcipass.run.executor import Executor
 from pcipass.run.plan import Plan
 from pcipass.run.records import RecordStore
 from pcipass.sim.host import SimHost
@@ -30,10 +30,6 @@ from pcipass.sim.host import SimHost
 pytestmark = pytest.mark.targets("sim", "xen-lab")
 ADD = ("assignable", "add", "--backend", "xen", E1000E)
 DRIVER_PATH = f"{xs_key(E1000E)}/driver_path"
-
-
-class Stopped(BaseException):
-    """Stands for SIGKILL: nothing in pcipass catches it."""
 
 
 def xl_lists(host: Host, bdf: str) -> bool:
@@ -53,13 +49,7 @@ def stopped_inside_xl(host: Host) -> None:
     assert planned.code == 0, planned.err
     plan = Plan.from_json(planned.json())
     at = next(i for i, s in enumerate(plan.steps) if s.argv[:2] == ("xl", "pci-assignable-add"))
-
-    def stop(when: str, step: int) -> None:
-        if (when, step) == ("before", at + 1):
-            raise Stopped()
-
-    with pytest.raises(Stopped):
-        Executor(host, RecordStore(host), fault=stop).run(plan)
+    killed_at(host, "before", at + 1, ADD)  # a real kill -9 of pcipass at its xl step
     # what xl does before it quarantines: unbind, pciback new_slot + bind (driver_path lost)
     host.write(drv("e1000e", "unbind"), E1000E)
     if E1000E not in (host.try_read_text(drv("pciback", "slots")) or ""):
