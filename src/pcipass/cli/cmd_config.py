@@ -16,21 +16,18 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from pcipass.address import PciAddress
 from pcipass.cli.context import AppContext, pass_app
 from pcipass.cli.output import emit_json, out
 from pcipass.errors import InputError
-from pcipass.host.paths import PCI_DEVICES as SYSFS_PCI_DEVICES
+from pcipass.run.config_edit import edit_config, read_config, slot_functions
 from pcipass.spec import SpecCheck
 from pcipass.xlcfg import (
     GLOBAL_KEYS,
-    MAX_CONFIG_BYTES,
     CfgSyntaxError,
-    check_config_bytes,
     effective_pci,
     parse_config,
 )
-from pcipass.xlcfg_edit import diff, plan_add, plan_remove, plan_set
+from pcipass.xlcfg_edit import plan_add, plan_remove, plan_set
 
 json_option = click.option(
     "--json", "json_", is_flag=True, help="Machine output (same as the global --json)."
@@ -52,7 +49,7 @@ def config_group() -> None:
 def check(app: AppContext, strict: bool, json_: bool, file: Path) -> int:
     """Show the pci devices `xl create FILE` would use, after the pci_* globals."""
     try:
-        data = _read(app, file)
+        data = read_config(app.host(), file)
     except InputError as exc:
         if app.json or json_:
             emit_json({"ok": False, "error": exc.line(), "globals": None, "pci": [],
@@ -101,25 +98,14 @@ def _summary(file: Path, report: dict[str, object]) -> None:
         console.print(f"  [yellow]warning:[/yellow] {escape(warning)}")
 
 
-def _read(app: AppContext, file: Path) -> bytes:
-    """FILE's bytes on the selected host, refused unless it is an xl.cfg text."""
-    data = app.host().read_user_file(file, MAX_CONFIG_BYTES)
-    check_config_bytes(data, str(file))
-    return data
-
-
 def _apply(app: AppContext, file: Path, dry_run: bool, plan: Callable[[bytes], bytes]) -> int:
-    old = _read(app, file)
-    new = plan(old)
-    text = diff(file, old, new)
-    backup = None
-    if not dry_run and new != old:
-        backup = app.host().replace_user_file(file, old, new)
+    done = edit_config(app.host(), file, plan, dry_run)
+    changed, backup = done.new != done.old, done.backup
     if app.json:
-        emit_json({"file": str(file), "changed": new != old, "dry_run": dry_run,
-                   "backup": str(backup) if backup else None, "diff": text})  # fmt: skip
+        emit_json({"file": str(file), "changed": changed, "dry_run": dry_run,
+                   "backup": str(backup) if backup else None, "diff": done.diff})  # fmt: skip
     elif dry_run:
-        out().print(text or f"{file}: no change", markup=False, end="")
+        out().print(done.diff or f"{file}: no change", markup=False, end="")
     elif backup is None:
         out().print(f"{file}: already as asked, nothing written", markup=False)
     else:
@@ -166,14 +152,8 @@ def pci_remove(
 ) -> int:
     """Remove FILE's pci entries for DEVICES: a BDF, a slot (BB:DD.*) or a name."""
     app.json = app.json or json_
-    functions = (lambda slot: _slot_functions(app, slot)) if split_slot else None
+    functions = (lambda slot: slot_functions(app.host(), slot)) if split_slot else None
     return _apply(app, file, dry_run, lambda data: plan_remove(data, list(devices), functions))
-
-
-def _slot_functions(app: AppContext, slot: str) -> list[int]:
-    """The function numbers the host has in slot `DDDD:BB:DD` (as libxl finds them)."""
-    found = (PciAddress.try_parse(name) for name in app.host().listdir(SYSFS_PCI_DEVICES))
-    return sorted(a.func for a in found if a is not None and a.slot == slot)
 
 
 @config_group.command("set")
