@@ -161,11 +161,13 @@ class Executor:
 
     def abandon(self) -> list[Entry]:
         """Close the interrupted and the stuck operations without touching any device."""
-        entries = [e for e in (self.pending(),) if e is not None] + self.stuck()
+        stuck = self.stuck()
+        entries = [e for e in (self.pending(),) if e is not None] + stuck
         if entries and entries[0].interrupted:
             self.journal.resume(entries[0])
             self.journal.end(State.ABANDONED)
-        self.journal.set_stuck([])
+        if stuck:  # nothing to abandon writes nothing
+            self.journal.set_stuck([])
         return entries
 
     def _resume(self, entry: Entry, rollback: bool) -> Outcome:

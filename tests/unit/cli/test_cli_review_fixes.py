@@ -65,3 +65,10 @@ def test_a_dry_run_under_root_says_the_run_would_be_refused(tmp_path: Path) -> N
     assert "runs on this machine, not on the tree under --root" in res.err
     run = pcipass("--root", root, "assignable", "add", "05:00.0")
     assert run.code == 1 and "runs on this machine" in run.err
+
+
+def test_abandon_with_nothing_pending_writes_nothing(tmp_path: Path) -> None:
+    sim = create_sim(tmp_path / "sim", profile="xen-host")
+    res = pcipass("recover", "--abandon", host=sim)
+    assert res.code == 0, res.err
+    assert not (sim.directory / "root/var/lib/pcipass/journal.stuck.json").exists()
