@@ -52,6 +52,16 @@ class CommandFailed(OperationError):
     """A subprocess could not be started or timed out."""
 
 
+class NotThisMachine(CommandFailed):
+    """A program was asked for on a host tree that is not this machine."""
+
+    def __init__(self, argv: tuple[str, ...] | list[str], root: Path) -> None:
+        super().__init__(
+            f"`{' '.join(argv)}` runs on this machine, not on the tree under --root {root}",
+            "run pcipass on that host",
+        )
+
+
 @dataclass(frozen=True)
 class RunResult:
     """What a subprocess did."""

@@ -18,13 +18,10 @@ from pcipass.host.base import (
     DEFAULT_WRITE_TIMEOUT,
     CommandFailed,
     Host,
+    NotThisMachine,
     RunResult,
     WriteFailed,
 )
-
-
-class NotThisMachine(CommandFailed):
-    """A program was asked for on a host tree that is not this machine."""
 
 
 class _Job:
@@ -92,11 +89,7 @@ class RealHost(Host):
 
     def run(self, argv: list[str], timeout: float = DEFAULT_RUN_TIMEOUT) -> RunResult:
         if not self.runs_programs:
-            raise NotThisMachine(
-                f"`{' '.join(argv)}` runs on this machine, not on the tree under --root "
-                f"{self.root}",
-                "run pcipass on that host",
-            )
+            raise NotThisMachine(argv, self.root)
         import subprocess  # noqa: PLC0415 - listing commands never run one; keep their start fast
 
         env = dict(os.environ, LC_ALL="C")

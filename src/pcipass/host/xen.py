@@ -10,8 +10,7 @@ import os
 from dataclasses import dataclass
 
 from pcipass.host import paths
-from pcipass.host.base import CommandFailed, Host
-from pcipass.host.real import NotThisMachine
+from pcipass.host.base import CommandFailed, Host, NotThisMachine
 
 
 @dataclass(frozen=True)

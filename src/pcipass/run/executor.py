@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from pcipass.errors import OperationError, PcipassError
 from pcipass.host import paths
-from pcipass.host.base import Host, RunResult
+from pcipass.host.base import Host, NotThisMachine, RunResult
 from pcipass.host.xen import xenstore_read
 from pcipass.run.journal import Entry, Journal, State
 from pcipass.run.leftover import observe, xl_listed
@@ -82,10 +82,7 @@ def refuse_programs(host: Host, plan: Plan) -> None:
         return
     for step in plan.steps:
         if step.action in (Action.RUN, Action.MODPROBE):
-            program = " ".join(step.argv) or f"modprobe {step.data}"
-            raise OperationError(
-                f"`{program}` runs on this machine, not on the tree under --root {host.root}",
-                "run pcipass on that host")
+            raise NotThisMachine(step.argv or ("modprobe", step.data), host.root)
 
 
 def holds(host: Host, records: RecordKeeper, check: Check) -> bool:

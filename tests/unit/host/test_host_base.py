@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pcipass.host.base import CommandFailed, WriteFailed
-from pcipass.host.real import NotThisMachine, RealHost
+from pcipass.host.base import CommandFailed, NotThisMachine, WriteFailed
+from pcipass.host.real import RealHost
 
 
 def test_reads_are_relative_to_the_root_and_tolerate_missing_files(tmp_path: Path) -> None:
