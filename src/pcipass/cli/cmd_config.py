@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from pcipass.cli.context import AppContext, pass_app
+from pcipass.cli.context import AppContext, json_option, pass_app
 from pcipass.cli.output import emit_json, out
 from pcipass.errors import InputError
 from pcipass.run.config_edit import edit_config, read_config, slot_functions
@@ -29,9 +29,6 @@ from pcipass.xlcfg import (
 )
 from pcipass.xlcfg_edit import plan_add, plan_remove, plan_set
 
-json_option = click.option(
-    "--json", "json_", is_flag=True, help="Machine output (same as the global --json)."
-)
 dry_run_option = click.option("--dry-run", is_flag=True, help="Print the diff, write nothing.")
 file_argument = click.argument("file", type=click.Path(path_type=Path))
 

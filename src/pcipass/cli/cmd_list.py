@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from pcipass.cli.context import AppContext, pass_app
+from pcipass.cli.context import AppContext, json_option, pass_app
 from pcipass.model import views
 from pcipass.model.device import Device, HostModel
 from pcipass.model.select import select
@@ -23,9 +23,6 @@ from pcipass.model.topology import tree_json
 if TYPE_CHECKING:
     from rich.tree import Tree
 
-json_option = click.option(
-    "--json", "json_", is_flag=True, help="Machine output (same as the global --json)."
-)
 
 
 def _emit(obj: Any) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import click
 
-from pcipass.cli.context import AppContext, pass_app
+from pcipass.cli.context import AppContext, json_option, pass_app
 from pcipass.cli.output import emit_json, out, run_change
 from pcipass.model import views
 from pcipass.ops.assign import HostFacts
@@ -27,8 +27,6 @@ from pcipass.run.executor import Outcome
 from pcipass.run.plan import Plan
 from pcipass.run.settle import wait_settled
 
-json_option = click.option("--json", "json_", is_flag=True,
-                           help="Machine output (same as the global --json).")
 dry_run_option = click.option("--dry-run", is_flag=True,
                               help="Print the exact writes; change nothing.")
 

@@ -73,3 +73,8 @@ def check_host_tree(root: Path, via: str) -> None:
 
 
 pass_app = click.make_pass_decorator(AppContext, ensure=True)
+
+json_option = click.option(
+    "--json", "json_", is_flag=True, help="Machine output (same as the global --json)."
+)
+"""The per-command `--json` (commands that take it after their name as well)."""
