@@ -11,7 +11,7 @@ OUT=$1
 source "$(dirname "$0")/../common.sh"
 R=$OUT/rootfs
 PKGS=linux-image-amd64,initramfs-tools,udev,kmod,pciutils,iproute2,nvme-cli,procps,ethtool
-PKGS+=,python3,python3-pytest,python3-click,python3-rich
+PKGS+=,python3,python3-pytest,python3-click,python3-rich,python3-pyroute2
 PKGS+=,xen-hypervisor-4.17-amd64,xen-utils-4.17,xenstore-utils,busybox-static
 t0=$(date +%s)
 lab_debootstrap "$R" "$PKGS" "$OUT/debootstrap.log"
