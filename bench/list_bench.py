@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark: `pcipass list`, `pcipass list --json` and `lspci -Dnnk` on one 4,096-function tree.
+"""Benchmark: `pcipass list`, `sriov list` (each also `--json`) and `lspci -Dnnk`, 4,096 functions.
 
 Builds a kernel-like sysfs tree with `pcipass.sim.tree` (64 root ports, each
 with an SR-IOV PF carrying 62 VFs: 64 x 64 = 4,096 functions, plus this machine's
@@ -130,6 +130,8 @@ def main() -> int:
     commands = {
         "pcipass list": [*pcipass, "list"],
         "pcipass list --json": [*pcipass, "list", "--json"],
+        "pcipass sriov list": [*pcipass, "sriov", "list"],
+        "pcipass sriov list --json": [*pcipass, "sriov", "list", "--json"],
         "lspci -Dnnk": [
             lspci,
             "-A",
@@ -154,9 +156,9 @@ def main() -> int:
     }
     base_wall, base_mem = results["lspci -Dnnk"]
     print(f"median of {args.runs} runs")
-    print(f"{'command':<22} {'wall s':>8} {'peak MiB':>9} {'time/lspci':>11}")
+    print(f"{'command':<26} {'wall s':>8} {'peak MiB':>9} {'time/lspci':>11}")
     for name, (wall, mem) in results.items():
-        print(f"{name:<22} {wall:8.3f} {mem:9.1f} {wall / base_wall:11.2f}")
+        print(f"{name:<26} {wall:8.3f} {mem:9.1f} {wall / base_wall:11.2f}")
     how = "GNU time" if GNU_TIME else "ru_maxrss, an upper bound"
     print(f"(python3 -c pass: the interpreter's own start-up here; peak memory by {how})")
     if not args.keep:
