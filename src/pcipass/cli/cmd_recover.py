@@ -87,7 +87,7 @@ def _abandon(app: AppContext, host: Host, executor: Executor, dry_run: bool) -> 
     verb = "would abandon" if dry_run else "abandoned"
     for item in report:
         out().print(f"{verb} `{item['command']}` ({item['state']} at step {item['step']}); "
-                    "no device was changed", markup=False)
+                    "every device is left as it is now", markup=False)
         for dev in item["devices"]:
             out().print(f"{dev['bdf']}: {dev['state']}", markup=False)
             if not dev["hand_back"]:

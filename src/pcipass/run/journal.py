@@ -167,6 +167,17 @@ class Journal:
         )
 
 
+def _damage(exc: Exception) -> str:
+    """What is wrong with a journal, in a reader's words (not Python's exception text)."""
+    if isinstance(exc, json.JSONDecodeError):
+        return f"not JSON: {exc.msg.lower()} at line {exc.lineno} column {exc.colno}"
+    if isinstance(exc, KeyError):
+        return f"an entry has no {exc.args[0]!r}"
+    if isinstance(exc, ValueError) and "is not a valid" in str(exc):
+        return f"unknown value: {str(exc).split(' is not')[0]}"
+    return "an entry has the wrong shape"
+
+
 def _parse(text: str, name: str, items: Callable[[Any], list[Any]]) -> list[Entry]:
     """Entries from a journal file's JSON (`items` picks them out); damaged: one clear error."""
     try:
@@ -183,6 +194,6 @@ def _parse(text: str, name: str, items: Callable[[Any], list[Any]]) -> list[Entr
         ]
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise OperationError(
-            f"the journal {name} is damaged ({exc})",
+            f"the journal {name} is damaged ({_damage(exc)})",
             "inspect it, fix the devices by hand, then delete it",
         ) from exc

@@ -68,3 +68,19 @@ def test_messages_name_the_state_file_really_read(tmp_path: Path) -> None:
     res = pcipass("assignable", "add", "01:00.0", host=sim)
     assert res.code == 1 and res.err.count("\n") == 1
     assert res.err.startswith(f"pcipass: error: cannot write the journal {sim.root}/{PROGRESS}: ")
+
+
+@pytest.mark.parametrize(("text", "why"), [
+    ("{not json", "(not JSON: expecting property name enclosed in double quotes at line 1 "
+                  "column 2)"),
+    ('{"state": "running", "step": 0}', "(an entry has no 'plan')"),
+    ('{"plan": {"command": "x", "steps": []}, "state": "lost", "step": 0}',
+     "(unknown value: 'lost')"),
+    ("[1, 2]", "(an entry has the wrong shape)"),
+])
+def test_damage_is_said_in_a_readers_words(tmp_path: Path, text: str, why: str) -> None:
+    sim = create_sim(tmp_path / "sim", "kernel-lab")
+    sim.write_state_file(JOURNAL, text)
+    res = pcipass("recover", host=sim)
+    assert res.code == 1, res.err
+    assert why in res.err, res.err
