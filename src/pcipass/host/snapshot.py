@@ -42,10 +42,12 @@ MANIFEST = "pcipass-snapshot.json"
 FORMAT = 1
 READ_LIMIT = 65536
 AUX_LIMIT = 16 << 20
-SKIP_NAMES = re.compile(r"^(resource\d+(_wc)?|rom|vpd|remove|rescan|reset|bind|unbind|new_id|"
+SKIP_NAMES = re.compile(r"^(resource\d+(_wc)?|rom|vpd|remove|rescan|bind|unbind|new_id|"
                         r"remove_id|drivers_probe|new_slot|remove_slot|label)$")  # fmt: skip
 SKIP_DIRS = {"power", "msi_irqs", "statistics", "queues", "queue", "mq", "trace", "integrity",
              "subsystem", "firmware_node", "wakeup", "ptp", "hwmon", "infiniband"}  # fmt: skip
+PRESENCE_ONLY = {"reset"}
+"""Write-only files whose existence is a fact (a function-level reset method): kept empty."""
 PROC_FILES = (paths.MOUNTS, paths.SWAPS, paths.CMDLINE, paths.PROC_MODULES, paths.ROUTE,
               paths.IPV6_ROUTE, paths.IF_INET6, paths.XEN_CAPABILITIES)  # fmt: skip
 
@@ -117,6 +119,9 @@ class _Walker:
         if stat.S_ISDIR(st.st_mode):
             self._add_dir(rel)
             return "dir"
+        if stat.S_ISREG(st.st_mode) and os.path.basename(rel) in PRESENCE_ONLY:
+            self.add_bytes(rel, b"", st.st_mode & 0o777)
+            return "file"
         if not stat.S_ISREG(st.st_mode) or not st.st_mode & 0o444:
             self.cap.skipped += 1
             return None
