@@ -118,6 +118,7 @@ class SimHost(Host):
             fcntl.flock(lock, fcntl.LOCK_EX)
             self._check_writable()
             data = self._load()
+            before = _dump(data)
             kernel = SimKernel(self.root, SimState(**data["kernel"]))
             try:
                 yield kernel, data
@@ -125,7 +126,8 @@ class SimHost(Host):
                 data["kernel"] = asdict(kernel.state)
                 data["dmesg"] = (data.get("dmesg", []) + kernel.log)[-200:]
                 try:
-                    _save(self.directory, data)
+                    if _dump(data) != before:  # a read (`xl list`) leaves sim.json as it was
+                        _save(self.directory, data)
                 except OSError as exc:
                     raise self._unwritable(exc) from exc
 
@@ -220,9 +222,13 @@ def _wrong_shape(data: dict[str, Any]) -> str:
 _SHAPES: dict[str, type] = {"dict": dict, "list": list, "bool": bool}
 
 
+def _dump(data: dict[str, Any]) -> str:
+    return json.dumps(data, indent=1, sort_keys=True)
+
+
 def _save(directory: Path, data: dict[str, Any]) -> None:
     tmp = directory / TMP_FILE
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
+    tmp.write_text(_dump(data), encoding="utf-8")
     os.replace(tmp, directory / STATE_FILE)
 
 

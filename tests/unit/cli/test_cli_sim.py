@@ -177,3 +177,17 @@ def test_an_unwritable_state_file_is_one_line_and_nothing_changes(
     assert culprit in res.err
     assert state.read_bytes() == before
     assert sim.link_name("sys/bus/pci/devices/0000:01:00.0/driver") == driver
+
+
+def test_reads_and_dry_runs_leave_the_state_file_alone(tmp_path: Path) -> None:
+    sim = create_sim(tmp_path / "sim", "xen-host")
+    state = sim.directory / "sim.json"
+    os.utime(state, (1_000_000, 1_000_000))
+    before = state.read_bytes()
+    for args in (("assignable", "add", "05:00.0", "--dry-run"), ("assignable", "list"),
+                 ("sriov", "enable", "05:00.0", "--vfs", "2", "--dry-run")):
+        res = pcipass(*args, host=sim)
+        assert res.code == 0, res.err
+    assert state.read_bytes() == before and state.stat().st_mtime == 1_000_000
+    assert pcipass("assignable", "add", "05:00.0", host=sim).code == 0
+    assert state.read_bytes() != before  # a change is still saved
