@@ -267,19 +267,3 @@ def _forget(t: VfTarget, saved: dict[str, Any]) -> Step:
                 bdf=t.bdf, expect=(_saved_check(t, "absent"),),
                 undo=(Step(Action.VF_SAVE, f"remember the original settings of {t.bdf} again",
                            bdf=t.bdf, payload=saved, expect=(_saved_check(t, "present"),)),))
-
-
-# -- show ------------------------------------------------------------------------
-def show_rows(model: HostModel, pf: Device, states: list[VfState] | None,
-              saved: set[str]) -> list[dict[str, Any]]:
-    """`vf show`'s VFs: index, BDF and each setting (None: not reported), saved or not."""
-    by_index = {s.vf: s for s in states or []}
-    rows = []
-    for item in vf_items(model, pf):
-        state = by_index.get(item.index) if item.index is not None else None
-        row: dict[str, Any] = {"vf": item.index, "bdf": str(item.dev.bdf)}
-        row.update({k: (getattr(state, k) if state else None) for k in KEYS})
-        row["saved"] = str(item.dev.bdf) in saved
-        rows.append(row)
-    return rows
-
