@@ -13,7 +13,7 @@ measured in the kernel lab) is refused before anything is written.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,7 +135,8 @@ def pf_netdev(model: HostModel, text: str) -> tuple[Device, str]:
     pf = sriov_pf(model, text)
     if pf.driver is None:
         raise OperationError(f"{pf.bdf} has no driver bound, and VF settings go through "
-                             "the PF's driver", f"bind it first (`pcipass reset {pf.bdf}`?)")
+                             "the PF's driver",
+                             f"bind it first (e.g. `echo {pf.bdf} > /sys/bus/pci/drivers_probe`)")
     if not pf.net:
         raise InputError(f"{pf.bdf} has no network interface, so its VFs have no netlink "
                          "settings", "VF settings are for NIC PFs (`pcipass sriov list`)")
@@ -150,9 +151,17 @@ def target(model: HostModel, text: str, index: int) -> VfTarget:
     if index < 0 or index >= (count or 0) or index not in items:
         have = f"VFs 0-{count - 1}" if count else "no VF enabled"
         raise InputError(f"{pf.bdf} has no VF {index} ({have})",
-                         f"`pcipass sriov enable {pf.bdf} --vfs N` first, or pick one of them"
-                         if not count else "`pcipass vf show " + str(pf.bdf) + "` lists them")
+                         f"`pcipass vf show {pf.bdf}` lists them" if count
+                         else f"enable VFs first: `pcipass sriov enable {pf.bdf} --vfs N`")
     return VfTarget(pf, ifname, index, str(items[index].dev.bdf))
+
+
+def pf_links(pfs: Iterable[Device], read: Callable[[str], list[VfState] | None]
+             ) -> dict[str, list[VfState] | None]:
+    """For `sriov list`: PF BDF → its VF states (`read`: `Host.vf_states`), asked only of
+    PFs with a network interface and VFs enabled (None for the others: unknown)."""
+    return {str(pf.bdf): read(pf.net[0].name) if pf.net and pf.sriov and pf.sriov.num_vfs
+            else None for pf in pfs}
 
 
 def parse_values(values: dict[str, str]) -> dict[str, Any]:

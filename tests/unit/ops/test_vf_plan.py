@@ -135,3 +135,16 @@ def test_reset_restores_the_snapshot_and_forgets_it() -> None:
     assert plan.steps[-1].undo[0].payload == saved
     empty = ops_vf.reset_plan(t, states(), None)
     assert (empty.steps, "nothing to restore" in empty.notes[0]) == ((), True)
+
+
+def test_pf_links_asks_only_nic_pfs_with_vfs() -> None:
+    asked: list[str] = []
+
+    def read(ifname: str) -> list[VfState]:
+        asked.append(ifname)
+        return states()
+
+    pfs = [model().devices[PciAddress.parse(PF)], model(0).devices[PciAddress.parse(PF)]]
+    links = ops_vf.pf_links(pfs[:1], read)
+    assert (links, asked) == ({PF: states()}, ["enp3s0"])
+    assert ops_vf.pf_links(pfs[1:], read) == {PF: None} and asked == ["enp3s0"]
