@@ -34,6 +34,7 @@ COMMAND_MODULES = {
     "sim": "cmd_sim",
     "snapshot": "cmd_snapshot",
     "sriov": "cmd_sriov",
+    "vf": "cmd_vf",
 }
 
 

@@ -24,9 +24,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pcipass.errors import OperationError
 from pcipass.host import user_files
+
+if TYPE_CHECKING:
+    from pcipass.host.netlink import VfState
 
 DEFAULT_WRITE_TIMEOUT = 10.0
 DEFAULT_RUN_TIMEOUT = 120.0
@@ -198,6 +202,17 @@ class Host:
     def rmmod(self, module: str) -> RunResult:
         """Unload a kernel module (`modprobe -r MODULE`)."""
         return self.run(["modprobe", "-r", module])
+
+    # -- VF settings over netlink (`pcipass.host.netlink`) -------------------
+    def vf_states(self, pf_ifname: str) -> list[VfState] | None:
+        """The VF settings the PF interface reports, in VF order; None when this host's
+        netlink cannot be asked (another host's tree)."""
+        return None
+
+    def set_vf(self, pf_ifname: str, vf: int, settings: dict[str, Any]) -> None:
+        """Apply VF settings (`netlink.KEYS` → value) through the PF; `VfSetFailed` with the
+        kernel's errno."""
+        raise NotImplementedError
 
     # -- pcipass's own files ------------------------------------------------
     def _write_path(self, rel: str) -> str:

@@ -12,6 +12,7 @@ import errno
 import os
 import queue
 import threading
+from typing import TYPE_CHECKING, Any
 
 from pcipass.host.base import (
     DEFAULT_RUN_TIMEOUT,
@@ -22,6 +23,9 @@ from pcipass.host.base import (
     RunResult,
     WriteFailed,
 )
+
+if TYPE_CHECKING:
+    from pcipass.host.netlink import VfState
 
 
 class _Job:
@@ -111,3 +115,19 @@ class RealHost(Host):
                 "check the host (dmesg) and retry",
             ) from exc
         return RunResult(tuple(argv), proc.returncode, proc.stdout, proc.stderr)
+
+    def vf_states(self, pf_ifname: str) -> list[VfState] | None:
+        """This machine's netlink; on another host's tree unknown (None), never this one's."""
+        if not self.local:
+            return None
+        from pcipass.host import netlink  # noqa: PLC0415 - pyroute2 only when asked
+
+        return netlink.read_vfs(pf_ifname)
+
+    def set_vf(self, pf_ifname: str, vf: int, settings: dict[str, Any]) -> None:
+        from pcipass.host import netlink  # noqa: PLC0415
+
+        if not self.local:
+            raise NotThisMachine(["ip", "link", "set", pf_ifname, "vf", str(vf),
+                                  *netlink.describe(settings).split()], self.root)
+        netlink.set_vf(pf_ifname, vf, settings)

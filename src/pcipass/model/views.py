@@ -19,6 +19,9 @@ from pcipass.model import pciids
 from pcipass.model.device import Device, HostModel
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from pcipass.host.netlink import VfState
     from pcipass.model.readiness import Readiness
 
 
@@ -294,6 +297,8 @@ class VfItem:
 
     index: int | None
     dev: Device
+    link: VfState | None = None
+    """Its settings as the PF reports them over netlink (None: not read)."""
 
 
 @dataclass(frozen=True)
@@ -336,12 +341,18 @@ SRIOV_VF_FIELDS: tuple[VfField, ...] = (
     VfField("status", lambda v: v.dev.status.value, "STATUS"),
     VfField("netdev", lambda v: _netdev(v.dev), "NETDEV"),
     VfField("mac", lambda v: _mac(v.dev), "MAC"),
+    VfField("vlan", lambda v: v.link.vlan if v.link else None, "VLAN"),
+    VfField("spoofchk", lambda v: v.link.spoofchk if v.link else None, "SPOOFCHK"),
+    VfField("trust", lambda v: v.link.trust if v.link else None, "TRUST"),
 )
 
 #: `sriov list`'s columns, in order: a PF row fills those of SRIOV_PF_FIELDS, a VF row
 #: those of SRIOV_VF_FIELDS.
 SRIOV_COLUMNS: tuple[str, ...] = ("BDF", "VF", "DRIVER", "STATUS", "VFS", "AUTOPROBE",
                                   "NETDEV", "MAC")
+#: The columns of a VF's netlink settings (VLAN, SPOOFCHK, TRUST), shown after those when
+#: `sriov list` read the PF's netlink (`sriov_rows(..., links)`).
+SRIOV_LINK_COLUMNS: tuple[str, ...] = ("VLAN", "SPOOFCHK", "TRUST")
 
 
 def vf_index(pf: Device, vf: PciAddress) -> int | None:
@@ -357,26 +368,81 @@ def _routing_id(bdf: PciAddress) -> int:
     return bdf.bus << 8 | bdf.dev << 3 | bdf.func
 
 
-def sriov_json(model: HostModel, pf: Device) -> dict[str, Any]:
-    """One PF and its VFs (docs/json.md: sriov list)."""
+def sriov_json(model: HostModel, pf: Device,
+               links: Sequence[VfState] | None = None) -> dict[str, Any]:
+    """One PF and its VFs (docs/json.md: sriov list); `links`: the PF's netlink VF states."""
     out = {f.key: f.get(pf) for f in SRIOV_PF_FIELDS}
-    out["vfs"] = [{f.key: f.get(item) for f in SRIOV_VF_FIELDS} for item in vf_items(model, pf)]
+    out["vfs"] = [{f.key: f.get(item) for f in SRIOV_VF_FIELDS}
+                  for item in vf_items(model, pf, links)]
     return out
 
 
-def vf_items(model: HostModel, pf: Device) -> list[VfItem]:
-    """The PF's VFs with their indexes, in index order (unknown indexes last)."""
-    items = [VfItem(vf_index(pf, vf.bdf), vf) for vf in model.vfs_of(pf)]
+def vf_items(model: HostModel, pf: Device,
+             links: Sequence[VfState] | None = None) -> list[VfItem]:
+    """The PF's VFs with their indexes (and netlink states), in index order (unknown
+    indexes last)."""
+    by_index = {s.vf: s for s in links or ()}
+    items = [VfItem(i, vf, by_index.get(i) if i is not None else None)
+             for vf in model.vfs_of(pf) for i in (vf_index(pf, vf.bdf),)]
     return sorted(items, key=lambda v: (v.index is None, v.index or 0, v.dev.bdf))
 
 
-def sriov_rows(model: HostModel, pf: Device) -> list[dict[str, str]]:
+def sriov_rows(model: HostModel, pf: Device,
+               links: Sequence[VfState] | None = None) -> list[dict[str, str]]:
     """`sriov list`'s human rows for one PF (column → text), the PF's first."""
     rows = [{f.column: f.text(pf) for f in SRIOV_PF_FIELDS if f.column} | {"VF": "PF"}]
-    for item in vf_items(model, pf):
-        row = {}
-        for f in SRIOV_VF_FIELDS:
-            value = f.get(item)
-            row[f.column] = "-" if value is None else str(value)
-        rows.append(row)
+    for item in vf_items(model, pf, links):
+        rows.append({f.column: _setting(f.get(item)) for f in SRIOV_VF_FIELDS})
     return rows
+
+
+def _setting(value: Any) -> str:
+    """A cell: `-` for unknown, on/off for flags."""
+    if value is None:
+        return "-"
+    return ("on" if value else "off") if isinstance(value, bool) else str(value)
+
+
+# -- vf show -------------------------------------------------------------------------------
+#: The keys of `vf show --json` (before `vfs`).
+VF_SHOW_KEYS: tuple[str, ...] = ("pf", "netdev", "driver", "vfs")
+
+
+@dataclass(frozen=True)
+class VfSetting:
+    """One fact of a VF in `vf show`: its JSON key, its column, and its value."""
+
+    key: str
+    column: str
+    get: Callable[[VfItem, bool], Any]
+
+
+def _link(key: str) -> Callable[[VfItem, bool], Any]:
+    return lambda v, _saved: getattr(v.link, key) if v.link else None
+
+
+#: The keys of each VF in `vf show --json` and `vf show`'s columns, in order.
+VF_SHOW_FIELDS: tuple[VfSetting, ...] = (
+    VfSetting("vf", "VF", lambda v, _s: v.index),
+    VfSetting("bdf", "BDF", lambda v, _s: str(v.dev.bdf)),
+    *(VfSetting(k, c, _link(k)) for k, c in (
+        ("mac", "MAC"), ("vlan", "VLAN"), ("qos", "QOS"), ("spoofchk", "SPOOFCHK"),
+        ("trust", "TRUST"), ("link_state", "LINK-STATE"), ("min_tx_rate", "MIN-RATE"),
+        ("max_tx_rate", "MAX-RATE"))),
+    VfSetting("saved", "SAVED", lambda _v, saved: saved),
+)
+
+
+def vf_show_json(model: HostModel, pf: Device, netdev: str, links: Sequence[VfState] | None,
+                 saved: frozenset[str]) -> dict[str, Any]:
+    """`vf show PF` (docs/json.md): the PF, its interface and each VF's settings; `saved`:
+    the VFs whose original settings pcipass keeps."""
+    vfs = [{f.key: f.get(item, str(item.dev.bdf) in saved) for f in VF_SHOW_FIELDS}
+           for item in vf_items(model, pf, links)]
+    return {"pf": str(pf.bdf), "netdev": netdev, "driver": pf.driver, "vfs": vfs}
+
+
+def vf_show_rows(doc: dict[str, Any]) -> list[list[str]]:
+    """`vf show`'s table cells, one row per VF, in `VF_SHOW_FIELDS`' order."""
+    return [[("yes" if vf[f.key] else "no") if f.key == "saved" else _setting(vf[f.key])
+             for f in VF_SHOW_FIELDS] for vf in doc["vfs"]]

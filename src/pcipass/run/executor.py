@@ -27,10 +27,12 @@ from typing import Any, Protocol
 from pcipass.errors import OperationError, PcipassError
 from pcipass.host import paths
 from pcipass.host.base import Host, NotThisMachine, RunResult
+from pcipass.host.netlink import text as setting_text
 from pcipass.host.xen import xenstore_read
 from pcipass.run.journal import Entry, Journal, State
 from pcipass.run.leftover import observe, xl_listed
 from pcipass.run.plan import EMPTY_OVERRIDE, Action, Check, Plan, Step
+from pcipass.run.vf_snapshots import VfSnapshots
 
 Fault = Callable[[str, int], None]
 """Test hook called as fault("before"|"after", n) around the n-th forward step."""
@@ -101,6 +103,10 @@ def holds(host: Host, records: RecordKeeper, check: Check) -> bool:
         return xl_listed(host, check.bdf) is (check.value == "listed")
     if check.kind == "xenstore":
         return xenstore_read(host, check.path) == check.value
+    if check.kind == "vf":
+        return vf_setting(host, check.path) == check.value
+    if check.kind == "vf-saved":
+        return VfSnapshots(host).has(check.bdf) == (check.value == "present")
     return records.has(check.bdf) == (check.value == "present")
 
 
@@ -289,6 +295,13 @@ class Executor:
                     f"cannot load kernel module {step.data}: {_last_line(result)}",
                     f"install the module or its package, or check the blacklist of {step.data}",
                 )
+        elif step.action == "vf-set":
+            p = step.payload or {}
+            self.host.set_vf(str(p.get("ifname")), int(p.get("vf", -1)), p.get("settings", {}))
+        elif step.action == "vf-save":
+            VfSnapshots(self.host).save(step.bdf, step.payload or {})
+        elif step.action == "vf-forget":
+            VfSnapshots(self.host).drop(step.bdf)
         elif step.action == "record":
             self.records.save(step.bdf, step.payload or {}, defer=True)
         else:
@@ -309,7 +322,7 @@ class Executor:
                 raise StepFailed(
                     f"`{step.render()}` {result} (expected {failed[0].describe()})",
                     "check dmesg for the driver's reason"
-                    if failed[0].kind in ("driver", "text", "exists", "absent")
+                    if failed[0].kind in ("driver", "text", "exists", "absent", "vf")
                     else "see `xl dmesg` and the tool's messages above",
                 )
             self.sleep(0.01)
@@ -322,6 +335,13 @@ class Executor:
             self._taken += 1
         if self.fault is not None:
             self.fault(when, self._taken)
+
+
+def vf_setting(host: Host, path: str) -> str | None:
+    """The VF setting a `vf` check names (`IFNAME/vf/N/KEY`), as the PF reports it now."""
+    ifname, _, vf, key = path.split("/")
+    state = next((s for s in host.vf_states(ifname) or [] if s.vf == int(vf)), None)
+    return setting_text(getattr(state, key)) if state is not None else None
 
 
 def payload_of(plan: Plan, bdf: str) -> dict[str, Any] | None:

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from pcipass.host import paths
+from pcipass.host.netlink import describe as describe_vf
 
 
 class CheckKind(StrEnum):
@@ -27,6 +28,8 @@ class CheckKind(StrEnum):
     RECORD = "record"
     XL_ASSIGNABLE = "xl-assignable"
     XENSTORE = "xenstore"
+    VF = "vf"
+    VF_SAVED = "vf-saved"
 
 
 class Action(StrEnum):
@@ -37,6 +40,9 @@ class Action(StrEnum):
     MODPROBE = "modprobe"
     RECORD = "record"
     FORGET = "forget"
+    VF_SET = "vf-set"
+    VF_SAVE = "vf-save"
+    VF_FORGET = "vf-forget"
 
 
 EMPTY_OVERRIDE = "(null)"
@@ -53,6 +59,9 @@ class Check:
     for `bdf` (`value` "present") or not ("absent"). Xen's own state:
     `xl-assignable`: `xl pci-assignable-list` lists `bdf` (`value` "listed") or not
     ("unlisted"); `xenstore`: the xenstore key `path` reads `value` (None: absent).
+    `vf`: the PF interface reports the VF setting `path` (`vf_check_path`) as `value`
+    (`pcipass.host.netlink.text`); `vf-saved`: pcipass holds the original settings of
+    VF `bdf` (`value` "present") or not ("absent").
     """
 
     kind: CheckKind
@@ -72,6 +81,10 @@ class Check:
         if self.kind == CheckKind.XENSTORE:
             return f"xenstore {self.path} reads {self.value}" if self.value else \
                 f"xenstore {self.path} absent"
+        if self.kind == CheckKind.VF:
+            return f"{' '.join(self.path.split('/'))} {self.value}"
+        if self.kind == CheckKind.VF_SAVED:
+            return f"saved settings of {self.bdf} {self.value}"
         return f"/{self.path} {'exists' if self.kind == CheckKind.EXISTS else 'is absent'}"
 
     def to_json(self) -> dict[str, Any]:
@@ -89,7 +102,9 @@ class Step:
 
     `write`: write `data` to host file `path`. `run`: run `argv` (exit 0 required).
     `modprobe`: load module `data`. `record` / `forget`: store or drop pcipass's
-    memory of device `bdf` (`record` carries it in `payload`).
+    memory of device `bdf` (`record` carries it in `payload`). `vf-set`: send VF settings
+    (`payload`: `ifname`, `vf`, `settings`) through the PF over netlink; `vf-save` /
+    `vf-forget`: store or drop the original settings of VF `bdf` (`payload`).
 
     Recovery and rollback skip a step whose `unless` checks hold (None: its
     `expect`; an empty tuple: never skip, for a step that is harmless to repeat
@@ -124,6 +139,14 @@ class Step:
             return f"modprobe {self.data}"
         if self.action == Action.RECORD:
             return f"remember {self.bdf}: {_payload_summary(self.payload or {})}"
+        if self.action == Action.VF_SET:
+            p = self.payload or {}
+            return f"ip link set {p.get('ifname')} vf {p.get('vf')} " + \
+                describe_vf(p.get("settings", {}))
+        if self.action == Action.VF_SAVE:
+            return f"remember the VF settings of {self.bdf}"
+        if self.action == Action.VF_FORGET:
+            return f"forget the saved VF settings of {self.bdf}"
         return f"forget the record of {self.bdf}"
 
     def to_json(self) -> dict[str, Any]:
@@ -187,6 +210,11 @@ class Plan:
             steps=tuple(Step.from_json(s) for s in obj.get("steps", ())),
             notes=tuple(obj.get("notes", ())),
         )
+
+
+def vf_check_path(ifname: str, vf: int, key: str) -> str:
+    """The `path` of a `vf` check: PF interface, VF index and netlink key."""
+    return f"{ifname}/vf/{vf}/{key}"
 
 
 def _payload_summary(payload: dict[str, Any]) -> str:

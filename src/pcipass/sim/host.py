@@ -34,8 +34,10 @@ from pcipass.host.base import (
     RunResult,
     WriteFailed,
 )
+from pcipass.host.netlink import VfState
 from pcipass.host.snapshot import check_name_length
 from pcipass.sim.kernel import SimKernel
+from pcipass.sim.kernel.netlink import SimNetlink
 from pcipass.sim.kernel.state import RELEASE, SimState, WriteError, alias_line, new_state
 from pcipass.sim.output import Output
 from pcipass.sim.tree import build_tree
@@ -123,6 +125,7 @@ class SimHost(Host):
             try:
                 yield kernel, data
             finally:
+                SimNetlink(kernel, data).prune()  # the VFs went: so did their settings
                 data["kernel"] = asdict(kernel.state)
                 data["dmesg"] = (data.get("dmesg", []) + kernel.log)[-200:]
                 try:
@@ -158,6 +161,15 @@ class SimHost(Host):
         text = "".join(line + "\n" for line in res.out)
         err = "".join(line + "\n" for line in res.err)
         return RunResult(tuple(argv), res.code, text, err)
+
+
+    def vf_states(self, pf_ifname: str) -> list[VfState] | None:
+        data = self._load()  # a read: nothing to save
+        return SimNetlink(SimKernel(self.root, SimState(**data["kernel"])), data).states(pf_ifname)
+
+    def set_vf(self, pf_ifname: str, vf: int, settings: dict[str, Any]) -> None:
+        with self._session() as (kernel, data):
+            SimNetlink(kernel, data).set(pf_ifname, vf, settings)
 
 
 def _modprobe(kernel: SimKernel, args: list[str]) -> Output:

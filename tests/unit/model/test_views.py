@@ -65,3 +65,8 @@ def test_list_columns_and_show_rows_come_from_the_table(model: HostModel) -> Non
 def test_docs_list_every_sriov_key() -> None:
     assert documented("pcipass sriov list", 0) == {f.key for f in views.SRIOV_PF_FIELDS} | {"vfs"}
     assert documented("pcipass sriov list", 1) == {f.key for f in views.SRIOV_VF_FIELDS}
+
+
+def test_docs_list_every_vf_show_key() -> None:
+    assert documented("pcipass vf show", 0) == set(views.VF_SHOW_KEYS)
+    assert documented("pcipass vf show", 1) == {f.key for f in views.VF_SHOW_FIELDS}
