@@ -2,6 +2,8 @@
 
 A module registers its drivers (which then probe unbound devices); its parameters show in
 ``sys/module/<m>/parameters``; xen-pciback's ``hide=`` fills the slot list before it registers.
+A parameter the module does not have is dropped with the kernel's "unknown parameter 'P'
+ignored" and the module loads (measured: `modprobe e1000e max_vfs=2` exits 0).
 """
 
 from __future__ import annotations
@@ -53,12 +55,9 @@ class Modules(DeviceAttrs):
         if mod.xen_only and not self.state.xen:
             return 1, f"modprobe: ERROR: could not insert '{name}': No such device\n"
         known = {k for k, _ in mod.params} | set(mod.hidden_params)
-        unknown = [k for k in params if k not in known]
-        if unknown:
-            return 1, (
-                f"modprobe: ERROR: could not insert '{name}': Unknown symbol in module, "
-                "or unknown parameter (see dmesg)\n"
-            )
+        for key in [k for k in params if k not in known]:  # kernel/module/main.c: loads anyway
+            self.log.append(f"{name}: unknown parameter '{key}' ignored")
+        params = {k: v for k, v in params.items() if k in known}
         hide = parse_hide(params.get("hide", "")) if name == "xen_pciback" else []
         if hide is None:
             return 1, f"modprobe: ERROR: could not insert '{name}': Invalid argument\n"
