@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from pcipass.host import paths
 from pcipass.sim.kernel.device_attrs import DeviceAttrs
-from pcipass.sim.kernel.kstr import param_text, parse_hide, parse_ids_param
+from pcipass.sim.kernel.kstr import kstrtoul, param_text, parse_hide, parse_ids_param
 from pcipass.sim.kernel.state import RELEASE, module_name
 from pcipass.sim.layout import Driver, Module
+
+UINT_PARAMS = ("max_vfs",)
+"""Parameters the drivers declare `uint` (igb, ixgbe): a value that is not one fails the load."""
 
 
 class Modules(DeviceAttrs):
@@ -58,6 +61,10 @@ class Modules(DeviceAttrs):
         for key in [k for k in params if k not in known]:  # kernel/module/main.c: loads anyway
             self.log.append(f"{name}: unknown parameter '{key}' ignored")
         params = {k: v for k, v in params.items() if k in known}
+        bad = [k for k in UINT_PARAMS if k in params and kstrtoul(params[k]) is None]
+        if bad:  # param_set_uint refuses it and the module is not loaded
+            self.log.append(f"{name}: `{params[bad[0]]}' invalid for parameter `{bad[0]}'")
+            return 1, f"modprobe: ERROR: could not insert '{name}': Invalid argument\n"
         hide = parse_hide(params.get("hide", "")) if name == "xen_pciback" else []
         if hide is None:
             return 1, f"modprobe: ERROR: could not insert '{name}': Invalid argument\n"
