@@ -6,7 +6,9 @@ a change writes 0 first, which removes every current VF: that (and disabling) is
 while any of them is assignable (pciback, vfio-pci), has a pcipass record or is held by a
 domain. Every step says what to re-read; a failed change is undone by writing 0, then the
 previous count. What the kernel itself would refuse (ERANGE over `sriov_totalvfs`,
-ENOENT without a PF driver) is refused before anything is written.
+ENOENT without a PF driver) is refused before anything is written. The module method
+(`pcipass.ops.sriov_module`) shares these checks; `vfs_by_index` turns `--vf 0,2-3` into
+the VFs' addresses.
 """
 
 from __future__ import annotations
