@@ -10,6 +10,7 @@ from rich.table import Table
 
 from pcipass.cli.context import AppContext, pass_app
 from pcipass.cli.output import emit_json, out, run_change
+from pcipass.errors import InputError
 from pcipass.model import resolve
 from pcipass.ops.assign import (
     AddRequest,
@@ -23,6 +24,7 @@ from pcipass.ops.assign import (
 )
 from pcipass.ops.facts import gather_facts
 from pcipass.ops.guards import FORCE_NET, FORCE_STORAGE, FORCE_VFS
+from pcipass.ops.sriov import vfs_by_index
 from pcipass.run.plan import Plan
 
 
@@ -39,17 +41,25 @@ from pcipass.run.plan import Plan
               help="Take a NIC that carries the default route or an address.")
 @click.option(FORCE_VFS, "force_vfs", is_flag=True,
               help="Take an SR-IOV PF with enabled VFs (they are destroyed).")
+@click.option("--vf", "vf_list", metavar="INDEXES",
+              help="SPEC is an SR-IOV PF: take its VFs of these indexes (e.g. 0-3 or 0,2-3).")
 @click.option("--dry-run", is_flag=True, help="Print the exact writes; change nothing.")
 @pass_app
 def add_cmd(app: AppContext, specs: tuple[str, ...], backend: str, name: str | None,
             group: bool, force_storage: bool, force_net: bool, force_vfs: bool,
-            dry_run: bool) -> None:
+            vf_list: str | None, dry_run: bool) -> None:
     """Make devices assignable to guests: SPEC is a BDF, `BB:DD.*`, or an interface name."""
     flags = {FORCE_STORAGE: force_storage, FORCE_NET: force_net, FORCE_VFS: force_vfs}
     overrides = frozenset(f for f, on in flags.items() if on)
+    if vf_list is not None and len(specs) != 1:
+        raise InputError(f"--vf names VFs of one PF, and {len(specs)} devices were given",
+                         "give the PF alone, e.g. `assignable add 0000:03:00.0 --vf 0-3`")
 
     def build(facts: HostFacts) -> Plan:
-        bdfs, slots = resolve_targets(facts, specs, resolve.ADD)
+        if vf_list is not None:
+            bdfs, slots = vfs_by_index(facts.model, specs[0], vf_list), frozenset[str]()
+        else:
+            bdfs, slots = resolve_targets(facts, specs, resolve.ADD)
         request = AddRequest(bdfs=bdfs, backend=choose_backend(backend, facts), name=name,
                              group=group, overrides=overrides, slots=slots)
         return add_plan(facts, request)

@@ -1,31 +1,37 @@
-"""`pcipass sriov list/enable/disable`: SR-IOV virtual functions through sysfs.
+"""`pcipass sriov list/enable/disable`: SR-IOV virtual functions.
 
-`enable` and `disable` are plans (`pcipass.ops.sriov`) run by the executor; once the
-count is written, `enable` waits, re-reading with a deadline, until the new VFs have
-settled on a driver (with autoprobe off they stay driverless, which the plan checks).
+`enable` and `disable` are plans (`pcipass.ops.sriov`, `--method module`:
+`pcipass.ops.sriov_module`) run by the executor; once the VFs exist, `enable` waits,
+re-reading with a deadline, until they have settled on a driver (with autoprobe off they
+stay driverless, which the plan checks), with a progress bar on a terminal.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import click
 
 from pcipass.cli.context import AppContext, json_option, pass_app
-from pcipass.cli.output import emit_json, out, run_change
+from pcipass.cli.output import emit_json, err, out, run_change
+from pcipass.errors import InputError
 from pcipass.model import views
 from pcipass.ops.assign import HostFacts
 from pcipass.ops.sriov import (
-    NUMVFS,
     EnableRequest,
     disable_plan,
     enable_plan,
     list_json,
     list_pfs,
 )
+from pcipass.ops.sriov_module import RELOAD_OTHERS, module_plan
 from pcipass.run.executor import Outcome
 from pcipass.run.plan import Plan
-from pcipass.run.settle import wait_settled
+from pcipass.run.settle import Progress, wait_settled
+
+METHODS = {"sysfs": enable_plan, "module": module_plan}
+"""`--method`: how VFs are created (the kernel's sriov_numvfs, or the driver's max_vfs)."""
 
 dry_run_option = click.option("--dry-run", is_flag=True,
                               help="Print the exact writes; change nothing.")
@@ -67,11 +73,32 @@ def _changed(app: AppContext, build: Callable[[HostFacts], Plan], dry_run: bool,
     """Run the plan; after an enable, wait for the VFs to settle (warnings if they do not)."""
 
     def settle(outcome: Outcome) -> None:
-        step = next((s for s in outcome.done if s.path.endswith(NUMVFS)), None)
-        if wait and step is not None:
-            outcome.warnings += wait_settled(app.host(), step.bdf)
+        if wait and outcome.done:  # every step of an enable names the PF
+            bdf = outcome.done[-1].bdf
+            with _vf_bar(app, bdf) as tell:
+                outcome.warnings += wait_settled(app.host(), bdf, progress=tell)
 
     run_change(app, build, dry_run, (pf,), then=settle)
+
+
+@contextmanager
+def _vf_bar(app: AppContext, pf: str) -> Iterator[Progress | None]:
+    """A progress bar on stderr while the VFs settle; none with --json or off a terminal."""
+    console = err()
+    if app.json or not console.is_terminal:
+        yield None
+        return
+    from rich import progress  # noqa: PLC0415 - rich only for people
+
+    with progress.Progress(progress.TextColumn("{task.description}"), progress.BarColumn(),
+                           progress.MofNCompleteColumn(), progress.TimeElapsedColumn(),
+                           console=console, transient=True) as bar:
+        task = bar.add_task(f"VFs of {pf} settling on their driver", total=None)
+
+        def tell(settled: int, total: int) -> None:
+            bar.update(task, completed=settled, total=total or None)
+
+        yield tell
 
 
 @click.command("enable")
@@ -79,18 +106,28 @@ def _changed(app: AppContext, build: Callable[[HostFacts], Plan], dry_run: bool,
 @click.option("--vfs", "count", type=int, required=True, metavar="N",
               help="How many VFs (1 to the PF's sriov_totalvfs); a different count is "
               "changed by removing the current VFs first.")
+@click.option("--method", type=click.Choice(list(METHODS)), default="sysfs", show_default=True,
+              help="sysfs: write sriov_numvfs; module: reload the PF's driver with its VF "
+              "parameter (igb, ixgbe: max_vfs).")
+@click.option(RELOAD_OTHERS, "reload_others", is_flag=True,
+              help="--method module: also reload the other devices the PF's driver module "
+              "drives (they go down while it reloads).")
 @click.option("--autoprobe/--no-autoprobe", default=None,
               help="Set sriov_drivers_autoprobe first: whether drivers take the new VFs "
               "(default: leave it).")
 @dry_run_option
 @json_option
 @pass_app
-def enable_cmd(app: AppContext, pf: str, count: int, autoprobe: bool | None, dry_run: bool,
-               json_: bool) -> None:
-    """Enable N VFs on PF (a BDF or interface) through sysfs, and wait until they settle."""
+def enable_cmd(app: AppContext, pf: str, count: int, method: str, reload_others: bool,
+               autoprobe: bool | None, dry_run: bool, json_: bool) -> None:
+    """Enable N VFs on PF (a BDF or interface), and wait until they settle."""
     app.json = app.json or json_
-    request = EnableRequest(pf=pf, vfs=count, autoprobe=autoprobe)
-    _changed(app, lambda facts: enable_plan(facts, request), dry_run, pf, wait=True)
+    if reload_others and method != "module":
+        raise InputError(f"{RELOAD_OTHERS} applies to --method module only",
+                         f"add --method module, or leave out {RELOAD_OTHERS}")
+    request = EnableRequest(pf=pf, vfs=count, autoprobe=autoprobe, reload_others=reload_others)
+    plan = METHODS[method]
+    _changed(app, lambda facts: plan(facts, request), dry_run, pf, wait=True)
 
 
 @click.command("disable")

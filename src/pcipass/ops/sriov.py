@@ -6,7 +6,9 @@ a change writes 0 first, which removes every current VF: that (and disabling) is
 while any of them is assignable (pciback, vfio-pci), has a pcipass record or is held by a
 domain. Every step says what to re-read; a failed change is undone by writing 0, then the
 previous count. What the kernel itself would refuse (ERANGE over `sriov_totalvfs`,
-ENOENT without a PF driver) is refused before anything is written.
+ENOENT without a PF driver) is refused before anything is written. The module method
+(`pcipass.ops.sriov_module`) shares these checks; `vfs_by_index` turns `--vf 0,2-3` into
+the VFs' addresses.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pcipass.address import PciAddress
-from pcipass.errors import InputError, OperationError
+from pcipass.errors import InputError, OperationError, abbreviate
 from pcipass.host.paths import dev as dev_path
 from pcipass.model import drivers, views
 from pcipass.model.device import Device, HostModel
@@ -28,11 +30,13 @@ AUTOPROBE = "sriov_drivers_autoprobe"
 
 @dataclass(frozen=True)
 class EnableRequest:
-    """`sriov enable PF --vfs N [--autoprobe/--no-autoprobe]` (None: leave autoprobe)."""
+    """`sriov enable PF --vfs N [--autoprobe/--no-autoprobe]` (None: leave autoprobe);
+    `reload_others`: the module method may take down other devices on the PF's module."""
 
     pf: str
     vfs: int
     autoprobe: bool | None = None
+    reload_others: bool = False
 
 
 def sriov_pf(model: HostModel, text: str) -> Device:
@@ -58,6 +62,39 @@ def vf_addresses(pf: Device, count: int) -> tuple[PciAddress, ...]:
                  for r in rids if r <= 0xFFFF)
 
 
+def vf_indexes(text: str) -> list[int]:
+    """`0,2-3` → [0, 2, 3]: indexes and inclusive ranges, in order, each once."""
+    found: list[int] = []
+    for part in text.split(","):
+        first, dash, last = part.strip().partition("-")
+        if not first.isdigit() or (dash and not last.isdigit()) or \
+                (dash and int(last) < int(first)):
+            raise InputError(f"bad VF index list {abbreviate(text)!r}",
+                             "give VF indexes and ranges, e.g. --vf 0,2-3")
+        found += range(int(first), int(last if dash else first) + 1)
+    return sorted(set(found))
+
+
+def vfs_by_index(model: HostModel, pf_text: str, indexes: str) -> tuple[str, ...]:
+    """The BDFs of the PF's VFs `indexes` names, each index within the enabled count."""
+    pf = sriov_pf(model, pf_text)
+    assert pf.sriov is not None
+    count = pf.sriov.num_vfs or 0
+    wanted = vf_indexes(indexes)
+    past = [i for i in wanted if i >= count]
+    if past:
+        have = f"indexes 0-{count - 1}" if count > 1 else ("index 0" if count else "no index")
+        raise InputError(
+            f"VF index {past[0]} is past the {count} VFs enabled on {pf.bdf} ({have})",
+            f"`pcipass sriov enable {pf.bdf} --vfs {past[-1] + 1}` first, or name enabled VFs")
+    addresses = vf_addresses(pf, count)
+    missing = [str(addresses[i]) for i in wanted if model.get(addresses[i]) is None]
+    if missing:
+        raise OperationError(f"VF {missing[0]} of {pf.bdf} is enabled but not on the PCI bus",
+                             "see dmesg; `pcipass sriov list` shows the VFs the host has")
+    return tuple(str(addresses[i]) for i in wanted)
+
+
 # -- list --------------------------------------------------------------------
 def list_pfs(model: HostModel, text: str | None = None) -> list[Device]:
     """Every SR-IOV PF (in address order), or the one `text` names."""
@@ -71,31 +108,38 @@ def enable_plan(facts: HostFacts, req: EnableRequest) -> Plan:
     """The plan that leaves `req.vfs` VFs on the PF, or a refusal."""
     pf = sriov_pf(facts.model, req.pf)
     sriov = pf.sriov
-    assert sriov is not None and sriov.total_vfs is not None  # sriov_pf checked it
+    assert sriov is not None  # sriov_pf checked it
+    check_count(pf, req.vfs)
     bdf = str(pf.bdf)
-    if req.vfs < 1:
-        raise InputError(f"--vfs {req.vfs} enables no VF",
-                         f"use 1-{sriov.total_vfs}; `pcipass sriov disable {bdf}` removes them")
-    if req.vfs > sriov.total_vfs:
-        raise InputError(f"--vfs {req.vfs} is more than {bdf} supports "
-                         f"(sriov_totalvfs {sriov.total_vfs})", f"use 1-{sriov.total_vfs}")
     current = sriov.num_vfs or 0
     command = f"sriov enable {bdf} --vfs {req.vfs}"
     probe = sriov.drivers_autoprobe if req.autoprobe is None else req.autoprobe
     autoprobe = [] if req.autoprobe is None or req.autoprobe == sriov.drivers_autoprobe \
-        else [_autoprobe(pf, req.autoprobe)]
+        else [autoprobe_step(pf, req.autoprobe)]
     if current == req.vfs:
         return Plan(command, tuple(autoprobe), (f"{bdf} already has {current} VFs enabled",))
-    _need_driver(pf)
+    need_driver(pf)
     steps: list[Step] = []
     if current:
-        _refuse_removal(facts, pf, f"change {bdf} from {current} to {req.vfs} VFs")
-        steps.append(_write_count(pf, 0, current, sriov.drivers_autoprobe))
+        refuse_removal(facts, pf, f"change {bdf} from {current} to {req.vfs} VFs")
+        steps.append(write_count(pf, 0, current, sriov.drivers_autoprobe))
     # autoprobe after the old VFs went and before the new ones come: a rollback brings the
     # old VFs back under the old setting
     steps += autoprobe
-    steps.append(_write_count(pf, req.vfs, 0, probe))
+    steps.append(write_count(pf, req.vfs, 0, probe))
     return Plan(command, tuple(steps))
+
+
+def check_count(pf: Device, vfs: int) -> None:
+    """`--vfs N` must be 1 to the PF's `sriov_totalvfs` (above it the kernel says ERANGE)."""
+    total = pf.sriov.total_vfs if pf.sriov is not None else None
+    assert total is not None  # sriov_pf checked it
+    if vfs < 1:
+        raise InputError(f"--vfs {vfs} enables no VF",
+                         f"use 1-{total}; `pcipass sriov disable {pf.bdf}` removes them")
+    if vfs > total:
+        raise InputError(f"--vfs {vfs} is more than {pf.bdf} supports "
+                         f"(sriov_totalvfs {total})", f"use 1-{total}")
 
 
 def disable_plan(facts: HostFacts, text: str) -> Plan:
@@ -106,13 +150,13 @@ def disable_plan(facts: HostFacts, text: str) -> Plan:
     current = pf.sriov.num_vfs or 0
     if not current:
         return Plan(f"sriov disable {bdf}", (), (f"{bdf} has no VFs enabled",))
-    _need_driver(pf)
-    _refuse_removal(facts, pf, f"disable the VFs of {bdf}")
-    step = _write_count(pf, 0, current, pf.sriov.drivers_autoprobe)
+    need_driver(pf)
+    refuse_removal(facts, pf, f"disable the VFs of {bdf}")
+    step = write_count(pf, 0, current, pf.sriov.drivers_autoprobe)
     return Plan(f"sriov disable {bdf}", (step,))
 
 
-def _need_driver(pf: Device) -> None:
+def need_driver(pf: Device) -> None:
     """The kernel configures SR-IOV only through a bound PF driver (ENOENT otherwise)."""
     if pf.driver is None:
         raise OperationError(
@@ -122,7 +166,7 @@ def _need_driver(pf: Device) -> None:
         )
 
 
-def _refuse_removal(facts: HostFacts, pf: Device, what: str) -> None:
+def refuse_removal(facts: HostFacts, pf: Device, what: str) -> None:
     """Refuse when a VF that the change removes is assignable, recorded or in a domain."""
     held: list[str] = []
     for vf in facts.model.vfs_of(pf):
@@ -146,7 +190,7 @@ def _refuse_removal(facts: HostFacts, pf: Device, what: str) -> None:
         )
 
 
-def _count_checks(pf: Device, count: int, gone: int, autoprobe: bool | None) -> list[Check]:
+def count_checks(pf: Device, count: int, gone: int, autoprobe: bool | None) -> list[Check]:
     """What holds once `count` VFs are enabled: the count, the VFs, none of the `gone`
     ones past them, and (autoprobe off) no driver on the VFs."""
     bdf = str(pf.bdf)
@@ -161,7 +205,7 @@ def _count_checks(pf: Device, count: int, gone: int, autoprobe: bool | None) -> 
     return checks
 
 
-def _write_count(pf: Device, count: int, previous: int, autoprobe: bool | None) -> Step:
+def write_count(pf: Device, count: int, previous: int, autoprobe: bool | None) -> Step:
     """Write `count` to `sriov_numvfs`; undone by writing `previous` (0: the VFs go)."""
     bdf = str(pf.bdf)
     path = dev_path(bdf, NUMVFS)
@@ -170,13 +214,13 @@ def _write_count(pf: Device, count: int, previous: int, autoprobe: bool | None) 
         else f"enable the previous {previous} VFs on {bdf}"
     return Step(
         Action.WRITE, why, bdf=bdf, path=path, data=str(count),
-        expect=tuple(_count_checks(pf, count, previous, autoprobe)),
+        expect=tuple(count_checks(pf, count, previous, autoprobe)),
         undo=(Step(Action.WRITE, back, bdf=bdf, path=path, data=str(previous),
-                   expect=tuple(_count_checks(pf, previous, count, None))),),
+                   expect=tuple(count_checks(pf, previous, count, None))),),
     )
 
 
-def _autoprobe(pf: Device, on: bool) -> Step:
+def autoprobe_step(pf: Device, on: bool) -> Step:
     """Write `sriov_drivers_autoprobe`; undone by writing the old value."""
     bdf = str(pf.bdf)
     path = dev_path(bdf, AUTOPROBE)

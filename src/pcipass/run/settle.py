@@ -12,6 +12,9 @@ from pcipass.ops.sriov import AUTOPROBE, NUMVFS
 VF_SETTLE_SECONDS = 15.0
 """How long new VFs may take to get their driver (udev loads igbvf/ixgbevf on first use)."""
 
+Progress = Callable[[int, int], None]
+"""Told (VFs on a driver, VFs) after every re-read, e.g. to draw a progress bar."""
+
 
 def vf_drivers(host: Host, pf: str) -> dict[str, str | None]:
     """The PF's VFs now (its `virtfnN` links, in index order) and their drivers."""
@@ -21,14 +24,18 @@ def vf_drivers(host: Host, pf: str) -> dict[str, str | None]:
 
 
 def wait_settled(host: Host, pf: str, timeout: float = VF_SETTLE_SECONDS,
-                 sleep: Callable[[float], None] = time.sleep) -> list[str]:
+                 sleep: Callable[[float], None] = time.sleep,
+                 progress: Progress | None = None) -> list[str]:
     """Re-read until every VF of `pf` has a driver (or autoprobe is off), at most `timeout`
     seconds; return a warning for each VF left without one."""
     if host.try_read_text(dev(pf, AUTOPROBE)) == "0":
         return []
     deadline = time.monotonic() + timeout
     while True:
-        bare = [vf for vf, drv in vf_drivers(host, pf).items() if drv is None]
+        found = vf_drivers(host, pf)
+        bare = [vf for vf, drv in found.items() if drv is None]
+        if progress is not None:
+            progress(len(found) - len(bare), len(found))
         if not bare or time.monotonic() >= deadline:
             break
         sleep(0.05)

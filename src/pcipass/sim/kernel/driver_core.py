@@ -34,6 +34,10 @@ class DriverCore(Pciback, ABC):
         """A PF driver's probe enabling VFs (`max_vfs=`): `sriov.Sriov`."""
 
     @abstractmethod
+    def _probe_vfs(self, drv: DriverDef, pf: PciFunction) -> None:
+        """A PF driver's probe creating the VFs its `max_vfs=` asks for: `sriov.Sriov`."""
+
+    @abstractmethod
     def _disable_vfs(self, pf_bdf: str) -> None:
         """A PF driver's remove() disabling its VFs: `sriov.Sriov`."""
 
@@ -71,11 +75,8 @@ class DriverCore(Pciback, ABC):
             return
         if drv.makes_children:
             self.tree.add_children(fn)
-        mod = self._module_of_driver(drv.name)
-        if mod is not None and fn.sriov is not None and mod.max_vfs_limit:
-            want = int(self._param(mod.name, "max_vfs") or "0")
-            if want > 0:
-                self._enable_vfs(fn.bdf, min(want, mod.max_vfs_limit, fn.sriov.total_vfs))
+        if fn.sriov is not None:
+            self._probe_vfs(drv, fn)
 
     def _detach(self, bdf: str) -> None:
         """device_release_driver: the driver's remove() runs, then the link goes."""

@@ -1,16 +1,40 @@
-"""SR-IOV: ``sriov_numvfs`` and the VFs a PF creates and removes (drivers/pci/iov.c)."""
+"""SR-IOV: ``sriov_numvfs`` and the VFs a PF creates and removes (drivers/pci/iov.c), and
+the VFs a PF driver's probe creates for its ``max_vfs`` module parameter."""
 
 from __future__ import annotations
 
 import errno
 import os
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from pcipass.host import paths
 from pcipass.sim.kernel.driver_core import DriverCore
 from pcipass.sim.kernel.kstr import kstrtoul, sysfs_str
-from pcipass.sim.kernel.state import WriteError
-from pcipass.sim.layout import NetIf, vf_function
+from pcipass.sim.kernel.state import DriverDef, WriteError
+from pcipass.sim.layout import NetIf, PciFunction, vf_function
+
+
+@dataclass(frozen=True)
+class MaxVfs:
+    """What a PF driver's probe does with ``max_vfs=N`` (its `ModuleDef.max_vfs_limit` is the
+    most it takes): above the limit it caps N (`caps`) or makes no VF; its log lines."""
+
+    caps: bool
+    over: str
+    deprecated: str
+    allocated: str = ""  # "{n}": the count
+
+
+MAX_VFS = {
+    # igb_probe_vfs / igb_enable_sriov, as the kernel lab logged them (`modprobe igb max_vfs=9`)
+    "igb": MaxVfs(True, "Maximum of 7 VFs per PF, using max",
+                  "Enabling SR-IOV VFs using the module parameter is deprecated - please use "
+                  "the pci sysfs interface.", "{n} VFs allocated"),
+    # ixgbe_sw_init (the module's strings, Debian 6.1): out of range means no VF at all
+    "ixgbe": MaxVfs(False, "max_vfs parameter out of range. Not assigning any SR-IOV VFs",
+                    "Enabling SR-IOV VFs using the max_vfs module parameter is deprecated - "
+                    "please use the pci sysfs interface instead."),
+}
 
 
 def _ifname(bdf: str) -> str:
@@ -54,6 +78,24 @@ class Sriov(DriverCore):
         self.tree.set_virtfn_links(pf_bdf, created)
         for bdf in created:
             self._udev_add(bdf)
+
+    def _probe_vfs(self, drv: DriverDef, pf: PciFunction) -> None:
+        mod = self._module_of_driver(drv.name)
+        behaviour = MAX_VFS.get(mod.name) if mod is not None else None
+        want = kstrtoul(self._param(mod.name, "max_vfs") or "0") if mod is not None else None
+        if mod is None or behaviour is None or not want or pf.sriov is None:
+            return
+        say = f"{drv.name} {pf.bdf}: "
+        if want > mod.max_vfs_limit and behaviour.caps:
+            self.log.append(say + behaviour.over)
+        self.log.append(say + behaviour.deprecated)
+        if want > mod.max_vfs_limit and not behaviour.caps:
+            self.log.append(say + behaviour.over)
+            return
+        count = min(want, mod.max_vfs_limit, pf.sriov.total_vfs)
+        self._enable_vfs(pf.bdf, count)
+        if behaviour.allocated:
+            self.log.append(say + behaviour.allocated.format(n=count))
 
     def _disable_vfs(self, pf_bdf: str) -> None:
         for bdf in reversed(self.vfs_of(pf_bdf)):

@@ -55,7 +55,7 @@ class ModuleDef:
     drivers: tuple[str, ...] = ()
     params: tuple[tuple[str, str], ...] = ()  # visible in sys/module/<m>/parameters
     hidden_params: tuple[str, ...] = ()  # accepted by modprobe, not shown in sysfs
-    max_vfs_limit: int = 0  # >0: `max_vfs=N` makes the PF driver enable min(N, limit) VFs
+    max_vfs_limit: int = 0  # >0: probe enables `max_vfs=N` VFs, N up to this (sriov.MAX_VFS)
     autoload: bool = True  # udev loads it for a matching device (modalias)
     builtin: bool = False
     xen_only: bool = False  # loads only in a Xen dom0 (xen-pciback)
