@@ -16,9 +16,9 @@ import click
 from pcipass.cli.context import AppContext, json_option, pass_app
 from pcipass.cli.output import emit_json, out
 from pcipass.errors import InputError
-from pcipass.model.failures import MAX_TEXT, Match, explain
+from pcipass.model.failures import MAX_TEXT, explain
 from pcipass.ops.doctor.facts import DoctorFacts
-from pcipass.ops.doctor.table import BY_ID, Row, failed_any, run_check, run_checks
+from pcipass.ops.doctor.table import Row, confirm, failed_any, run_checks
 from pcipass.ops.doctor.verdict import Status
 
 STYLE = {Status.PASS: "green", Status.WARN: "yellow", Status.FAIL: "red",
@@ -60,17 +60,9 @@ def _table(rows: list[Row]) -> None:
     out().print(table)
 
 
-def _confirm(facts: DoctorFacts, match: Match) -> list[Row]:
-    """The confirming check of a match, on the host (or on each named device)."""
-    check = BY_ID[match.signature.check]
-    if check.device is not None:
-        return [run_check(check, facts, dev) for dev in facts.devices]
-    return [run_check(check, facts)]
-
-
 def _explain(app: AppContext, facts: DoctorFacts, text: str) -> int:
     matches = explain(text)
-    confirmed = {m.signature.id: _confirm(facts, m) for m in matches}
+    confirmed = {m.signature.id: confirm(m.signature.check, facts) for m in matches}
     if app.json:
         emit_json({"matches": [m.to_json() | {"confirmed": [r.to_json() for r in
                                                             confirmed[m.signature.id]]}

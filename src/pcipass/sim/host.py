@@ -35,6 +35,7 @@ from pcipass.host.base import (
     WriteFailed,
 )
 from pcipass.host.snapshot import check_name_length
+from pcipass.sim import boot_log
 from pcipass.sim.kernel import SimKernel
 from pcipass.sim.kernel.state import RELEASE, SimState, WriteError, alias_line, new_state
 from pcipass.sim.output import Output
@@ -281,7 +282,8 @@ def create_sim(
         "profile": prof.name,
         "kernel": asdict(kernel.state),
         "xen": new_xen_state(prof.xen_iommu) if prof.spec.hypervisor == "xen" else None,
-        "dmesg": kernel.log,
+        "dmesg": boot_log.kernel_log(prof.spec.iommu, prof.spec.hypervisor == "xen")
+        + kernel.log,
     }
     _save(target, data)
     return SimHost(target)

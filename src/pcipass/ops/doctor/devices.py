@@ -41,8 +41,9 @@ def driver(f: DoctorFacts, dev: Device) -> Verdict:
 
 def reset(f: DoctorFacts, dev: Device) -> Verdict:
     found = [x for x in assess(f.model, dev).findings if x.code in RESET_CODES]
-    methods = ", ".join(dev.reset.methods) if dev.reset.methods else "none listed"
-    evidence = f"reset_method: {methods}; " + "; ".join(x.message for x in found)
+    evidence = "; ".join(x.message for x in found)
+    if dev.reset.methods and not any(x.code is Code.RESET_METHOD for x in found):
+        evidence += f" (reset_method: {', '.join(dev.reset.methods)})"
     if any(x.severity is Severity.WARNING for x in found):
         return warned(evidence, "prefer a function with FLR; otherwise give it to one "
                       "guest only, and reboot the host before giving it to another")
