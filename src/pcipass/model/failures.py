@@ -71,7 +71,8 @@ SIGNATURES: tuple[Signature, ...] = (
         "no-iommu-quarantine",
         r"failed to (de-)?quarantine",
         "Xen could not move the device to or from its quarantine domain (DOMID_IO): without "
-        "an IOMMU every pci-assignable-add/-remove says so, yet leaves the device on pciback",
+        "an IOMMU every pci-assignable-add/-remove says so (yet leaves the device on "
+        "pciback); with one, `-remove` of a device that is not assignable says the same",
         "xen-iommu",
         "enable the IOMMU; `pcipass assignable remove -r BDF` gives the device back",
         "lab: xen lab with LAB_IOMMU=none, `xl pci-assignable-add` → libxl_pci.c:848 "
