@@ -7,7 +7,9 @@ from dataclasses import replace
 
 import pytest
 
-from pcipass.model.device import HostModel
+from pcipass.address import PciAddress
+from pcipass.model.device import Device, HostModel
+from pcipass.ops.doctor import devices
 from pcipass.ops.doctor import host_checks as h
 from pcipass.ops.doctor.facts import DoctorFacts, Output
 from pcipass.ops.doctor.logs import GrubVar, grub_vars, hidden_bdfs, modprobe_options, said
@@ -186,3 +188,16 @@ def test_grub_modprobe_and_hide_parsing() -> None:
     assert modprobe_options("options xen_pciback hide=(03:00.0) # c\n", "xen-pciback") == \
         ["hide=(03:00.0)"]
     assert hidden_bdfs("(0000:03:00.0)(02:00.0)") == ["0000:03:00.0", "0000:02:00.0"]
+
+
+def test_hidden_at_boot_yet_on_a_host_driver_is_a_warning() -> None:
+    nic = Device(PciAddress.parse("0000:03:00.0"), 0x8086, 0x10C9, driver="igb")
+    hidden = xen(cmdline="root=/dev/vda xen-pciback.hide=(03:00.0)")
+    v = devices.boot(hidden, nic)
+    assert v.status == Status.WARN and "xen-pciback.hide= on /proc/cmdline" in v.evidence
+    assert devices.boot(hidden, replace(nic, driver="pciback")).status == Status.PASS
+    by_param = xen(params={"xen_pciback.hide": "(0000:03:00.0)"})
+    assert "parameters/hide" in devices.boot(by_param, replace(nic, driver=None)).evidence
+    ids = kvm(modprobe={"/etc/modprobe.d/vfio.conf": "options vfio-pci ids=8086:10c9\n"})
+    assert "vfio.conf" in devices.boot(ids, nic).evidence
+    assert devices.boot(kvm(), nic).status == Status.PASS

@@ -96,6 +96,8 @@ def _hidden_by(f: DoctorFacts, dev: Device) -> list[str]:
     for word in ("xen-pciback.hide", "xen_pciback.hide"):
         if any(bdf in hidden_bdfs(v) for v in options(f.cmdline, word)):
             found.append(f"{word}= on /proc/cmdline")
+    if bdf in hidden_bdfs(f.params.get("xen_pciback.hide") or ""):
+        found.append("/sys/module/xen_pciback/parameters/hide")
     for word in ("vfio-pci.ids", "vfio_pci.ids"):
         if any(ids in v.split(",") for v in options(f.cmdline, word)):
             found.append(f"{word}={ids} on /proc/cmdline")
