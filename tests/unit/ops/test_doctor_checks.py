@@ -25,13 +25,13 @@ KERNEL_LOG = """\
 [    0.044000] DMAR-IR: Enabled IRQ remapping in xapic mode
 [    4.990801] DMAR: dmar0: Using Queued invalidation
 """
-# xen lab, Xen 4.17.7 (labs-reference/xen-dom0/PROOF.md)
+# xen lab, Xen 4.17.5 (labs-reference/doctor/xen.txt, xen-none.txt)
 XL_INFO_ON = """\
-virt_caps              : pv hvm hvm_directio pv_directio gnttab-v1 gnttab-v2
+virt_caps              : pv hvm hvm_directio pv_directio shadow gnttab-v1 gnttab-v2
 xen_commandline        : dom0_mem=1024M,max:1024M dom0_max_vcpus=2 iommu=verbose conring_size=1m
 """
 XL_INFO_OFF = """\
-virt_caps              : pv hvm gnttab-v1 gnttab-v2
+virt_caps              : pv hvm shadow gnttab-v1 gnttab-v2
 xen_commandline        : dom0_max_vcpus=2 iommu=0
 """
 XL_DMESG_VTD = """\
@@ -85,7 +85,10 @@ def test_xen_without_iommu_fails_with_the_fix() -> None:
     assert status(rows, "dom0-mem") == Status.WARN
     assert failed_any(rows)
     row = next(r for r in rows if r.check == "xen-iommu")
-    assert "pv hvm gnttab-v1 gnttab-v2" in row.evidence and "firmware" in row.fix
+    assert "pv hvm shadow gnttab-v1 gnttab-v2" in row.evidence and "firmware" in row.fix
+    for check in ("interrupt-remapping", "queued-invalidation", "snoop-control"):
+        row = next(r for r in rows if r.check == check)
+        assert row.status == Status.UNKNOWN and "without an IOMMU" in row.evidence
 
 
 def test_a_rotated_ring_is_unknown_never_off() -> None:

@@ -97,8 +97,11 @@ def _ring(out: Output) -> Verdict:
     return unknown(out.why) if out.text is None else unknown(RING_GONE)
 
 
+IO_VIRT_ON, IO_VIRT_OFF = ("I/O virtualisation enabled",), ("I/O virtualisation disabled",)
+
+
 def io_virtualisation(f: DoctorFacts) -> Verdict:
-    on, off = ("I/O virtualisation enabled",), ("I/O virtualisation disabled",)
+    on, off = IO_VIRT_ON, IO_VIRT_OFF
     state = _xen_line(f, on, off)
     line = evidence_line(f.xl_dmesg.text, *on, *off)
     if state is None:
@@ -116,6 +119,9 @@ def _vtd_feature(f: DoctorFacts, feature: str, why: str, fix: str,
     off = (f"Intel VT-d {feature} not enabled.",) + ((generic[1],) if generic else ())
     state = _xen_line(f, on, off)
     line = evidence_line(f.xl_dmesg.text, *on, *off)
+    if state is None and _xen_line(f, IO_VIRT_ON, IO_VIRT_OFF) is False:
+        return unknown(f"xl dmesg: I/O virtualisation disabled — without an IOMMU Xen prints no "
+                       f"{feature.lower()} line (see xen-iommu)", FIRMWARE_FIX)
     if state is None:
         if f.xl_dmesg.text is not None and "AMD-Vi" in f.xl_dmesg.text and generic is None:
             return unknown(f"AMD-Vi: Xen prints the {feature.lower()} state only for VT-d")

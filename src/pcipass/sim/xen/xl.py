@@ -21,7 +21,7 @@ def info(ctx: XlContext, args: list[str]) -> None:
     """xl info: the lab's Xen 4.17 host."""
     caps = "pv hvm hvm_directio pv_directio shadow gnttab-v1 gnttab-v2"
     if not ctx.xen["iommu"]:
-        caps = "pv hvm gnttab-v1 gnttab-v2"
+        caps = "pv hvm shadow gnttab-v1 gnttab-v2"
     mem = ctx.xen["memory_mb"]
     rows = [
         ("host", "xen-sim"),
