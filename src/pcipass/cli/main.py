@@ -22,6 +22,7 @@ from pcipass.errors import PcipassError, one_line
 COMMAND_MODULES = {
     "spec": "cmd_spec",
     "config": "cmd_config",
+    "doctor": "cmd_doctor",
     "list": "cmd_list",
     "show": "cmd_list",
     "tree": "cmd_list",

@@ -36,6 +36,7 @@ from pcipass.host.base import (
 )
 from pcipass.host.netlink import VfState
 from pcipass.host.snapshot import check_name_length
+from pcipass.sim import boot_log
 from pcipass.sim.kernel import SimKernel
 from pcipass.sim.kernel.netlink import SimNetlink
 from pcipass.sim.kernel.state import RELEASE, SimState, WriteError, alias_line, new_state
@@ -205,12 +206,25 @@ def _write_kernel_files(root: Path, prof: Profile) -> None:
     alias_file = root / paths.modules_alias(RELEASE)
     alias_file.parent.mkdir(parents=True, exist_ok=True)
     alias_file.write_text("".join(a + "\n" for a in aliases))
+    _write_module_index(alias_file.parent, prof)
     for candidate in paths.PCI_IDS_PATHS:
         if os.path.isfile("/" + candidate):
             link = root / paths.PCI_IDS_PATHS[0]
             link.parent.mkdir(parents=True, exist_ok=True)
             link.symlink_to("/" + candidate)
             break
+
+
+def _write_module_index(directory: Path, prof: Profile) -> None:
+    """``modules.dep`` and ``modules.builtin`` as depmod writes them (one ``.ko`` a line)."""
+    def ko(name: str) -> str:
+        return f"kernel/{name}.ko"
+
+    dep = [f"{ko(m.name)}: {' '.join(ko(d) for d in m.deps)}".rstrip()
+           for m in prof.modules if not m.builtin]
+    (directory / "modules.dep").write_text("".join(line + "\n" for line in dep))
+    builtin = [ko(m.name) for m in prof.modules if m.builtin]
+    (directory / "modules.builtin").write_text("".join(line + "\n" for line in builtin))
 
 
 def _wrong_shape(data: dict[str, Any]) -> str:
@@ -286,7 +300,8 @@ def create_sim(
         "profile": prof.name,
         "kernel": asdict(kernel.state),
         "xen": new_xen_state(prof.xen_iommu) if prof.spec.hypervisor == "xen" else None,
-        "dmesg": kernel.log,
+        "dmesg": boot_log.kernel_log(prof.spec.iommu, prof.spec.hypervisor == "xen")
+        + kernel.log,
     }
     _save(target, data)
     return SimHost(target)

@@ -166,7 +166,8 @@ def _kernel_lab() -> Profile:
         HostSpec(
             _lab_functions(),
             mounts=LAB_MOUNTS,
-            cmdline="console=ttyS0 root=/dev/vda rw init=/lab/init intel_iommu=on iommu=pt",
+            cmdline="console=ttyS0 root=/dev/vda rw init=/lab/init intel_iommu=on iommu=pt "
+            "panic=-1",
         ),
         DRIVERS,
         MODULES,
@@ -184,7 +185,8 @@ def _xen_lab() -> Profile:
         HostSpec(
             functions,
             mounts=LAB_MOUNTS,
-            cmdline="console=hvc0 root=/dev/vda rw init=/lab/init",
+            cmdline="root=/dev/vda rw init=/lab/init console=hvc0 earlyprintk=xen quiet "
+            "loglevel=4 panic=-1",
             iommu=False,
             hypervisor="xen",
         ),

@@ -279,7 +279,7 @@ def test_attach_needs_passthrough_and_an_iommu(host: SimHost) -> None:
     res = xl(host, "pci-assignable-add", "0000:03:00.0")
     assert res.returncode == 1 and "failed to quarantine 0000:03:00.0" in res.stderr
     assert host.link_name("sys/bus/pci/devices/0000:03:00.0/driver") == "pciback"  # left bound
-    assert "virt_caps              : pv hvm gnttab-v1 gnttab-v2" in xl(host, "info").stdout
+    assert "virt_caps              : pv hvm shadow gnttab-v1 gnttab-v2" in xl(host, "info").stdout
 
 
 def test_device_arguments_read_with_xl_grammar(host: SimHost) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from pcipass.sim.boot_log import XEN_COMMANDLINE, xen_console
 from pcipass.sim.kernel import SimKernel
 from pcipass.sim.kernel.state import RELEASE
 from pcipass.sim.output import Output
@@ -18,9 +19,9 @@ from pcipass.sim.xen.context import XlContext
 
 def info(ctx: XlContext, args: list[str]) -> None:
     """xl info: the lab's Xen 4.17 host."""
-    caps = "pv hvm hvm_directio pv_directio gnttab-v1 gnttab-v2"
+    caps = "pv hvm hvm_directio pv_directio shadow gnttab-v1 gnttab-v2"
     if not ctx.xen["iommu"]:
-        caps = "pv hvm gnttab-v1 gnttab-v2"
+        caps = "pv hvm shadow gnttab-v1 gnttab-v2"
     mem = ctx.xen["memory_mb"]
     rows = [
         ("host", "xen-sim"),
@@ -36,10 +37,16 @@ def info(ctx: XlContext, args: list[str]) -> None:
         ("xen_extra", ".7"),
         ("xen_version", "4.17.7"),
         ("xen_caps", "xen-3.0-x86_64 hvm-3.0-x86_32 hvm-3.0-x86_32p hvm-3.0-x86_64 "),
-        ("xen_commandline", "dom0_mem=1024M,max:1024M dom0_max_vcpus=2 iommu=verbose "),
+        ("xen_commandline", ctx.xen.get("commandline", XEN_COMMANDLINE)),
         ("xl_version", "4.17.7"),
     ]
     ctx.res.out.extend(f"{k:<23}: {v}" for k, v in rows)
+
+
+def dmesg(ctx: XlContext, args: list[str]) -> None:
+    """xl dmesg: Xen's console ring (the boot lines the lab printed, then what happened)."""
+    ring = ctx.xen.get("console")
+    ctx.res.out.extend(ring if ring is not None else xen_console(ctx.xen["iommu"]))
 
 
 VERBS: dict[str, Callable[[XlContext, list[str]], None]] = {
@@ -47,6 +54,7 @@ VERBS: dict[str, Callable[[XlContext, list[str]], None]] = {
     "pci-assignable-list": assignable.list_assignable,
     "pci-assignable-remove": assignable.remove,
     "info": info,
+    "dmesg": dmesg,
     "create": domains.create,
     "destroy": domains.destroy,
     "list": domains.list_domains,

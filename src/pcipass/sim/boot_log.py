@@ -1,0 +1,58 @@
+"""What the labs print at boot about their IOMMU: Xen's console ring (`xl dmesg`) and the
+kernel's log (`dmesg`), as measured in the labs (/work/shared/labs-reference/doctor/:
+Xen 4.17 with QEMU's intel-iommu, intremap=on, and without an IOMMU; Debian 6.1 with
+intel_iommu=on iommu=pt). The simulated host starts its logs with these lines."""
+
+from __future__ import annotations
+
+XEN_VERSION = ("(XEN) Xen version 4.17.5 (Debian 4.17.5+72-g01140da4e8-1) "
+               "(pkg-xen-devel@lists.alioth.debian.org) (x86_64-linux-gnu-gcc (Debian "
+               "12.2.0-14+deb12u1) 12.2.0) debug=n Sat Nov 29 13:52:25 UTC 2025")
+XEN_COMMANDLINE = ("dom0_mem=1024M,max:1024M dom0_max_vcpus=2 console=com1 com1=115200,8n1 "
+                   "loglvl=all guest_loglvl=all iommu=verbose conring_size=1m ")
+
+XEN_VTD = (
+    "(XEN) [VT-D]Host address width 48",
+    "(XEN) [VT-D]found ACPI_DMAR_DRHD:",
+    "(XEN) [VT-D]  dmaru->address = fed90000",
+    "(XEN) Intel VT-d iommu 0 supported page sizes: 4kB, 2MB, 1GB",
+    "(XEN) Intel VT-d Snoop Control not enabled.",
+    "(XEN) Intel VT-d Dom0 DMA Passthrough not enabled.",
+    "(XEN) Intel VT-d Queued Invalidation enabled.",
+    "(XEN) Intel VT-d Interrupt Remapping enabled.",
+    "(XEN) Intel VT-d Posted Interrupt not enabled.",
+    "(XEN) Intel VT-d Shared EPT tables enabled.",
+    "(XEN) I/O virtualisation enabled",
+    "(XEN)  - Dom0 mode: Relaxed",
+    "(XEN) Interrupt remapping enabled",
+)
+XEN_NO_IOMMU = ("(XEN) I/O virtualisation disabled",)
+
+
+def xen_console(iommu: bool) -> list[str]:
+    """Xen's boot lines in the ring, with or without its IOMMU."""
+    return [XEN_VERSION, f"(XEN) Command line: {XEN_COMMANDLINE}",
+            *(XEN_VTD if iommu else XEN_NO_IOMMU)]
+
+
+KERNEL_VTD = (
+    "[    0.000000] DMAR: IOMMU enabled",
+    "[    0.016000] DMAR: Host address width 48",
+    "[    0.024000] DMAR-IR: IOAPIC id 0 under DRHD base  0xfed90000 IOMMU 0",
+    "[    0.028000] DMAR-IR: dmar0 does not support EIM",
+    "[    0.044000] DMAR-IR: Enabled IRQ remapping in xapic mode",
+    "[    3.449962] iommu: Default domain type: Passthrough (set via kernel command line)",
+    "[    4.990801] DMAR: dmar0: Using Queued invalidation",
+    "[    5.341633] DMAR: Intel(R) Virtualization Technology for Directed I/O",
+)
+KERNEL_DOM0 = (
+    "[    1.698440] iommu: Default domain type: Translated ",
+    "[    4.670301] PCI-DMA: Using software bounce buffering for IO (SWIOTLB)",
+)
+
+
+def kernel_log(iommu: bool, xen: bool) -> list[str]:
+    """The kernel's IOMMU lines at boot: a dom0 (Xen owns the IOMMU), VT-d on, or none."""
+    if xen:
+        return list(KERNEL_DOM0)
+    return list(KERNEL_VTD) if iommu else ["[    0.000000] DMAR: IOMMU disabled"]
