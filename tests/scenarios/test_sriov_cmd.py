@@ -45,11 +45,12 @@ def test_list_shows_every_pf_and_whole_bdfs_when_piped(host: Host) -> None:
     assert r.code == 0, r.err
     lines = r.out.splitlines()
     assert lines[0].split() == ["BDF", "VF", "DRIVER", "STATUS", "VFS", "AUTOPROBE", "NETDEV",
-                                "MAC"]
+                                "MAC", "ADMIN-MAC", "VLAN", "SPOOFCHK", "TRUST"]
     rows = {line.split()[0]: line.split() for line in lines[1:]}
     assert rows[NVME_PF][:5] == [NVME_PF, "PF", "nvme", "host-driver", "0/4"]
     assert rows[IGB_PF][:6] == [IGB_PF, "PF", "igb", "host-driver", f"1/{IGB_TOTALVFS}", "yes"]
     assert rows[IGB_VFS[0]][:3] == [IGB_VFS[0], "0", "igbvf"]
+    assert rows[IGB_VFS[0]][-4:] == ["-", "0", "on", "off"]  # a fresh VF, from the PF's netlink
     assert E1000E not in rows
 
 

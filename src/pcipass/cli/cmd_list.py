@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from pcipass.cli.context import AppContext, json_option, pass_app
+from pcipass.cli.output import columns
 from pcipass.model import views
 from pcipass.model.device import Device, HostModel
 from pcipass.model.select import select
@@ -41,15 +42,6 @@ def _emit_listing(model: HostModel, devices: list[Device]) -> None:
 
 
 # -- list ------------------------------------------------------------------
-
-
-def _columns(rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    lines = []
-    for row in rows:
-        cells = [cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=False)]
-        lines.append("  ".join([*cells, row[-1]]).rstrip())
-    return "\n".join(lines) + "\n"
 
 
 @click.command("list")
@@ -89,7 +81,7 @@ def list_cmd(
         sys.stdout.write("no PCI functions match\n")
         return
     rows = [views.list_header(), *(views.list_row(dev) for dev in devices)]
-    sys.stdout.write(_columns(rows))
+    sys.stdout.write(columns(rows))
 
 
 # -- show ------------------------------------------------------------------

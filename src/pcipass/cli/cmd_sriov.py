@@ -8,13 +8,14 @@ stay driverless, which the plan checks), with a progress bar on a terminal.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import click
 
 from pcipass.cli.context import AppContext, json_option, pass_app
-from pcipass.cli.output import emit_json, err, out, run_change
+from pcipass.cli.output import columns, emit_json, err, out, run_change
 from pcipass.errors import InputError
 from pcipass.model import views
 from pcipass.ops.assign import HostFacts
@@ -46,26 +47,26 @@ def list_cmd(app: AppContext, pf: str | None, json_: bool) -> None:
     """Each SR-IOV PF (or PF, a BDF or interface): driver, VFs enabled/total, autoprobe,
     and each VF's index, driver, status, netdev and MAC."""
     from pcipass.model.discovery import discover  # noqa: PLC0415 - startup cost
+    from pcipass.ops.vf import pf_links  # noqa: PLC0415
 
-    model = discover(app.host(), detail=False, parents=False, full_ids=False)
+    host = app.host()
+    model = discover(host, detail=False, parents=False, full_ids=False)
     pfs = list_pfs(model, pf)
+    links = pf_links(pfs, host.vf_states)
     if app.json or json_:
-        emit_json(list_json(model, pfs))
+        emit_json(list_json(model, pfs, links))
         return
     if not pfs:
         out().print("no SR-IOV physical functions on this host", markup=False)
         return
-    from rich.table import Table  # noqa: PLC0415 - rich only for people
-
-    table = Table(box=None, pad_edge=False, highlight=False)
-    for title in views.SRIOV_COLUMNS:
-        table.add_column(title, no_wrap=title in ("BDF", "MAC"))
+    titles = views.SRIOV_COLUMNS + views.SRIOV_LINK_COLUMNS
+    rows = [titles]
     for dev in pfs:
-        for i, row in enumerate(views.sriov_rows(model, dev)):
-            cells = [row.get(c, "") for c in views.SRIOV_COLUMNS]
+        for i, row in enumerate(views.sriov_rows(model, dev, links[str(dev.bdf)])):
+            cells = [row.get(c, "") for c in titles]
             cells[0] = cells[0] if i == 0 else f"  {cells[0]}"
-            table.add_row(*cells)
-    out().print(table)
+            rows.append(tuple(cells))
+    sys.stdout.write(columns(rows))
 
 
 def _changed(app: AppContext, build: Callable[[HostFacts], Plan], dry_run: bool,

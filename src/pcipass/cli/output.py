@@ -45,6 +45,17 @@ def err() -> Console:
     return _err
 
 
+def columns(rows: list[tuple[str, ...]]) -> str:
+    """Plain aligned columns, two spaces apart, never truncated (a rich table costs
+    seconds on thousands of rows)."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    lines = []
+    for row in rows:
+        cells = [cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=False)]
+        lines.append("  ".join([*cells, row[-1]]).rstrip())
+    return "\n".join(lines) + "\n"
+
+
 def emit_json(obj: Any) -> None:
     """Print one JSON document (one line) on stdout."""
     sys.stdout.write(json.dumps(obj, sort_keys=False, ensure_ascii=False) + "\n")

@@ -341,6 +341,7 @@ SRIOV_VF_FIELDS: tuple[VfField, ...] = (
     VfField("status", lambda v: v.dev.status.value, "STATUS"),
     VfField("netdev", lambda v: _netdev(v.dev), "NETDEV"),
     VfField("mac", lambda v: _mac(v.dev), "MAC"),
+    VfField("admin_mac", lambda v: _admin_mac(v.link), "ADMIN-MAC"),
     VfField("vlan", lambda v: v.link.vlan if v.link else None, "VLAN"),
     VfField("spoofchk", lambda v: v.link.spoofchk if v.link else None, "SPOOFCHK"),
     VfField("trust", lambda v: v.link.trust if v.link else None, "TRUST"),
@@ -350,9 +351,16 @@ SRIOV_VF_FIELDS: tuple[VfField, ...] = (
 #: those of SRIOV_VF_FIELDS.
 SRIOV_COLUMNS: tuple[str, ...] = ("BDF", "VF", "DRIVER", "STATUS", "VFS", "AUTOPROBE",
                                   "NETDEV", "MAC")
-#: The columns of a VF's netlink settings (VLAN, SPOOFCHK, TRUST), shown after those when
+#: The columns of a VF's netlink settings (ADMIN-MAC, VLAN, SPOOFCHK, TRUST), shown after those when
 #: `sriov list` read the PF's netlink (`sriov_rows(..., links)`).
-SRIOV_LINK_COLUMNS: tuple[str, ...] = ("VLAN", "SPOOFCHK", "TRUST")
+SRIOV_LINK_COLUMNS: tuple[str, ...] = ("ADMIN-MAC", "VLAN", "SPOOFCHK", "TRUST")
+
+
+def _admin_mac(link: VfState | None) -> str | None:
+    """The MAC set on the PF for the VF (what a guest gets), None when none is set."""
+    if link is None or not link.mac or link.mac == "00:00:00:00:00:00":
+        return None
+    return link.mac
 
 
 def vf_index(pf: Device, vf: PciAddress) -> int | None:

@@ -13,7 +13,9 @@ the VFs' addresses.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pcipass.address import PciAddress
 from pcipass.errors import InputError, OperationError, abbreviate
@@ -23,6 +25,9 @@ from pcipass.model.device import Device, HostModel
 from pcipass.model.resolve import SHOW, resolve
 from pcipass.ops.assign import HostFacts
 from pcipass.run.plan import Action, Check, CheckKind, Plan, Step
+
+if TYPE_CHECKING:
+    from pcipass.host.netlink import VfState
 
 NUMVFS = "sriov_numvfs"
 AUTOPROBE = "sriov_drivers_autoprobe"
@@ -235,6 +240,8 @@ def autoprobe_step(pf: Device, on: bool) -> Step:
     )
 
 
-def list_json(model: HostModel, pfs: list[Device]) -> dict[str, object]:
-    """The `sriov list` document (docs/json.md)."""
-    return {"sriov": [views.sriov_json(model, pf) for pf in pfs]}
+def list_json(model: HostModel, pfs: list[Device],
+              links: Mapping[str, Sequence[VfState] | None] | None = None) -> dict[str, object]:
+    """The `sriov list` document (docs/json.md); `links`: PF BDF → its VFs' netlink states."""
+    links = links or {}
+    return {"sriov": [views.sriov_json(model, pf, links.get(str(pf.bdf))) for pf in pfs]}

@@ -126,7 +126,8 @@ class SimHost(Host):
             try:
                 yield kernel, data
             finally:
-                SimNetlink(kernel, data).prune()  # the VFs went: so did their settings
+                if "netlink" in data:  # the VFs went: so did their settings
+                    SimNetlink(kernel, data).prune()
                 data["kernel"] = asdict(kernel.state)
                 data["dmesg"] = (data.get("dmesg", []) + kernel.log)[-200:]
                 try:
