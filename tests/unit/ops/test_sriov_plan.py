@@ -156,9 +156,11 @@ def test_list_is_every_pf_with_its_vfs_by_index() -> None:
     assert doc["drivers_autoprobe"] is True and doc["netdev"] == "enp3s0"
     assert doc["vfs"] == [
         {"bdf": VFS[0], "index": 0, "driver": "igbvf", "status": "host-driver",
-         "netdev": None, "mac": None, "admin_mac": None, "vlan": None, "spoofchk": None, "trust": None},
+         "netdev": None, "mac": None, "admin_mac": None, "vlan": None,
+         "spoofchk": None, "trust": None},
         {"bdf": VFS[1], "index": 1, "driver": None, "status": "unbound",
-         "netdev": None, "mac": None, "admin_mac": None, "vlan": None, "spoofchk": None, "trust": None},
+         "netdev": None, "mac": None, "admin_mac": None, "vlan": None,
+         "spoofchk": None, "trust": None},
     ]  # vlan/spoofchk/trust: netlink, not read here (tests/unit/model/test_views_vf.py)
     with pytest.raises(InputError, match="not an SR-IOV PF"):
         list_pfs(f.model, NIC)
