@@ -34,6 +34,12 @@ COMMAND_MODULES = {
     "sim": "cmd_sim",
     "snapshot": "cmd_snapshot",
     "sriov": "cmd_sriov",
+    "attach": "cmd_domain",
+    "detach": "cmd_domain",
+    "domain": "cmd_domain",
+    "pci-attach": "cmd_domain",
+    "pci-detach": "cmd_domain",
+    "pci-list": "cmd_domain",
 }
 
 

@@ -27,6 +27,8 @@ class CheckKind(StrEnum):
     RECORD = "record"
     XL_ASSIGNABLE = "xl-assignable"
     XENSTORE = "xenstore"
+    XL_ATTACHED = "xl-attached"
+    LISTED = "listed"
 
 
 class Action(StrEnum):
@@ -52,7 +54,9 @@ class Check:
     `exists` / `absent`: `path` exists or not. `record`: pcipass holds a record
     for `bdf` (`value` "present") or not ("absent"). Xen's own state:
     `xl-assignable`: `xl pci-assignable-list` lists `bdf` (`value` "listed") or not
-    ("unlisted"); `xenstore`: the xenstore key `path` reads `value` (None: absent).
+    ("unlisted"); `xenstore`: the xenstore key `path` reads `value` (None: absent);
+    `xl-attached`: `xl pci-list DOMID` (`path`) lists `bdf` (`value` "listed" or "unlisted").
+    `listed`: one line of the file `path` is `value` (pciback's `permissive` list).
     """
 
     kind: CheckKind
@@ -69,6 +73,10 @@ class Check:
             return f"record of {self.bdf} {self.value}"
         if self.kind == CheckKind.XL_ASSIGNABLE:
             return f"{self.bdf} {self.value} by `xl pci-assignable-list`"
+        if self.kind == CheckKind.XL_ATTACHED:
+            return f"{self.bdf} {self.value} by `xl pci-list {self.path}`"
+        if self.kind == CheckKind.LISTED:
+            return f"/{self.path} lists {self.value}"
         if self.kind == CheckKind.XENSTORE:
             return f"xenstore {self.path} reads {self.value}" if self.value else \
                 f"xenstore {self.path} absent"
