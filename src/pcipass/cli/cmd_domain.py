@@ -38,7 +38,7 @@ from pcipass.xlcfg import effective_pci, parse_config
 from pcipass.xlcfg_edit import plan_add, plan_remove
 
 dry_run_option = click.option("--dry-run", is_flag=True,
-                              help="Print the exact commands (and the config diff); change nothing.")
+                              help="Print the exact commands and config diff; change nothing.")
 persist_option = click.option(
     "--persist", "config", type=click.Path(path_type=Path), metavar="CONFIG",
     help="Also add (attach) or remove (detach) the device in this domain's xl config, so the "
@@ -221,7 +221,7 @@ def _rows(dom: XlDomain, permissive: frozenset[str]) -> list[tuple[str, ...]]:
     head = (str(dom.domid), dom.name, dom.state, dom.type or "-")
     if not dom.pci:
         return [(*head, "-", "-", "-")]
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for i, p in enumerate(dom.pci):
         opts = ",".join(f"{k}={v}" for k, v in p.options) or "-"
         if p.bdf in permissive and "permissive=1" not in opts:

@@ -144,7 +144,12 @@ def xl_domains(host: Host) -> list[XlDomain]:
 
 
 def xl_domain_config(host: Host, domid: int) -> tuple[str | None, str | None]:
-    """(type, passthrough) from `xl list -l DOMID` (libxl's JSON of the domain's config)."""
+    """(type, passthrough) from `xl list -l DOMID` (libxl's JSON of the domain's config).
+
+    libxl writes `c_info.passthrough` only when the config set it (measured: `"enabled"`
+    for `passthrough = "enabled"`, no key otherwise); without it, a domain created without
+    pci=[…] (no `pcidevs`) has passthrough disabled, and one created with devices has it
+    on (None: not said)."""
     try:
         result = host.run(["xl", "list", "-l", str(domid)])
     except CommandFailed:
@@ -154,11 +159,15 @@ def xl_domain_config(host: Host, domid: int) -> tuple[str | None, str | None]:
     except ValueError:
         return None, None
     for entry in doc if isinstance(doc, list) else []:
-        c_info = entry.get("config", {}).get("c_info", {}) if isinstance(entry, dict) else {}
-        if isinstance(entry, dict) and entry.get("domid") == domid and isinstance(c_info, dict):
-            kind, passthrough = c_info.get("type"), c_info.get("passthrough")
-            return (kind if isinstance(kind, str) else None,
-                    passthrough if isinstance(passthrough, str) else None)
+        config = entry.get("config", {}) if isinstance(entry, dict) else {}
+        c_info = config.get("c_info", {}) if isinstance(config, dict) else {}
+        if entry.get("domid") != domid or not isinstance(c_info, dict):
+            continue
+        kind, passthrough = c_info.get("type"), c_info.get("passthrough")
+        if passthrough is None:
+            passthrough = None if config.get("pcidevs") else "disabled"
+        return (kind if isinstance(kind, str) else None,
+                passthrough if isinstance(passthrough, str) else None)
     return None, None
 
 

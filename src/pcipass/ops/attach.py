@@ -126,8 +126,8 @@ def attach_plan(facts: HostFacts, domains: Sequence[XlDomain], req: AttachReques
         raise OperationError(
             f"{dom.name} is a PV guest created without pci=[…] or passthrough, and Xen "
             "refuses to hot-plug into it (xc_assign_device: Operation not supported)",
-            f"add passthrough = \"enabled\" to its config and create it again "
-            f"(`pcipass attach --persist CONFIG` can also list the device in pci=[…])")
+            "add passthrough = \"enabled\" to its config and create it again "
+            "(`pcipass attach --persist CONFIG` can also list the device in pci=[…])")
     steps: list[Step] = []
     seize = [w.dev for w in todo if w.dev.driver != drivers.PCIBACK.name]
     if seize:
@@ -253,7 +253,7 @@ def detach_plan(facts: HostFacts, domains: Sequence[XlDomain], req: DetachReques
                 where = f"it is in domain {other}" if other is not None else \
                     "no domain holds it"
                 raise OperationError(f"{bdf} is not attached to {dom.name} ({where})",
-                                     f"`pcipass domain list` shows which domain holds what")
+                                     "`pcipass domain list` shows which domain holds what")
             bdfs.append(bdf)
     bdfs = list(dict.fromkeys(bdfs))
     steps = [_detach_step(dom, bdf, req.force, undo=(_reattach(dom, held[bdf]),))

@@ -96,9 +96,14 @@ def _attach(ctx: XlContext, domid: int, bdf: str, spec: PciSpec | None = None) -
             )
         _add_done_failed(ctx, domid, bdf)
         return False
-    if ctx.kernel.driver_of(bdf) != "pciback":
+    holder = ctx.xs.read(libxl_pci_path(bdf, "domid"))
+    if ctx.kernel.driver_of(bdf) != "pciback" or holder == str(domid):
         msg = f"PCI device {_short(bdf)} is not assignable"
         _add_failed(ctx, domid, bdf, (1677, "libxl__device_pci_add", msg))
+        return False
+    if holder is not None:  # Xen refuses a device another domain owns (Xen lab)
+        msg = "xc_assign_device failed: Device or resource busy"
+        _add_failed(ctx, domid, bdf, (1529, "pci_add_dm_done", msg))
         return False
     if not dom["passthrough"]:
         msg = "xc_assign_device failed: Operation not supported"
@@ -111,8 +116,8 @@ def _attach(ctx: XlContext, domid: int, bdf: str, spec: PciSpec | None = None) -
     dom["pci"].append(bdf)
     dom.setdefault("opts", {})[bdf] = _opts(spec)
     ctx.xs.write(libxl_pci_path(bdf, "domid"), str(domid))
-    _write_backend(ctx, domid)
     guest.changed(ctx, dom)
+    _write_backend(ctx, domid)
     return True
 
 
@@ -137,7 +142,10 @@ def _write_backend(ctx: XlContext, domid: int) -> None:
         ctx.xs.write(f"{be}/key-{i}", bdf)
         ctx.xs.write(f"{be}/dev-{i}", bdf)
         ctx.xs.write(f"{be}/opts-{i}", opts.get(bdf, _opts(PciSpec(address=None))))
-        ctx.xs.write(f"{be}/state-{i}", "1")
+        ctx.xs.write(f"{be}/state-{i}", "3")
+        guest_bdf = dom.get("guest", {}).get("slots", {}).get(bdf)
+        if guest_bdf:  # pciback's vpci address, written as "0000:00:01.00" (Xen lab)
+            ctx.xs.write(f"{be}/vdev-{i}", f"{guest_bdf[:-1]}{int(guest_bdf[-1]):02x}")
 
 
 def _detach(ctx: XlContext, domid: int, bdf: str) -> None:
@@ -148,8 +156,8 @@ def _detach(ctx: XlContext, domid: int, bdf: str) -> None:
     ctx.xs.rm(libxl_pci_path(bdf, "domid"))
     if bdf not in ctx.xen["quarantined"]:
         ctx.xen["quarantined"].append(bdf)
-    _write_backend(ctx, domid)
     guest.changed(ctx, dom)
+    _write_backend(ctx, domid)
 
 
 def create(ctx: XlContext, args: list[str]) -> None:
@@ -202,7 +210,7 @@ def create(ctx: XlContext, args: list[str]) -> None:
         "name": name,
         "pci": [],
         "passthrough": passthrough,
-        "mode": asked if asked and passthrough else ("enabled" if passthrough else "disabled"),
+        "asked": asked,
         "type": cfg.get_string("type") or "pv",
         "memory": memory,
         "vcpus": vcpus,
@@ -283,11 +291,9 @@ def pci_detach(ctx: XlContext, args: list[str]) -> None:
         return
     domid, bdf = operands
     dom = domains(ctx.xen).get(str(domid))
-    if dom is None or bdf not in dom["pci"]:
-        # the line number of this libxl message was not measured in the lab
+    if dom is None or bdf not in dom["pci"]:  # the Xen lab's one line, also for no device
         ctx.res.err.append(
-            f"libxl: error: libxl_pci.c:do_pci_remove: Domain {domid}:"
-            "PCI device not attached to this domain"
+            "libxl: error: libxl_device.c:1486:device_addrm_aocomplete: unable to remove device"
         )
         ctx.res.code = 1
         return
@@ -318,7 +324,8 @@ def _long(ctx: XlContext, args: list[str]) -> None:
         ids = [i for i in ids if i == str(domid)]
     doc = [{"domid": int(i), "config": {
         "c_info": {"type": table[i].get("type", "pv"), "name": table[i]["name"],
-                   "passthrough": table[i].get("mode", "disabled")},
+                   # libxl keeps the key only when the config set it (Xen lab)
+                   **({"passthrough": table[i]["asked"]} if table[i].get("asked") else {})},
         "pcidevs": [{"dev": int(b[8:10], 16), "bus": int(b[5:7], 16), "func": int(b[11], 16)}
                     for b in table[i]["pci"]]}} for i in ids]
     ctx.res.out.extend(json.dumps(doc, indent=4).splitlines())
