@@ -9,6 +9,7 @@ and the config refused, before anything is done; it is written once the plan has
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from pcipass.cli.context import AppContext, json_option, pass_app
 from pcipass.cli.output import emit_json, out, show_plan, warn
 from pcipass.errors import InputError
 from pcipass.host.base import Host
-from pcipass.host.xen import XlDomain, read_domains
+from pcipass.host.xen import RECONFIGURING, XlDomain, backend_state, read_domains
 from pcipass.model.resolve import REMOVE, resolve_all
 from pcipass.ops.assign import HostFacts
 from pcipass.ops.attach import (
@@ -79,8 +80,9 @@ def _persist(host: Host, file: Path | None, domain: str,
 
 
 def _run(app: AppContext, build: Callable[[HostFacts], Plan], dry_run: bool,
-         targets: tuple[str, ...], persist: Persist | None) -> None:
-    """Run the plan, then write the config; render plan or outcome (with the config edit)."""
+         targets: tuple[str, ...], persist: Persist | None, domid: int | None) -> None:
+    """Run the plan, write the config, wait for the guest's pcifront (`domid`); render the
+    plan or the outcome (with the config edit)."""
     from pcipass.run import session  # noqa: PLC0415 - only commands that change the host
     from pcipass.run.faults import from_env  # noqa: PLC0415
 
@@ -102,6 +104,8 @@ def _run(app: AppContext, build: Callable[[HostFacts], Plan], dry_run: bool,
         return
     outcome = result.outcome
     assert outcome is not None
+    said = _settle(app.host(), domid) if domid is not None and outcome.done else None
+    outcome.warnings += [said] if said else []
     for message in outcome.warnings:
         warn(message)
     if app.json:
@@ -151,6 +155,33 @@ def _remove_entries(targets: tuple[str, ...]) -> Callable[[bytes, HostFacts], by
     return edit
 
 
+SETTLE_SECONDS = 60.0
+"""How long to wait for a guest's pcifront to finish a hot-plug (a TCG guest takes ~10 s)."""
+
+
+def _settle(host: Host, domid: int) -> str | None:
+    """Wait until the domain's PCI backend is no longer reconfiguring; a warning if it stays."""
+    deadline = time.monotonic() + SETTLE_SECONDS
+    state = backend_state(host, domid)
+    while state in RECONFIGURING and time.monotonic() < deadline:
+        time.sleep(0.5)
+        state = backend_state(host, domid)
+    if state in RECONFIGURING:
+        return (f"domain {domid}'s pcifront has not finished the last hot-plug (PCI backend "
+                f"state {state}); xl refuses the next one with 'Backend ... not ready' until "
+                "it has")
+    return None
+
+
+def _domid(app: AppContext, domain: str) -> int:
+    """The domain's id, after waiting for its pcifront to finish an earlier hot-plug."""
+    dom = find_domain(read_domains(app.host()), domain)
+    said = _settle(app.host(), dom.domid)
+    if said:
+        warn(said)
+    return dom.domid
+
+
 def _no_domain(app: AppContext, domain: str, verb: str) -> InputError:
     """`pcipass attach 05:00.0`: the domain is missing; say which exist."""
     names = domain_names(read_domains(app.host()))
@@ -181,11 +212,12 @@ def attach_cmd(app: AppContext, domain: str, specs: tuple[str, ...], permissive:
         raise _no_domain(app, domain, "attach")
     request = AttachRequest(domain=domain, specs=specs, permissive=permissive)
     persist = _persist(app.host(), config, domain, _add_entries(specs, permissive))
+    domid = _domid(app, domain) if not dry_run else None
 
     def build(facts: HostFacts) -> Plan:
         return attach_plan(facts, read_domains(app.host()), request)
 
-    _run(app, build, dry_run, specs, persist)
+    _run(app, build, dry_run, specs, persist, domid)
 
 
 @click.command("detach")
@@ -207,11 +239,12 @@ def detach_cmd(app: AppContext, domain: str, targets: tuple[str, ...], force: bo
         raise _no_domain(app, domain, "detach")
     request = DetachRequest(domain=domain, targets=targets, force=force, give_back=give_back)
     persist = _persist(app.host(), config, domain, _remove_entries(targets))
+    domid = _domid(app, domain) if not dry_run else None
 
     def build(facts: HostFacts) -> Plan:
         return detach_plan(facts, read_domains(app.host()), request)
 
-    _run(app, build, dry_run, targets, persist)
+    _run(app, build, dry_run, targets, persist, domid)
 
 
 COLUMNS = ("ID", "NAME", "STATE", "TYPE", "DEVICE", "VDEV", "OPTIONS")

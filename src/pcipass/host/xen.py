@@ -222,3 +222,14 @@ def read_domains(host: Host) -> list[XlDomain]:
         pci = tuple(options.get(bdf, XlPci(bdf)) for bdf in xl_pci_list(host, row.domid))
         found.append(XlDomain(row.domid, row.name, row.state, kind, passthrough, pci))
     return found
+
+
+#: xenbus states of a PCI backend while its guest's pcifront takes a hot-plug in or out:
+#: 7 Reconfiguring, 8 Reconfigured (4 Connected when done). The Xen lab measured libxl's
+#: "Backend ... not ready" for the next hot-plug while a slow guest left it in 7 or 8.
+RECONFIGURING = ("7", "8")
+
+
+def backend_state(host: Host, domid: int) -> str | None:
+    """The xenbus state of the domain's PCI backend (None: it has none)."""
+    return xenstore_read(host, f"{BACKEND_PCI}/{domid}/0/state")

@@ -136,6 +136,7 @@ def _write_backend(ctx: XlContext, domid: int) -> None:
         ctx.xs.rm(f"{BACKEND}/{domid}")
         return
     ctx.xs.write(f"{be}/domain", dom["name"])
+    ctx.xs.write(f"{be}/state", "4")  # the simulated guest takes a hot-plug at once
     ctx.xs.write(f"{be}/num_devs", str(len(dom["pci"])))
     opts = dom.get("opts", {})
     for i, bdf in enumerate(dom["pci"]):
