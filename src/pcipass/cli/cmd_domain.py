@@ -20,7 +20,7 @@ from pcipass.cli.context import AppContext, json_option, pass_app
 from pcipass.cli.output import emit_json, out, show_plan, warn
 from pcipass.errors import InputError
 from pcipass.host.base import Host
-from pcipass.host.xen import RECONFIGURING, XlDomain, backend_state, read_domains
+from pcipass.host.xen import RECONFIGURING, XlDomain, backend_state, read_domains, xl_domains
 from pcipass.model.resolve import REMOVE, resolve_all
 from pcipass.ops.assign import HostFacts
 from pcipass.ops.attach import (
@@ -69,7 +69,7 @@ def _persist(host: Host, file: Path | None, domain: str,
     from pcipass.ops.facts import gather_facts  # noqa: PLC0415 - startup cost
     from pcipass.run.config_edit import read_config  # noqa: PLC0415
 
-    dom = find_domain(read_domains(host), domain)
+    dom = find_domain(xl_domains(host), domain)
     data = read_config(host, file)
     name = parse_config(data).get_string("name")
     if name != dom.name:
@@ -175,7 +175,7 @@ def _settle(host: Host, domid: int) -> str | None:
 
 def _domid(app: AppContext, domain: str) -> int:
     """The domain's id, after waiting for its pcifront to finish an earlier hot-plug."""
-    dom = find_domain(read_domains(app.host()), domain)
+    dom = find_domain(xl_domains(app.host()), domain)
     said = _settle(app.host(), dom.domid)
     if said:
         warn(said)
@@ -184,7 +184,7 @@ def _domid(app: AppContext, domain: str) -> int:
 
 def _no_domain(app: AppContext, domain: str, verb: str) -> InputError:
     """`pcipass attach 05:00.0`: the domain is missing; say which exist."""
-    names = domain_names(read_domains(app.host()))
+    names = domain_names(xl_domains(app.host()))
     return InputError(f"no domain given: `pcipass {verb} DOMAIN {domain}`",
                       f"name the guest first; domains: {names}")
 
@@ -215,7 +215,7 @@ def attach_cmd(app: AppContext, domain: str, specs: tuple[str, ...], permissive:
     domid = _domid(app, domain) if not dry_run else None
 
     def build(facts: HostFacts) -> Plan:
-        return attach_plan(facts, read_domains(app.host()), request)
+        return attach_plan(facts, read_domains(app.host(), domain), request)
 
     _run(app, build, dry_run, specs, persist, domid)
 
@@ -242,7 +242,7 @@ def detach_cmd(app: AppContext, domain: str, targets: tuple[str, ...], force: bo
     domid = _domid(app, domain) if not dry_run else None
 
     def build(facts: HostFacts) -> Plan:
-        return detach_plan(facts, read_domains(app.host()), request)
+        return detach_plan(facts, read_domains(app.host(), domain), request)
 
     _run(app, build, dry_run, targets, persist, domid)
 

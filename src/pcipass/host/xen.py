@@ -209,12 +209,13 @@ def backend_pci(host: Host, domid: int) -> list[XlPci]:
 
 
 
-def read_domains(host: Host) -> list[XlDomain]:
+def read_domains(host: Host, only: str | None = None) -> list[XlDomain]:
     """Every domain with its type, passthrough and devices: `xl list`, then for each domU
-    `xl list -l`, `xl pci-list` and its backend keys (the options of each device)."""
+    (or only the one named `only`, by name or id) `xl list -l`, `xl pci-list` and its
+    backend keys (the options of each device)."""
     found: list[XlDomain] = []
     for row in xl_domains(host):
-        if row.domid == 0:
+        if row.domid == 0 or only is not None and only.strip() not in (row.name, str(row.domid)):
             found.append(row)
             continue
         kind, passthrough = xl_domain_config(host, row.domid)
