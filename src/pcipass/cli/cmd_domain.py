@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import click
@@ -34,7 +34,7 @@ from pcipass.ops.attach import (
     find_domain,
 )
 from pcipass.run.plan import Plan
-from pcipass.spec import check_spec, format_spec
+from pcipass.spec import PciSpec, check_spec, format_spec
 from pcipass.xlcfg import effective_pci, parse_config
 from pcipass.xlcfg_edit import plan_add, plan_remove
 
@@ -130,12 +130,12 @@ def _add_entries(specs: tuple[str, ...], permissive: bool) -> Callable[[bytes, H
             for dev in resolve_all(facts.model, text, REMOVE, facts.names(), options=True):
                 if dev.bdf in have:
                     continue
-                spec = check.spec
-                opts = format_spec(spec).partition(",")[2] if spec is not None else ""
-                opts = ",".join(o for o in opts.split(",") if o and not o.startswith("seize"))
-                if permissive and "permissive=1" not in opts:
-                    opts = ",".join(filter(None, [opts, "permissive=1"]))
-                entries.append(",".join(filter(None, [str(dev.bdf), opts])))
+                spec = check.spec or PciSpec(address=None)
+                spec = replace(spec, address=dev.bdf, all_functions=False, name=None,
+                               seize=False, explicit=spec.explicit - {"seize"})
+                if permissive:
+                    spec = replace(spec, permissive=True)
+                entries.append(format_spec(spec))
                 have.append(dev.bdf)
         return plan_add(data, entries) if entries else data
 
