@@ -36,6 +36,12 @@ COMMAND_MODULES = {
     "snapshot": "cmd_snapshot",
     "sriov": "cmd_sriov",
     "vf": "cmd_vf",
+    "attach": "cmd_domain",
+    "detach": "cmd_domain",
+    "domain": "cmd_domain",
+    "pci-attach": "cmd_domain",
+    "pci-detach": "cmd_domain",
+    "pci-list": "cmd_domain",
 }
 
 

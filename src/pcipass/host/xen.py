@@ -6,6 +6,7 @@ tree (``proc/xen/capabilities``), `xl info` says nothing and xenstore is empty.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 
@@ -86,3 +87,150 @@ def xen_devices(host: Host) -> dict[str, XenDevice]:
                 domid=int(domid) if domid and domid.isdigit() else None,
             )
     return out
+
+
+# -- domains ------------------------------------------------------------------
+BACKEND_PCI = "/local/domain/0/backend/pci"
+
+
+@dataclass(frozen=True)
+class XlPci:
+    """One device a domain holds, as pciback's backend keys say: vdev and options."""
+
+    bdf: str
+    vdev: str | None = None
+    options: tuple[tuple[str, str], ...] = ()
+    """`opts-N`, split: msitranslate, power_mgmt, permissive, rdm_policy (libxl's order)."""
+
+
+@dataclass(frozen=True)
+class XlDomain:
+    """One row of `xl list`, plus what `xl list -l` says of its type and passthrough."""
+
+    domid: int
+    name: str
+    state: str
+    """xl's state column, `rbpscd` with `-` for each flag not set (e.g. `-b----`)."""
+    type: str | None = None
+    """`pv`, `pvh` or `hvm` (None: not known, e.g. dom0)."""
+    passthrough: str | None = None
+    """libxl's `c_info.passthrough`: `disabled` when created without pci=[…] or
+    `passthrough = "enabled"` (then xl cannot hot-plug into it), `enabled`, `sync_pt`..."""
+    pci: tuple[XlPci, ...] = ()
+    """The devices it holds (`xl pci-list`), with their backend options."""
+
+    @property
+    def flags(self) -> frozenset[str]:
+        """The state flags set: r(unning) b(locked) p(aused) s(hutdown) c(rashed) d(ying)."""
+        return frozenset(c for c in self.state if c != "-")
+
+
+def xl_domains(host: Host) -> list[XlDomain]:
+    """Every domain `xl list` shows (dom0 first); empty when xl does not answer."""
+    try:
+        result = host.run(["xl", "list"])
+    except CommandFailed:
+        return []
+    if result.returncode != 0:
+        return []
+    found: list[XlDomain] = []
+    for line in result.stdout.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 6 or not fields[-5].isdigit():
+            continue
+        found.append(XlDomain(domid=int(fields[-5]), name=" ".join(fields[:-5]),
+                              state=fields[-2]))
+    return found
+
+
+def xl_domain_config(host: Host, domid: int) -> tuple[str | None, str | None]:
+    """(type, passthrough) from `xl list -l DOMID` (libxl's JSON of the domain's config).
+
+    libxl writes `c_info.passthrough` only when the config set it (measured: `"enabled"`
+    for `passthrough = "enabled"`, no key otherwise); without it, a domain created without
+    pci=[…] (no `pcidevs`) has passthrough disabled, and one created with devices has it
+    on (None: not said)."""
+    try:
+        result = host.run(["xl", "list", "-l", str(domid)])
+    except CommandFailed:
+        return None, None
+    try:
+        doc = json.loads(result.stdout) if result.returncode == 0 else []
+    except ValueError:
+        return None, None
+    for entry in doc if isinstance(doc, list) else []:
+        config = entry.get("config", {}) if isinstance(entry, dict) else {}
+        c_info = config.get("c_info", {}) if isinstance(config, dict) else {}
+        if entry.get("domid") != domid or not isinstance(c_info, dict):
+            continue
+        kind, passthrough = c_info.get("type"), c_info.get("passthrough")
+        if passthrough is None:
+            passthrough = None if config.get("pcidevs") else "disabled"
+        return (kind if isinstance(kind, str) else None,
+                passthrough if isinstance(passthrough, str) else None)
+    return None, None
+
+
+def xl_pci_list(host: Host, domid: int) -> list[str]:
+    """The BDFs `xl pci-list DOMID` prints (its `Vdev Device` rows)."""
+    try:
+        result = host.run(["xl", "pci-list", str(domid)])
+    except CommandFailed:
+        return []
+    rows = (line.split() for line in result.stdout.splitlines()[1:])
+    return [r[1] for r in rows if len(r) == 2] if result.returncode == 0 else []
+
+
+def backend_pci(host: Host, domid: int) -> list[XlPci]:
+    """The devices in dom0's pci backend of a domain (`xenstore-ls -f`, one call):
+    `/local/domain/0/backend/pci/DOMID/0/{num_devs,dev-N,vdev-N,opts-N}`."""
+    base = f"{BACKEND_PCI}/{domid}/0"
+    try:
+        result = host.run(["xenstore-ls", "-f", base])
+    except CommandFailed:
+        return []
+    keys: dict[str, str] = {}
+    for line in result.stdout.splitlines() if result.returncode == 0 else []:
+        path, sep, value = line.partition(" = ")
+        if sep and path.startswith(base + "/"):
+            keys[path[len(base) + 1:]] = value.strip().strip('"')
+    count = int(keys["num_devs"]) if keys.get("num_devs", "").isdigit() else 0
+    out: list[XlPci] = []
+    for i in range(count):
+        bdf = keys.get(f"dev-{i}")
+        if not bdf:
+            continue
+        opts = tuple(tuple(kv.split("=", 1)) for kv in keys.get(f"opts-{i}", "").split(",")
+                     if "=" in kv)
+        out.append(XlPci(bdf=bdf, vdev=keys.get(f"vdev-{i}"),
+                         options=tuple((k, v) for k, v in opts)))
+    return out
+
+
+
+
+def read_domains(host: Host, only: str | None = None) -> list[XlDomain]:
+    """Every domain with its type, passthrough and devices: `xl list`, then for each domU
+    (or only the one named `only`, by name or id) `xl list -l`, `xl pci-list` and its
+    backend keys (the options of each device)."""
+    found: list[XlDomain] = []
+    for row in xl_domains(host):
+        if row.domid == 0 or only is not None and only.strip() not in (row.name, str(row.domid)):
+            found.append(row)
+            continue
+        kind, passthrough = xl_domain_config(host, row.domid)
+        options = {p.bdf: p for p in backend_pci(host, row.domid)}
+        pci = tuple(options.get(bdf, XlPci(bdf)) for bdf in xl_pci_list(host, row.domid))
+        found.append(XlDomain(row.domid, row.name, row.state, kind, passthrough, pci))
+    return found
+
+
+#: xenbus states of a PCI backend while its guest's pcifront takes a hot-plug in or out:
+#: 7 Reconfiguring, 8 Reconfigured (4 Connected when done). The Xen lab measured libxl's
+#: "Backend ... not ready" for the next hot-plug while a slow guest left it in 7 or 8.
+RECONFIGURING = ("7", "8")
+
+
+def backend_state(host: Host, domid: int) -> str | None:
+    """The xenbus state of the domain's PCI backend (None: it has none)."""
+    return xenstore_read(host, f"{BACKEND_PCI}/{domid}/0/state")

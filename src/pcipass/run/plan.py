@@ -30,6 +30,8 @@ class CheckKind(StrEnum):
     XENSTORE = "xenstore"
     VF = "vf"
     VF_SAVED = "vf-saved"
+    XL_ATTACHED = "xl-attached"
+    LISTED = "listed"
 
 
 class Action(StrEnum):
@@ -62,6 +64,8 @@ class Check:
     `vf`: the PF interface reports the VF setting `path` (`vf_check_path`) as `value`
     (`pcipass.host.netlink.text`); `vf-saved`: pcipass holds the original settings of
     VF `bdf` (`value` "present") or not ("absent").
+    `xl-attached`: `xl pci-list DOMID` (`path`) lists `bdf` (`value` "listed" or "unlisted").
+    `listed`: one line of the file `path` is `value` (pciback's `permissive` list).
     """
 
     kind: CheckKind
@@ -78,6 +82,10 @@ class Check:
             return f"record of {self.bdf} {self.value}"
         if self.kind == CheckKind.XL_ASSIGNABLE:
             return f"{self.bdf} {self.value} by `xl pci-assignable-list`"
+        if self.kind == CheckKind.XL_ATTACHED:
+            return f"{self.bdf} {self.value} by `xl pci-list {self.path}`"
+        if self.kind == CheckKind.LISTED:
+            return f"/{self.path} lists {self.value}"
         if self.kind == CheckKind.XENSTORE:
             return f"xenstore {self.path} reads {self.value}" if self.value else \
                 f"xenstore {self.path} absent"

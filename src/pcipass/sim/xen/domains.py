@@ -12,12 +12,17 @@ project's Xen lab shows (xl exits with -rc of libxl: 3 ERROR_FAIL, 6 ERROR_INVAL
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
+from pcipass.address import PciAddress
 from pcipass.errors import InputError
+from pcipass.host import paths
 from pcipass.host.user_files import host_path
+from pcipass.sim.xen import guest
 from pcipass.sim.xen.context import XlContext, libxl_pci_path
+from pcipass.spec import PciSpec, check_spec
 from pcipass.xlcfg import effective_pci, parse_config
 
 BACKEND = "/local/domain/0/backend/pci"
@@ -40,6 +45,11 @@ def _device_operands(ctx: XlContext, cmd: str, args: list[str]) -> tuple[int, st
     domid = _domain_operand(ctx, cmd, args, 2)
     bdf = None if domid is None else ctx.parse_bdf_arg(cmd, args[1], "PCI_SPEC_STRING")
     return None if domid is None or bdf is None else (domid, bdf)
+
+
+def _spec(text: str) -> PciSpec | None:
+    """The spec xl reads from `text` (lenient, as xl)."""
+    return check_spec(text, strict=False).spec
 
 
 def domains(xen: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -73,8 +83,10 @@ def _add_done_failed(ctx: XlContext, domid: int, bdf: str) -> None:
     ctx.log("error", 1809, "device_pci_add_done", msg)
 
 
-def _attach(ctx: XlContext, domid: int, bdf: str) -> bool:
-    """libxl__device_pci_add for a simulated domain: checks, Xen reassignment, xenstore keys."""
+def _attach(ctx: XlContext, domid: int, bdf: str, spec: PciSpec | None = None) -> bool:
+    """libxl__device_pci_add for a simulated domain: checks, Xen reassignment, xenstore keys,
+    pciback's permissive list (PV: libxl writes the BDF to `pciback/permissive`)."""
+    spec = spec or PciSpec(address=PciAddress.parse(bdf))
     dom = domains(ctx.xen).get(str(domid))
     if dom is None:
         for _ in range(3):
@@ -84,9 +96,14 @@ def _attach(ctx: XlContext, domid: int, bdf: str) -> bool:
             )
         _add_done_failed(ctx, domid, bdf)
         return False
-    if ctx.kernel.driver_of(bdf) != "pciback":
+    holder = ctx.xs.read(libxl_pci_path(bdf, "domid"))
+    if ctx.kernel.driver_of(bdf) != "pciback" or holder == str(domid):
         msg = f"PCI device {_short(bdf)} is not assignable"
         _add_failed(ctx, domid, bdf, (1677, "libxl__device_pci_add", msg))
+        return False
+    if holder is not None:  # Xen refuses a device another domain owns (Xen lab)
+        msg = "xc_assign_device failed: Device or resource busy"
+        _add_failed(ctx, domid, bdf, (1529, "pci_add_dm_done", msg))
         return False
     if not dom["passthrough"]:
         msg = "xc_assign_device failed: Operation not supported"
@@ -94,10 +111,21 @@ def _attach(ctx: XlContext, domid: int, bdf: str) -> bool:
         return False
     if bdf in ctx.xen["quarantined"]:
         ctx.xen["quarantined"].remove(bdf)
+    if spec.permissive:
+        ctx.kernel.write(paths.drv("pciback", "permissive"), bdf)
     dom["pci"].append(bdf)
+    dom.setdefault("opts", {})[bdf] = _opts(spec)
     ctx.xs.write(libxl_pci_path(bdf, "domid"), str(domid))
+    guest.changed(ctx, dom)
     _write_backend(ctx, domid)
     return True
+
+
+def _opts(spec: PciSpec) -> str:
+    """libxl's `opts-N`: "msitranslate=%d,power_mgmt=%d,permissive=%d,rdm_policy=%s"."""
+    policy = spec.rdm_policy or "strict"
+    return (f"msitranslate={int(spec.msitranslate)},power_mgmt={int(spec.power_mgmt)},"
+            f"permissive={int(spec.permissive)},rdm_policy={policy}")
 
 
 def _write_backend(ctx: XlContext, domid: int) -> None:
@@ -107,21 +135,29 @@ def _write_backend(ctx: XlContext, domid: int) -> None:
     if not dom["pci"]:
         ctx.xs.rm(f"{BACKEND}/{domid}")
         return
+    ctx.xs.write(f"{be}/domain", dom["name"])
+    ctx.xs.write(f"{be}/state", "4")  # the simulated guest takes a hot-plug at once
     ctx.xs.write(f"{be}/num_devs", str(len(dom["pci"])))
+    opts = dom.get("opts", {})
     for i, bdf in enumerate(dom["pci"]):
         ctx.xs.write(f"{be}/key-{i}", bdf)
         ctx.xs.write(f"{be}/dev-{i}", bdf)
-        ctx.xs.write(f"{be}/opts-{i}", "msitranslate=0,power_mgmt=0,permissive=0,rdm_policy=strict")
-        ctx.xs.write(f"{be}/state-{i}", "1")
+        ctx.xs.write(f"{be}/opts-{i}", opts.get(bdf, _opts(PciSpec(address=None))))
+        ctx.xs.write(f"{be}/state-{i}", "3")
+        guest_bdf = dom.get("guest", {}).get("slots", {}).get(bdf)
+        if guest_bdf:  # pciback's vpci address, written as "0000:00:01.00" (Xen lab)
+            ctx.xs.write(f"{be}/vdev-{i}", f"{guest_bdf[:-1]}{int(guest_bdf[-1]):02x}")
 
 
 def _detach(ctx: XlContext, domid: int, bdf: str) -> None:
     """Give a device back to quarantine (DOMID_IO), as libxl does on detach and destroy."""
     dom = domains(ctx.xen)[str(domid)]
     dom["pci"].remove(bdf)
+    dom.get("opts", {}).pop(bdf, None)
     ctx.xs.rm(libxl_pci_path(bdf, "domid"))
     if bdf not in ctx.xen["quarantined"]:
         ctx.xen["quarantined"].append(bdf)
+    guest.changed(ctx, dom)
     _write_backend(ctx, domid)
 
 
@@ -155,8 +191,10 @@ def create(ctx: XlContext, args: list[str]) -> None:
         ctx.res.err.append(f"{pci.error}")
         ctx.res.code = 1
         return
-    bdfs = [str(s.address) for s in pci.devices if s.address is not None]
-    passthrough = bool(bdfs) or cfg.get_string("passthrough") in ("enabled", "sync_pt", "share_pt")
+    specs = [s for s in pci.devices if s.address is not None]
+    bdfs = [str(s.address) for s in specs]
+    asked = cfg.get_string("passthrough")
+    passthrough = bool(bdfs) or asked in ("enabled", "sync_pt", "share_pt")
     if passthrough and not ctx.xen["iommu"]:
         ctx.res.err.append(
             "libxl: error: libxl_create.c:1160:libxl__domain_config_setdefault: "
@@ -173,11 +211,14 @@ def create(ctx: XlContext, args: list[str]) -> None:
         "name": name,
         "pci": [],
         "passthrough": passthrough,
+        "asked": asked,
+        "type": cfg.get_string("type") or "pv",
         "memory": memory,
         "vcpus": vcpus,
     }
-    for bdf in bdfs:
-        if not _attach(ctx, domid, bdf):
+    guest.boot(ctx, domains(ctx.xen)[str(domid)])
+    for spec, bdf in zip(specs, bdfs, strict=True):
+        if not _attach(ctx, domid, bdf, spec):
             who = f"Domain {domid}:"
             ctx.res.err.extend(
                 [
@@ -236,7 +277,7 @@ def pci_attach(ctx: XlContext, args: list[str]) -> None:
         _add_failed(ctx, 0, bdf, reason)
         ok = False
     else:
-        ok = _attach(ctx, domid, bdf)
+        ok = _attach(ctx, domid, bdf, _spec(args[1]))
     if not ok:
         ctx.res.err.append(
             "libxl: error: libxl_device.c:1486:device_addrm_aocomplete: unable to add device"
@@ -251,11 +292,9 @@ def pci_detach(ctx: XlContext, args: list[str]) -> None:
         return
     domid, bdf = operands
     dom = domains(ctx.xen).get(str(domid))
-    if dom is None or bdf not in dom["pci"]:
-        # the line number of this libxl message was not measured in the lab
+    if dom is None or bdf not in dom["pci"]:  # the Xen lab's one line, also for no device
         ctx.res.err.append(
-            f"libxl: error: libxl_pci.c:do_pci_remove: Domain {domid}:"
-            "PCI device not attached to this domain"
+            "libxl: error: libxl_device.c:1486:device_addrm_aocomplete: unable to remove device"
         )
         ctx.res.code = 1
         return
@@ -270,10 +309,33 @@ def pci_list(ctx: XlContext, args: list[str]) -> None:
     if dom is None or not dom["pci"]:
         return
     ctx.res.out.append("Vdev Device")
-    ctx.res.out.extend(f"{i:02x}.0 {bdf}" for i, bdf in enumerate(dom["pci"]))
+    # a PV guest's devices have no vdevfn in libxl (pciback's vpci picks the guest slot)
+    ctx.res.out.extend(f"00.0 {bdf}" for bdf in dom["pci"])
+
+
+def _long(ctx: XlContext, args: list[str]) -> None:
+    """`xl list -l [DOMAIN]`: libxl's JSON of each domU's config (the keys pcipass reads)."""
+    wanted = [a for a in args if not a.startswith("-")]
+    table = domains(ctx.xen)
+    ids = sorted(table, key=int)
+    if wanted:
+        domid = find_domain(ctx, wanted[0])
+        if domid is None:
+            return
+        ids = [i for i in ids if i == str(domid)]
+    doc = [{"domid": int(i), "config": {
+        "c_info": {"type": table[i].get("type", "pv"), "name": table[i]["name"],
+                   # libxl keeps the key only when the config set it (Xen lab)
+                   **({"passthrough": table[i]["asked"]} if table[i].get("asked") else {})},
+        "pcidevs": [{"dev": int(b[8:10], 16), "bus": int(b[5:7], 16), "func": int(b[11], 16)}
+                    for b in table[i]["pci"]]}} for i in ids]
+    ctx.res.out.extend(json.dumps(doc, indent=4).splitlines())
 
 
 def list_domains(ctx: XlContext, args: list[str]) -> None:
+    if "-l" in args or "--long" in args:
+        _long(ctx, args)
+        return
     ctx.res.out.append("Name                                        ID   Mem VCPUs\tState\tTime(s)")
     rows = [("Domain-0", 0, 1024, ctx.xen["nr_cpus"], "r-----")]
     rows += [

@@ -1,0 +1,315 @@
+"""`pcipass attach/detach` (devices into and out of running Xen domains) and `domain list`,
+with xl's spellings `pci-attach`, `pci-detach`, `pci-list`.
+
+attach and detach are plans (`pcipass.ops.attach`) run by the executor. `--persist CONFIG`
+also edits the domain's xl config (`pcipass.run.config_edit`): its new bytes are planned,
+and the config refused, before anything is done; it is written once the plan has run.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import click
+
+from pcipass.cli.context import AppContext, json_option, pass_app
+from pcipass.cli.output import emit_json, out, show_plan, warn
+from pcipass.errors import InputError
+from pcipass.host.base import Host
+from pcipass.host.xen import RECONFIGURING, XlDomain, backend_state, read_domains, xl_domains
+from pcipass.model.resolve import REMOVE, resolve_all
+from pcipass.ops.assign import HostFacts
+from pcipass.ops.attach import (
+    PERMISSIVE,
+    AttachRequest,
+    DetachRequest,
+    attach_plan,
+    detach_plan,
+    domain_json,
+    domain_names,
+    find_domain,
+)
+from pcipass.run.plan import Plan
+from pcipass.spec import PciSpec, check_spec, format_spec
+from pcipass.xlcfg import effective_pci, parse_config
+from pcipass.xlcfg_edit import plan_add, plan_remove
+
+dry_run_option = click.option("--dry-run", is_flag=True,
+                              help="Print the exact commands and config diff; change nothing.")
+persist_option = click.option(
+    "--persist", "config", type=click.Path(path_type=Path), metavar="CONFIG",
+    help="Also add (attach) or remove (detach) the device in this domain's xl config, so the "
+    "next `xl create` gives the guest the same devices.")
+
+
+@dataclass(frozen=True)
+class Persist:
+    """The config edit `--persist` makes after the plan: the file, its bytes, the diff."""
+
+    file: Path
+    old: bytes
+    new: bytes
+
+    def diff(self) -> str:
+        from pcipass.xlcfg_edit import diff  # noqa: PLC0415 - only with --persist
+
+        return diff(self.file, self.old, self.new)
+
+
+def _persist(host: Host, file: Path | None, domain: str,
+             edit: Callable[[bytes, HostFacts], bytes]) -> Persist | None:
+    """The planned edit of the domain's config, refused now if the config is not this
+    domain's (its `name`), not readable or not parseable, or the edit is refused."""
+    if file is None:
+        return None
+    from pcipass.ops.facts import gather_facts  # noqa: PLC0415 - startup cost
+    from pcipass.run.config_edit import read_config  # noqa: PLC0415
+
+    dom = find_domain(xl_domains(host), domain)
+    data = read_config(host, file)
+    name = parse_config(data).get_string("name")
+    if name != dom.name:
+        raise InputError(f"{file} is the config of {name!r}, not of domain {dom.name!r}"
+                         if name else f"{file} names no domain (no name = ...)",
+                         f"give the config {dom.name} was created from")
+    return Persist(file, data, edit(data, gather_facts(host)))
+
+
+def _run(app: AppContext, build: Callable[[HostFacts], Plan], dry_run: bool,
+         targets: tuple[str, ...], persist: Persist | None, domid: int | None) -> None:
+    """Run the plan, write the config, wait for the guest's pcifront (`domid`); render the
+    plan or the outcome (with the config edit)."""
+    from pcipass.run import session  # noqa: PLC0415 - only commands that change the host
+    from pcipass.run.faults import from_env  # noqa: PLC0415
+
+    result = session.execute(app.host(), build, dry_run, warn, targets, fault=from_env())
+    edited: dict[str, object] | None = None
+    if persist is not None:
+        backup = None
+        if not dry_run and persist.new != persist.old:
+            backup = app.host().replace_user_file(persist.file, persist.old, persist.new)
+        edited = {"file": str(persist.file), "changed": persist.new != persist.old,
+                  "backup": str(backup) if backup else None, "diff": persist.diff()}
+    if result.plan is not None:
+        if app.json:
+            emit_json(dict(result.plan.to_json(), dry_run=True, persist=edited))
+            return
+        show_plan(app, result.plan, dry_run=True)
+        if persist is not None:
+            out().print(persist.diff() or f"# {persist.file}: no change", markup=False, end="")
+        return
+    outcome = result.outcome
+    assert outcome is not None
+    said = _settle(app.host(), domid) if domid is not None and outcome.done else None
+    outcome.warnings += [said] if said else []
+    for message in outcome.warnings:
+        warn(message)
+    if app.json:
+        emit_json(dict(outcome.to_json(), persist=edited))
+        return
+    for step in outcome.done:
+        out().print(step.render(), markup=False)
+    if edited is not None:
+        written = f"wrote {persist.file} (previous version kept as {edited['backup']})" \
+            if edited["backup"] and persist is not None else f"{edited['file']}: already as asked"
+        out().print(written, markup=False)
+
+
+def _add_entries(specs: tuple[str, ...], permissive: bool) -> Callable[[bytes, HostFacts], bytes]:
+    """The config edit of an attach: each device not yet in pci=[…], as xl would get it."""
+
+    def edit(data: bytes, facts: HostFacts) -> bytes:
+        have = [s.address for s in effective_pci(parse_config(data)).devices]
+        entries: list[str] = []
+        for text in specs:
+            check = check_spec(text.strip(), strict=True)
+            for dev in resolve_all(facts.model, text, REMOVE, facts.names(), options=True):
+                if dev.bdf in have:
+                    continue
+                spec = check.spec or PciSpec(address=None)
+                spec = replace(spec, address=dev.bdf, all_functions=False, name=None,
+                               seize=False, explicit=spec.explicit - {"seize"})
+                if permissive:
+                    spec = replace(spec, permissive=True)
+                entries.append(format_spec(spec))
+                have.append(dev.bdf)
+        return plan_add(data, entries) if entries else data
+
+    return edit
+
+
+def _remove_entries(targets: tuple[str, ...]) -> Callable[[bytes, HostFacts], bytes]:
+    """The config edit of a detach: the devices' entries, where the config lists them."""
+
+    def edit(data: bytes, facts: HostFacts) -> bytes:
+        have = [s.address for s in effective_pci(parse_config(data)).devices]
+        bdfs = [str(d.bdf) for t in targets
+                for d in resolve_all(facts.model, t, REMOVE, facts.names(), options=True)
+                if d.bdf in have]
+        return plan_remove(data, list(dict.fromkeys(bdfs))) if bdfs else data
+
+    return edit
+
+
+SETTLE_SECONDS = 60.0
+"""How long to wait for a guest's pcifront to finish a hot-plug (a TCG guest takes ~10 s)."""
+
+
+def _settle(host: Host, domid: int) -> str | None:
+    """Wait until the domain's PCI backend is no longer reconfiguring; a warning if it stays."""
+    deadline = time.monotonic() + SETTLE_SECONDS
+    state = backend_state(host, domid)
+    while state in RECONFIGURING and time.monotonic() < deadline:
+        time.sleep(0.5)
+        state = backend_state(host, domid)
+    if state in RECONFIGURING:
+        return (f"domain {domid}'s pcifront has not finished the last hot-plug (PCI backend "
+                f"state {state}); xl refuses the next one with 'Backend ... not ready' until "
+                "it has")
+    return None
+
+
+def _domid(app: AppContext, domain: str) -> int:
+    """The domain's id, after waiting for its pcifront to finish an earlier hot-plug."""
+    dom = find_domain(xl_domains(app.host()), domain)
+    said = _settle(app.host(), dom.domid)
+    if said:
+        warn(said)
+    return dom.domid
+
+
+def _no_domain(app: AppContext, domain: str, verb: str) -> InputError:
+    """`pcipass attach 05:00.0`: the domain is missing; say which exist."""
+    names = domain_names(xl_domains(app.host()))
+    return InputError(f"no domain given: `pcipass {verb} DOMAIN {domain}`",
+                      f"name the guest first; domains: {names}")
+
+
+def _looks_like_device(text: str) -> bool:
+    return check_spec(text.strip(), strict=False).spec is not None
+
+
+# -- commands ----------------------------------------------------------------
+@click.command("attach")
+@click.argument("domain")
+@click.argument("specs", nargs=-1)
+@click.option("--permissive", is_flag=True,
+              help="permissive=1 for every device (unsafe for untrusted guests).")
+@persist_option
+@dry_run_option
+@json_option
+@pass_app
+def attach_cmd(app: AppContext, domain: str, specs: tuple[str, ...], permissive: bool,
+               config: Path | None, dry_run: bool, json_: bool) -> None:
+    """Hand devices to a running Xen domain (name or id): SPEC is an xl PCI spec
+    (05:00.0, 05:00.*, 05:00.0,permissive=1, seize=1 ...), a device name or an interface."""
+    app.json = app.json or json_
+    if not specs and _looks_like_device(domain):
+        raise _no_domain(app, domain, "attach")
+    request = AttachRequest(domain=domain, specs=specs, permissive=permissive)
+    persist = _persist(app.host(), config, domain, _add_entries(specs, permissive))
+    domid = _domid(app, domain) if not dry_run else None
+
+    def build(facts: HostFacts) -> Plan:
+        return attach_plan(facts, read_domains(app.host(), domain), request)
+
+    _run(app, build, dry_run, specs, persist, domid)
+
+
+@click.command("detach")
+@click.argument("domain")
+@click.argument("targets", nargs=-1)
+@click.option("-f", "--force", is_flag=True,
+              help="Detach without the guest's cooperation (xl pci-detach -f).")
+@click.option("-r", "--give-back", is_flag=True,
+              help="Then give the device back to its original driver (assignable remove -r).")
+@persist_option
+@dry_run_option
+@json_option
+@pass_app
+def detach_cmd(app: AppContext, domain: str, targets: tuple[str, ...], force: bool,
+               give_back: bool, config: Path | None, dry_run: bool, json_: bool) -> None:
+    """Take devices back from a Xen domain; they stay assignable unless -r."""
+    app.json = app.json or json_
+    if not targets and _looks_like_device(domain):
+        raise _no_domain(app, domain, "detach")
+    request = DetachRequest(domain=domain, targets=targets, force=force, give_back=give_back)
+    persist = _persist(app.host(), config, domain, _remove_entries(targets))
+    domid = _domid(app, domain) if not dry_run else None
+
+    def build(facts: HostFacts) -> Plan:
+        return detach_plan(facts, read_domains(app.host(), domain), request)
+
+    _run(app, build, dry_run, targets, persist, domid)
+
+
+COLUMNS = ("ID", "NAME", "STATE", "TYPE", "DEVICE", "VDEV", "OPTIONS")
+
+
+def _rows(dom: XlDomain, permissive: frozenset[str]) -> list[tuple[str, ...]]:
+    head = (str(dom.domid), dom.name, dom.state, dom.type or "-")
+    if not dom.pci:
+        return [(*head, "-", "-", "-")]
+    rows: list[tuple[str, ...]] = []
+    for i, p in enumerate(dom.pci):
+        opts = ",".join(f"{k}={v}" for k, v in p.options) or "-"
+        if p.bdf in permissive and "permissive=1" not in opts:
+            opts += " (pciback: permissive)"
+        rows.append((*(head if i == 0 else ("", "", "", "")), p.bdf, p.vdev or "-", opts))
+    return rows
+
+
+@click.command("list")
+@click.argument("domain", required=False)
+@json_option
+@pass_app
+def list_cmd(app: AppContext, domain: str | None, json_: bool) -> None:
+    """Every domain (or DOMAIN) with the PCI devices it holds, their vdev and options."""
+    host = app.host()
+    domains = read_domains(host)
+    if domain is not None:
+        domains = [find_domain(domains, domain)]
+    permissive = frozenset((host.try_read_text(PERMISSIVE) or "").split())
+    if app.json or json_:
+        emit_json({"domains": [domain_json(d, permissive) for d in domains]})
+        return
+    if not domains:
+        out().print("no Xen domains (not a Xen dom0, or xl does not answer)", markup=False)
+        return
+    from rich.table import Table  # noqa: PLC0415 - rich only for people
+
+    table = Table(box=None, pad_edge=False, highlight=False)
+    for title in COLUMNS:
+        table.add_column(title, no_wrap=title in ("DEVICE", "NAME"))
+    for dom in domains:
+        for row in _rows(dom, permissive):
+            table.add_row(*row)
+    out().print(table)
+
+
+@click.group("domain")
+def domain_group() -> None:
+    """Xen domains and the PCI devices they hold."""
+
+
+domain_group.add_command(list_cmd)
+
+
+def _alias(cmd: click.Command, name: str) -> click.Command:
+    alias = copy.copy(cmd)
+    alias.name = name
+    return alias
+
+
+COMMANDS: list[click.Command] = [
+    attach_cmd,
+    detach_cmd,
+    domain_group,
+    _alias(attach_cmd, "pci-attach"),
+    _alias(detach_cmd, "pci-detach"),
+    _alias(list_cmd, "pci-list"),
+]
