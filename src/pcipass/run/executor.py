@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from pcipass.errors import OperationError, PcipassError
 from pcipass.host import paths
-from pcipass.host.base import Host, NotThisMachine, RunResult
+from pcipass.host.base import DEFAULT_WRITE_TIMEOUT, Host, NotThisMachine, RunResult
 from pcipass.host.netlink import text as setting_text
 from pcipass.host.xen import xenstore_read, xl_pci_list
 from pcipass.run.journal import Entry, Journal, State
@@ -36,6 +36,16 @@ from pcipass.run.vf_snapshots import VfSnapshots
 
 Fault = Callable[[str, int], None]
 """Test hook called as fault("before"|"after", n) around the n-th forward step."""
+#: Writes the kernel answers only after long work: `sriov_numvfs` creates (or removes) and
+#: probes every VF inside the write (2 igb VFs took 8.9 s in the loaded Xen lab).
+SLOW_WRITES: dict[str, float] = {"sriov_numvfs": 120.0}
+
+
+def write_timeout(path: str) -> float:
+    """How long a write to `path` may take before it counts as hung."""
+    return SLOW_WRITES.get(path.rpartition("/")[2], DEFAULT_WRITE_TIMEOUT)
+
+
 SETTLE_SECONDS = 5.0
 """How long a step's expected state may take to appear (asynchronous probes)."""
 UNJOURNALLED = ("record", "forget")
@@ -284,7 +294,7 @@ class Executor:
             self.records.flush()
         said = ""
         if step.action == "write":
-            self.host.write(step.path, step.data)
+            self.host.write(step.path, step.data, write_timeout(step.path))
         elif step.action == "run":
             result = self.host.run(list(step.argv))
             outcome.warnings += _tool_warnings(result.stderr)

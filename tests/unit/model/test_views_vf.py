@@ -22,14 +22,14 @@ def model() -> tuple[HostModel, Device]:
     return HostModel({d.bdf: d for d in (pf, *vfs)}, {}, True), pf
 
 
-def test_sriov_list_shows_vlan_spoofchk_trust_from_netlink() -> None:
+def test_sriov_list_shows_admin_mac_vlan_spoofchk_trust_from_netlink() -> None:
     m, pf = model()
     vfs = views.sriov_json(m, pf, LINKS)["vfs"]
-    assert [(v["vlan"], v["spoofchk"], v["trust"]) for v in vfs] == [(0, True, False),
-                                                                      (100, False, True)]
+    assert [(v["admin_mac"], v["vlan"], v["spoofchk"], v["trust"]) for v in vfs] == \
+        [(None, 0, True, False), ("02:11:22:33:44:55", 100, False, True)]  # 00:..: none set
     rows = views.sriov_rows(m, pf, LINKS)
     assert [[r[c] for c in views.SRIOV_LINK_COLUMNS] for r in rows[1:]] == \
-        [["0", "on", "off"], ["100", "off", "on"]]
+        [["-", "0", "on", "off"], ["02:11:22:33:44:55", "100", "off", "on"]]
 
 
 def test_without_netlink_the_settings_are_unknown() -> None:

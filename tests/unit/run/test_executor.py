@@ -266,3 +266,25 @@ def test_missing_module_is_one_clear_error_before_any_change(tmp_path: Path) -> 
         Executor(host, RecordStore(host), settle=0).run(plan)
     assert "install" in err.value.fix
     assert driver(host) == "e1000e" and host.writes == []
+
+
+def test_sriov_count_writes_get_the_long_bound(tmp_path: Path) -> None:
+    from pcipass.host.base import DEFAULT_WRITE_TIMEOUT  # noqa: PLC0415
+    from pcipass.run.plan import Action  # noqa: PLC0415
+    from pcipass.sim.host import SimHost, create_sim  # noqa: PLC0415
+
+    bounds: list[tuple[str, float]] = []
+
+    class Timed(SimHost):
+        def write(self, rel: str, data: str, timeout: float = DEFAULT_WRITE_TIMEOUT) -> None:
+            bounds.append((rel.rpartition("/")[2], timeout))
+            super().write(rel, data, timeout)
+
+    create_sim(tmp_path / "sim", "kernel-lab")
+    host = Timed(tmp_path / "sim")
+    pf = "sys/bus/pci/devices/0000:03:00.0"
+    plan = Plan("t", (Step(Action.WRITE, "two VFs", path=f"{pf}/sriov_numvfs", data="2"),
+                      Step(Action.WRITE, "autoprobe", path=f"{pf}/sriov_drivers_autoprobe",
+                           data="1")))
+    Executor(host, RecordStore(host)).run(plan)
+    assert bounds == [("sriov_numvfs", 120.0), ("sriov_drivers_autoprobe", DEFAULT_WRITE_TIMEOUT)]
