@@ -34,6 +34,9 @@ COMMAND_MODULES = {
     "sim": "cmd_sim",
     "snapshot": "cmd_snapshot",
     "sriov": "cmd_sriov",
+    "plan": "cmd_state",
+    "apply": "cmd_state",
+    "state": "cmd_state",
 }
 
 
