@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from pcipass.errors import OperationError, PcipassError
 from pcipass.host.base import Host
@@ -49,7 +50,7 @@ def apply(host: Host, warn: Warn, boot: bool = False, fault: Fault | None = None
         warn(f"not applied: {message}")
     for phase in PHASES:
         try:
-            result = execute(host, lambda facts, p=phase: phase_plan(facts, declared, p),
+            result = execute(host, partial(phase_plan, declared=declared, phase=phase),
                              False, warn, fault=fault)
         except PcipassError as exc:
             if applied.outcomes and any(o.done for o in applied.outcomes):
