@@ -181,13 +181,16 @@ def _entries(where: _Where, doc: dict[str, Any], table: str) -> list[dict[str, A
             kind = keys[key][0]
             if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
                 raise where.error(table, index, key,
-                                  f"{key} must be a {kind.__name__}, not {value!r}",
+                                  f"{key} must be {_KIND[kind]}, not {value!r}",
                                   f"e.g. {_example(kind)}")
         for key, (_, required) in keys.items():
             if required and key not in entry:
                 raise where.error(table, index, None, f"has no {key!r}",
                                   f"add {key} = ... (keys: {', '.join(keys)})")
     return entries
+
+
+_KIND = {str: "a string", int: "an integer", bool: "a boolean"}
 
 
 def _example(kind: type) -> str:

@@ -55,7 +55,7 @@ def apply(host: Host, warn: Warn, boot: bool = False, fault: Fault | None = None
         except PcipassError as exc:
             if applied.outcomes and any(o.done for o in applied.outcomes):
                 done = "; ".join(o.plan.command for o in applied.outcomes if o.done)
-                exc.what = f"{exc.what} (the {phase} phase was undone; already applied " \
+                exc.what = f"{exc.what} (the {phase} phase changed nothing; already applied " \
                            f"and kept: {done})"
             raise
         assert result.outcome is not None
