@@ -7,22 +7,56 @@ through the single commands' planners, journal and executor (`pcipass.ops.persis
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import click
 
 from pcipass.cli.context import AppContext, json_option, pass_app
-from pcipass.cli.output import emit_json, out, show_outcome, warn
+from pcipass.cli.output import emit_json, out, run_change, show_outcome, warn
+from pcipass.host.base import Host
 from pcipass.model import declared as model
-from pcipass.ops import persist_store
-from pcipass.ops.facts import gather_facts
+from pcipass.ops import boot_files, persist_store
+from pcipass.ops.boot_files import FileChange
 from pcipass.ops.persist import Preview, preview
 from pcipass.run.executor import Outcome
+from pcipass.run.plan import Plan
 
 
 def _say(line: str) -> None:
     out().print(line, markup=False)
 
 
-def _show_preview(found: Preview) -> None:
+_ACTIONS = {"create": "created", "replace": "replaced", "remove": "removed", "keep": "kept"}
+
+
+@dataclass(frozen=True)
+class _Diff:
+    """`plan`'s whole answer: the phases' preview, the boot files, their programs."""
+
+    found: Preview
+    files: list[FileChange]
+    programs: Plan
+
+    def to_json(self) -> dict[str, Any]:
+        doc = self.found.to_json()
+        doc["plans"].append(self.programs.to_json())
+        doc["files"] = [c.to_json() for c in self.files]
+        doc["converged"] = self.found.empty and not any(c.changed for c in self.files)
+        return doc
+
+
+def _diff(host: Host) -> _Diff:
+    from pcipass.ops.persist_apply import boot_facts  # noqa: PLC0415 - reads modules.alias
+
+    declared = persist_store.load(host)
+    facts = boot_facts(host)
+    files = boot_files.changes(host, facts, declared)
+    return _Diff(preview(facts, declared), files, boot_files.programs_plan(host, files))
+
+
+def _show_diff(diff: _Diff) -> None:
+    found = diff.found
     for item in found.items:
         _say(f"# {item.line()}")
     for plan in found.plans:
@@ -32,7 +66,12 @@ def _show_preview(found: Preview) -> None:
             _say(f"# {note}")
     for refusal in found.refusals:
         _say(f"# refused: {refusal}")
-    if found.empty:
+    for change in diff.files:
+        for line in change.diff():
+            _say(line)
+    for line in diff.programs.render():
+        _say(line)
+    if found.empty and not any(c.changed for c in diff.files):
         _say("# the host is in its declared state: nothing to apply")
 
 
@@ -42,12 +81,11 @@ def _show_preview(found: Preview) -> None:
 def plan_cmd(app: AppContext, json_: bool) -> None:
     """What differs between the declared and the live state, as the steps `apply` takes
     (the steps for VFs that `apply` creates are planned once they exist)."""
-    host = app.host()
-    found = preview(gather_facts(host), persist_store.load(host))
+    diff = _diff(app.host())
     if app.json or json_:
-        emit_json(found.to_json())
+        emit_json(diff.to_json())
         return
-    _show_preview(found)
+    _show_diff(diff)
 
 
 @click.command("apply")
@@ -60,17 +98,17 @@ def plan_cmd(app: AppContext, json_: bool) -> None:
 def apply_cmd(app: AppContext, dry_run: bool, boot: bool, json_: bool) -> None:
     """Converge the host to its declared state: VF counts, then assignable devices, each
     phase one journalled plan of the single commands' steps."""
-    from pcipass.ops.persist_apply import apply  # noqa: PLC0415 - only when changing
+    from pcipass.ops.persist_apply import Applied, apply, skipped_error  # noqa: PLC0415
     from pcipass.run.faults import from_env  # noqa: PLC0415
 
     app.json = app.json or json_
     host = app.host()
     if dry_run:
-        found = preview(gather_facts(host), persist_store.load(host))
+        diff = _diff(host)
         if app.json:
-            emit_json(dict(found.to_json(), dry_run=True))
+            emit_json(dict(diff.to_json(), dry_run=True))
         else:
-            _show_preview(found)
+            _show_diff(diff)
         return
     shown: list[Outcome] = []
 
@@ -79,13 +117,21 @@ def apply_cmd(app: AppContext, dry_run: bool, boot: bool, json_: bool) -> None:
         if not app.json:
             show_outcome(app, outcome)
 
+    applied = Applied()
     try:
-        apply(host, warn, boot=boot, fault=from_env(), then=show)
+        applied = apply(host, warn, boot=boot, fault=from_env(), then=show)
     finally:
         if app.json:
-            emit_json({"applied": [o.to_json() for o in shown]})
-    if not app.json and not any(o.done for o in shown):
-        _say("# the host is in its declared state: nothing to apply")
+            emit_json({"applied": [o.to_json() for o in shown],
+                       "files": [c.to_json() for c in applied.files]})
+    if not app.json:
+        for change in applied.files:
+            _say(f"# {_ACTIONS[change.action]} /{change.path} ({change.what})")
+        if not any(o.done for o in shown) and not applied.files:
+            _say("# the host is in its declared state: nothing to apply")
+    failure = skipped_error(applied)
+    if failure is not None:
+        raise failure
 
 
 @click.command("show")
@@ -152,6 +198,44 @@ def forget_cmd(app: AppContext, item: str, json_: bool) -> None:
         _say(f"forgot {line}")
 
 
+@click.command("status")
+@json_option
+@pass_app
+def boot_status_cmd(app: AppContext, json_: bool) -> None:
+    """Per declared item: active now, applies at next boot, or differs (and why)."""
+    from pcipass.ops.persist_apply import boot_facts  # noqa: PLC0415 - reads modules.alias
+
+    host = app.host()
+    rows = boot_files.boot_status(host, boot_facts(host), persist_store.load(host))
+    if app.json or json_:
+        emit_json({"boot": [r.to_json() for r in rows]})
+        return
+    for r in rows:
+        _say(f"{r.kind} {r.bdf}: {r.verdict} (now: {r.now}; next boot: {r.next_boot})")
+    if not rows:
+        _say("nothing is declared")
+
+
+@click.command("enable")
+@click.option("--dry-run", is_flag=True, help="Print the command; change nothing.")
+@json_option
+@pass_app
+def boot_enable_cmd(app: AppContext, dry_run: bool, json_: bool) -> None:
+    """Enable the boot unit `pcipass apply` installed (`systemctl enable`)."""
+    app.json = app.json or json_
+    host = app.host()
+    run_change(app, lambda _facts: boot_files.enable_plan(host), dry_run)
+
+
+@click.group("boot")
+def boot_group() -> None:
+    """What the declared state does at boot: status, and enabling the boot unit."""
+
+
+boot_group.add_command(boot_status_cmd)
+boot_group.add_command(boot_enable_cmd)
+
+
 def _declared(app: AppContext, json_: bool, what: str) -> None:
     if app.json or json_:
         emit_json({"declared": what})
@@ -167,4 +251,4 @@ def state_group() -> None:
 for _cmd in (show_cmd, add_assignable_cmd, set_vfs_cmd, forget_cmd):
     state_group.add_command(_cmd)
 
-COMMANDS: list[click.Command] = [plan_cmd, apply_cmd, state_group]
+COMMANDS: list[click.Command] = [plan_cmd, apply_cmd, state_group, boot_group]

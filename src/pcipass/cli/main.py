@@ -37,6 +37,7 @@ COMMAND_MODULES = {
     "plan": "cmd_state",
     "apply": "cmd_state",
     "state": "cmd_state",
+    "boot": "cmd_state",
 }
 
 
