@@ -87,8 +87,15 @@ def apply(host: Host, warn: Warn, boot: bool = False, fault: Fault | None = None
         with Lock(host):
             install(host, found)
         applied.files = [c for c in found if c.changed]
-        result = execute(host, lambda _facts: programs_plan(host, found), False, warn,
-                         fault=fault)
+        try:
+            result = execute(host, lambda _facts: programs_plan(host, found), False, warn,
+                             fault=fault)
+        except PcipassError as exc:
+            with Lock(host):
+                install(host, [FileChange(c.path, c.new, c.old, c.what) for c in found])
+            exc.what = f"{exc.what} (the boot files were put back as they were; the " \
+                       "VF counts and devices stay applied)"
+            raise
         assert result.outcome is not None
         if then is not None:
             then(result.outcome)
