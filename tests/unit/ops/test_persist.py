@@ -4,6 +4,7 @@ second leaves), the state edits, and bad input that writes nothing."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -194,3 +195,22 @@ def test_a_bad_file_is_refused_by_every_command_with_line_and_key(sim: SimHost,
         assert (r.code, r.err.count("\n")) == (2, 1), args
         assert "host.toml line 10: [[vfs]] #1 unknown key 'method'" in r.err
     assert sim.try_read_text(NUMVFS) == "0"
+
+
+DOC = Path(__file__).resolve().parents[3] / "docs" / "json.md"
+
+
+def documented(table: int) -> set[str]:
+    """The keys in the first column of table `table` of the declared state's section."""
+    body = DOC.read_text().split("## `pcipass plan`", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"((?:^\|.*\n)+)", body, re.M)[table].splitlines()[2:]
+    return {key for row in rows for key in re.findall(r"`([a-z_]+)`", row.split("|")[1])}
+
+
+def test_docs_list_every_key_of_state_show_and_plan(sim: SimHost, cli: Cli) -> None:
+    declare_vfs(sim, PF, 2)
+    declare_assignable(sim, NIC, "vfio")
+    shown = cli("state", "show", "--json", host=sim).json()
+    assert documented(0) == set(shown["assignable"][0])
+    assert documented(1) == set(shown["vfs"][0])
+    assert documented(2) == set(cli("plan", "--json", host=sim).json())
