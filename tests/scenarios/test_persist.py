@@ -12,6 +12,7 @@ from waits import driver_of
 
 from helpers.cli import pcipass
 from pcipass.host.base import Host
+from pcipass.ops.boot import UNIT_FILE
 
 pytestmark = pytest.mark.targets("sim", "kernel-lab", "xen-lab")
 DECLARED_DIR = "etc/pcipass"
@@ -47,13 +48,18 @@ def test_declare_plan_apply_converged_forget(clean: Host, target: str) -> None:
     assert driver_of(host, E1000E) == stub
     after = pcipass("plan", "--json", host=host).json()
     assert after["converged"] is True
-    assert [p["steps"] for p in after["plans"]] == [[], []]
+    assert [p["steps"] for p in after["plans"]] == [[], [], []]  # VFs, devices, programs
+    assert [f["action"] for f in after["files"]] == ["keep", "keep", "keep"]
     assert pcipass("apply", host=host).out == \
         "# the host is in its declared state: nothing to apply\n"
     for bdf in (E1000E, IGB_PF):
         assert pcipass("state", "forget", bdf, host=host).code == 0
     assert pcipass("state", "show", host=host).out == "nothing is declared\n"
     assert driver_of(host, E1000E) == stub  # forgetting changes no device
+    r = pcipass("apply", host=host)  # nothing declared: the boot unit goes
+    assert r.code == 0, r.err
+    assert r.out == f"# removed /{UNIT_FILE} (boot unit)\n"
+    assert not host.exists(UNIT_FILE)
     r = pcipass("assignable", "remove", "-r", E1000E, host=host)
     assert r.code == 0, r.err
     assert driver_of(host, E1000E) == "e1000e"
