@@ -98,7 +98,7 @@ def plan_cmd(app: AppContext, json_: bool) -> None:
 def apply_cmd(app: AppContext, dry_run: bool, boot: bool, json_: bool) -> None:
     """Converge the host to its declared state: VF counts, then assignable devices, each
     phase one journalled plan of the single commands' steps."""
-    from pcipass.ops.persist_apply import Applied, apply, skipped_error  # noqa: PLC0415
+    from pcipass.ops.persist_apply import apply, skipped_error  # noqa: PLC0415
     from pcipass.run.faults import from_env  # noqa: PLC0415
 
     app.json = app.json or json_
@@ -117,14 +117,11 @@ def apply_cmd(app: AppContext, dry_run: bool, boot: bool, json_: bool) -> None:
         if not app.json:
             show_outcome(app, outcome)
 
-    applied = Applied()
-    try:
-        applied = apply(host, warn, boot=boot, fault=from_env(), then=show)
-    finally:
-        if app.json:
-            emit_json({"applied": [o.to_json() for o in shown],
-                       "files": [c.to_json() for c in applied.files]})
-    if not app.json:
+    applied = apply(host, warn, boot=boot, fault=from_env(), then=show)
+    if app.json:
+        emit_json({"applied": [o.to_json() for o in shown],
+                   "files": [c.to_json() for c in applied.files]})
+    else:
         for change in applied.files:
             _say(f"# {_ACTIONS[change.action]} /{change.path} ({change.what})")
         if not any(o.done for o in shown) and not applied.files:

@@ -1,7 +1,8 @@
 """`apply`: converge the host to its declared state, one journalled plan per phase.
 
 After the phases (not at boot), the boot files are installed (`ops.boot_files`) and the
-programs they need (`update-initramfs -u`) run as one more journalled plan.
+programs they need (`update-initramfs -u`) run as one more journalled plan; when those
+fail, the files are put back as they were.
 
 Each phase (`persist.PHASES`: the VF counts, then the assignable devices) runs through
 `run.session.execute` like a single command: lock → recover → plan on fresh facts →
