@@ -113,12 +113,14 @@ def test_a_vf_waits_for_its_pf_then_both_phases_apply(sim: SimHost, cli: Cli) ->
     assert status(sim)[f"assignable {VF1}"][0] is Status.WAITS
     preview = cli("plan", "--json", host=sim).json()
     assert [p["command"] for p in preview["plans"]] == [
-        f"apply vfs: sriov enable {PF} --vfs 2", "apply assignable"]
+        f"apply vfs: sriov enable {PF} --vfs 2", "apply assignable", "apply boot"]
     r = cli("--json", "apply", host=sim)
     assert r.code == 0, r.err
     applied = r.json()["applied"]
     assert [a["command"] for a in applied] == [f"apply vfs: sriov enable {PF} --vfs 2",
-                                               f"apply assignable: assignable add {VF1}"]
+                                               f"apply assignable: assignable add {VF1}",
+                                               "apply boot"]
+    assert applied[2]["steps"] == []  # no initramfs on the simulated host
     assert driver(sim, VF1) == "vfio-pci" and driver(sim, VF0) == "igbvf"
     assert cli("plan", "--json", host=sim).json()["converged"] is True
     assert Journal(sim).load() is not None  # journalled like every change
@@ -140,13 +142,18 @@ def test_dry_run_and_plan_write_nothing(sim: SimHost, cli: Cli) -> None:
     declare_vfs(sim, PF, 3, autoprobe=False)
     r = cli("apply", "--dry-run", host=sim)
     assert r.code == 0
-    assert r.out.splitlines() == [
+    lines = r.out.splitlines()
+    assert lines[:5] == [
         f"# vfs {PF}: differs (0 VFs, declared 3)",
         f"echo 0 > /sys/bus/pci/devices/{PF}/sriov_drivers_autoprobe",
         f"echo 3 > /{NUMVFS}",
+        "--- /dev/null",
+        "+++ b/etc/systemd/system/pcipass-apply.service",
     ]
+    assert "+ExecStart=/usr/bin/pcipass apply --boot" in lines
     assert cli("plan", host=sim).out == r.out
     assert sim.try_read_text(NUMVFS) == "0"
+    assert not (sim.root / "etc/systemd").exists()
 
 
 def test_an_autoprobe_difference_is_a_difference(sim: SimHost, cli: Cli) -> None:
