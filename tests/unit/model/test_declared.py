@@ -72,7 +72,8 @@ def test_what_is_written_reads_back_the_same(name: str) -> None:
     (("count = 2", "count = -1"), "line 14: [[vfs]] #1 count -1 is negative"),
     (("count = 2", 'count = "2"'), "line 14: [[vfs]] #1 count must be an integer, not '2'"),
     (("count = 2", "count = true"), "line 14: [[vfs]] #1 count must be an integer, not True"),
-    (("autoprobe = false", "autoprobe = 0"), "line 15: [[vfs]] #1 autoprobe must be a boolean, not 0"),
+    (("autoprobe = false", "autoprobe = 0"),
+     "line 15: [[vfs]] #1 autoprobe must be a boolean, not 0"),
     (('backend = "vfio"', 'backend = "kvm"'), "line 7: [[assignable]] #1 backend 'kvm' is "
                                               "unknown"),
     (('bdf = "02:00.0"', 'bdf = "nic"'), "line 4: [[assignable]] #1 bdf 'nic' is not a PCI "
