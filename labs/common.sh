@@ -202,10 +202,27 @@ lab_new_run() {
   LAB_RUN=$(mktemp -d "$LAB_CACHE_ROOT/runs/$lab.XXXXXX")
   mkdir -p "$LAB_RUN/ctl/out"
   printf '%s\n' "$*" > "$LAB_RUN/ctl/cmd"
+  if [ -n "${LAB_DISK:-}" ]; then lab_reuse_disk "$dir"; else
   qemu-img create -q -f qcow2 -F raw -b "$dir/rootfs.img" "$LAB_RUN/root.qcow2" ||
     lab_die "qemu-img cannot create an overlay in $LAB_RUN (disk full?)"
+  fi
   truncate -s 256M "$LAB_RUN/nvme.img"
   : > "$LAB_RUN/ctl/output"; : > "$LAB_RUN/console.log"
+}
+
+# lab_reuse_disk CACHEDIR: LAB_DISK=/path/overlay.qcow2 keeps the root disk across runs
+# (e.g. two boots on one disk): created as an overlay of this build's image when absent,
+# refused when it overlays another build's; the run uses it through a link.
+lab_reuse_disk() {
+  local dir=$1 base
+  if [ ! -e "$LAB_DISK" ]; then
+    qemu-img create -q -f qcow2 -F raw -b "$dir/rootfs.img" "$LAB_DISK" ||
+      lab_die "qemu-img cannot create LAB_DISK=$LAB_DISK"
+  fi
+  base=$(qemu-img info --output=json "$LAB_DISK" | sed -n 's/.*"backing-filename": "\(.*\)",*/\1/p')
+  [ "$base" = "$dir/rootfs.img" ] ||
+    lab_die "LAB_DISK=$LAB_DISK overlays ${base:-nothing}, not this build's $dir/rootfs.img: remove it"
+  ln -s "$(realpath "$LAB_DISK")" "$LAB_RUN/root.qcow2"
 }
 
 # lab_boot LAB QEMU-ARGS...: run QEMU under a timeout, stream the guest command's output,

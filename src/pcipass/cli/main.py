@@ -42,6 +42,10 @@ COMMAND_MODULES = {
     "pci-attach": "cmd_domain",
     "pci-detach": "cmd_domain",
     "pci-list": "cmd_domain",
+    "plan": "cmd_state",
+    "apply": "cmd_state",
+    "state": "cmd_state",
+    "boot": "cmd_state",
 }
 
 

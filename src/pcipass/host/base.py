@@ -21,7 +21,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -273,6 +273,11 @@ class Host:
             yield
         finally:
             os.close(fd)  # closing releases the flock
+
+    def remove_state_file(self, rel: str) -> None:
+        """Delete one of pcipass's own files (absent is fine; `OSError` otherwise)."""
+        with suppress(FileNotFoundError):
+            os.unlink(self._write_path(rel))
 
     def remove_tree(self, rel: str) -> None:
         """Delete one of pcipass's own directories and what it holds (absent is fine)."""

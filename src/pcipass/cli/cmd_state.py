@@ -1,0 +1,251 @@
+"""`pcipass plan`, `pcipass apply` and `pcipass state ...`: the declared host state.
+
+`state` edits the declaration (`/etc/pcipass/host.toml`) and changes no device; `plan`
+shows how the host differs from it, as the steps `apply` takes; `apply` converges
+through the single commands' planners, journal and executor (`pcipass.ops.persist_apply`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from pcipass.cli.context import AppContext, json_option, pass_app
+from pcipass.cli.output import emit_json, out, run_change, show_outcome, warn
+from pcipass.host.base import Host
+from pcipass.model import declared as model
+from pcipass.ops import boot_files, persist_store
+from pcipass.ops.boot_files import FileChange
+from pcipass.ops.persist import Preview, preview
+from pcipass.run.executor import Outcome
+from pcipass.run.plan import Plan
+
+
+def _say(line: str) -> None:
+    out().print(line, markup=False)
+
+
+_ACTIONS = {"create": "created", "replace": "replaced", "remove": "removed", "keep": "kept"}
+
+
+@dataclass(frozen=True)
+class _Diff:
+    """`plan`'s whole answer: the phases' preview, the boot files, their programs."""
+
+    found: Preview
+    files: list[FileChange]
+    programs: Plan
+
+    def to_json(self) -> dict[str, Any]:
+        doc = self.found.to_json()
+        doc["plans"].append(self.programs.to_json())
+        doc["files"] = [c.to_json() for c in self.files]
+        doc["converged"] = self.found.empty and not any(c.changed for c in self.files)
+        return doc
+
+
+def _diff(host: Host) -> _Diff:
+    from pcipass.ops.persist_apply import boot_facts  # noqa: PLC0415 - reads modules.alias
+
+    declared = persist_store.load(host)
+    facts = boot_facts(host)
+    files = boot_files.changes(host, facts, declared)
+    return _Diff(preview(facts, declared), files, boot_files.programs_plan(host, files))
+
+
+def _show_diff(diff: _Diff) -> None:
+    found = diff.found
+    for item in found.items:
+        _say(f"# {item.line()}")
+    for plan in found.plans:
+        for line in plan.render():
+            _say(line)
+        for note in plan.notes:
+            _say(f"# {note}")
+    for refusal in found.refusals:
+        _say(f"# refused: {refusal}")
+    for change in diff.files:
+        for line in change.diff():
+            _say(line)
+    for line in diff.programs.render():
+        _say(line)
+    if found.empty and not any(c.changed for c in diff.files):
+        _say("# the host is in its declared state: nothing to apply")
+
+
+@click.command("plan")
+@json_option
+@pass_app
+def plan_cmd(app: AppContext, json_: bool) -> None:
+    """What differs between the declared and the live state, as the steps `apply` takes
+    (the steps for VFs that `apply` creates are planned once they exist)."""
+    diff = _diff(app.host())
+    if app.json or json_:
+        emit_json(diff.to_json())
+        return
+    _show_diff(diff)
+
+
+@click.command("apply")
+@click.option("--dry-run", is_flag=True, help="Print the steps (as `pcipass plan`); change "
+              "nothing.")
+@click.option("--boot", is_flag=True, help="The boot unit's call: apply what fits even when "
+              "a declared device is gone or was replaced (then exit 1 naming it).")
+@json_option
+@pass_app
+def apply_cmd(app: AppContext, dry_run: bool, boot: bool, json_: bool) -> None:
+    """Converge the host to its declared state: VF counts, then assignable devices, each
+    phase one journalled plan of the single commands' steps."""
+    from pcipass.ops.persist_apply import apply, skipped_error  # noqa: PLC0415
+    from pcipass.run.faults import from_env  # noqa: PLC0415
+
+    app.json = app.json or json_
+    host = app.host()
+    if dry_run:
+        diff = _diff(host)
+        if app.json:
+            emit_json(dict(diff.to_json(), dry_run=True))
+        else:
+            _show_diff(diff)
+        return
+    shown: list[Outcome] = []
+
+    def show(outcome: Outcome) -> None:
+        shown.append(outcome)
+        if not app.json:
+            show_outcome(app, outcome)
+
+    applied = apply(host, warn, boot=boot, fault=from_env(), then=show)
+    if app.json:
+        emit_json({"applied": [o.to_json() for o in shown],
+                   "files": [c.to_json() for c in applied.files]})
+    else:
+        for change in applied.files:
+            _say(f"# {_ACTIONS[change.action]} /{change.path} ({change.what})")
+        if not any(o.done for o in shown) and not applied.files:
+            _say("# the host is in its declared state: nothing to apply")
+    failure = skipped_error(applied)
+    if failure is not None:
+        raise failure
+
+
+@click.command("show")
+@json_option
+@pass_app
+def show_cmd(app: AppContext, json_: bool) -> None:
+    """The declared state, as pcipass reads it."""
+    declared = persist_store.load(app.host())
+    if app.json or json_:
+        emit_json(model.to_json(declared))
+        return
+    for a in declared.assignable:
+        extra = (f" name={a.name}" if a.name else "") + (" claim-at-boot" if a.claim_at_boot
+                                                         else "")
+        _say(f"assignable {a.bdf} {a.ids} backend={a.backend}{extra}")
+    for v in declared.vfs:
+        probe = "" if v.autoprobe is None else f" autoprobe={'on' if v.autoprobe else 'off'}"
+        _say(f"vfs {v.pf} {v.ids} count={v.count}{probe}")
+    if not declared.assignable and not declared.vfs:
+        _say("nothing is declared")
+
+
+@click.command("add-assignable")
+@click.argument("device", metavar="DEVICE")
+@click.option("--backend", type=click.Choice(["xen", "vfio", "auto"]), default="auto",
+              show_default=True, help="xen: pciback; vfio: vfio-pci (KVM); auto: xen in dom0.")
+@click.option("-n", "--name", help="The device's name, as `assignable add -n`.")
+@click.option("--claim-at-boot", is_flag=True,
+              help="Claim it at boot, before any host driver binds.")
+@json_option
+@pass_app
+def add_assignable_cmd(app: AppContext, device: str, backend: str, name: str | None,
+                       claim_at_boot: bool, json_: bool) -> None:
+    """Declare DEVICE (a BDF or interface) assignable; `apply` makes it so."""
+    item = persist_store.declare_assignable(app.host(), device, backend, name, claim_at_boot)
+    _declared(app, json_, f"assignable {item.bdf}")
+
+
+@click.command("set-vfs")
+@click.argument("pf", metavar="PF")
+@click.argument("count", type=click.IntRange(min=0), metavar="N")
+@click.option("--autoprobe/--no-autoprobe", default=None,
+              help="Whether drivers take the new VFs (default: leave it).")
+@json_option
+@pass_app
+def set_vfs_cmd(app: AppContext, pf: str, count: int, autoprobe: bool | None,
+                json_: bool) -> None:
+    """Declare N VFs (0: none) on PF (a BDF or interface); `apply` makes it so."""
+    item = persist_store.declare_vfs(app.host(), pf, count, autoprobe)
+    _declared(app, json_, f"vfs {item.pf}")
+
+
+@click.command("forget")
+@click.argument("item", metavar="BDF")
+@json_option
+@pass_app
+def forget_cmd(app: AppContext, item: str, json_: bool) -> None:
+    """Drop every declaration of BDF (the device is left as it is now)."""
+    dropped = persist_store.forget(app.host(), item)
+    if app.json or json_:
+        emit_json({"forgotten": dropped})
+        return
+    for line in dropped:
+        _say(f"forgot {line}")
+
+
+@click.command("status")
+@json_option
+@pass_app
+def boot_status_cmd(app: AppContext, json_: bool) -> None:
+    """Per declared item: active now, applies at next boot, or differs (and why)."""
+    from pcipass.ops.persist_apply import boot_facts  # noqa: PLC0415 - reads modules.alias
+
+    host = app.host()
+    rows = boot_files.boot_status(host, boot_facts(host), persist_store.load(host))
+    if app.json or json_:
+        emit_json({"boot": [r.to_json() for r in rows]})
+        return
+    for r in rows:
+        _say(f"{r.kind} {r.bdf}: {r.verdict} (now: {r.now}; next boot: {r.next_boot})")
+    if not rows:
+        _say("nothing is declared")
+
+
+@click.command("enable")
+@click.option("--dry-run", is_flag=True, help="Print the command; change nothing.")
+@json_option
+@pass_app
+def boot_enable_cmd(app: AppContext, dry_run: bool, json_: bool) -> None:
+    """Enable the boot unit `pcipass apply` installed (`systemctl enable`)."""
+    app.json = app.json or json_
+    host = app.host()
+    run_change(app, lambda _facts: boot_files.enable_plan(host), dry_run)
+
+
+@click.group("boot")
+def boot_group() -> None:
+    """What the declared state does at boot: status, and enabling the boot unit."""
+
+
+boot_group.add_command(boot_status_cmd)
+boot_group.add_command(boot_enable_cmd)
+
+
+def _declared(app: AppContext, json_: bool, what: str) -> None:
+    if app.json or json_:
+        emit_json({"declared": what})
+        return
+    _say(f"declared {what}; `pcipass plan` shows what `pcipass apply` changes")
+
+
+@click.group("state")
+def state_group() -> None:
+    """The declared host state that `pcipass apply` converges to: show and edit it."""
+
+
+for _cmd in (show_cmd, add_assignable_cmd, set_vfs_cmd, forget_cmd):
+    state_group.add_command(_cmd)
+
+COMMANDS: list[click.Command] = [plan_cmd, apply_cmd, state_group, boot_group]

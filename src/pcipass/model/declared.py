@@ -1,0 +1,308 @@
+"""The declared host state (`/etc/pcipass/host.toml`): parsed, validated and written. Pure.
+
+What pcipass keeps across reboots: devices to keep assignable (backend, name, whether they
+are claimed at boot before a host driver can bind) and VF counts per PF (with autoprobe).
+Each device is keyed by its address *and* its vendor/device/subsystem IDs, so a changed
+card at the same address is noticed and reported, never configured.
+
+The file is TOML, for people to read and edit; pcipass writes it with the small
+serializer below (the file holds only arrays of flat tables of strings, integers and
+booleans, and `tomllib` reads it back). An error names the file's line and key.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, replace
+from typing import Any
+
+from pcipass.address import PciAddress
+from pcipass.errors import InputError
+
+STATE_FILE = "etc/pcipass/host.toml"
+"""Host path (under the root) of the declared state."""
+MAX_STATE_BYTES = 1 << 20
+VERSION = 1
+BACKENDS = ("xen", "vfio")
+HEADER = (
+    "# pcipass's declared host state: what `pcipass apply` converges to, at boot and on "
+    "demand.\n"
+    "# Edit it by hand or with `pcipass state ...`; `pcipass plan` shows what would change.\n"
+)
+
+
+@dataclass(frozen=True)
+class Ids:
+    """A device's identity beside its address: vendor:device and subsystem vendor:device."""
+
+    vendor: int
+    device: int
+    subsystem_vendor: int
+    subsystem_device: int
+
+    @property
+    def id(self) -> str:
+        return f"{self.vendor:04x}:{self.device:04x}"
+
+    @property
+    def subsystem(self) -> str:
+        return f"{self.subsystem_vendor:04x}:{self.subsystem_device:04x}"
+
+    def __str__(self) -> str:
+        return f"{self.id} (subsystem {self.subsystem})"
+
+
+@dataclass(frozen=True)
+class AssignableItem:
+    """A device to keep assignable on `backend`, optionally claimed at boot."""
+
+    bdf: str
+    ids: Ids
+    backend: str
+    name: str | None = None
+    claim_at_boot: bool = False
+
+
+@dataclass(frozen=True)
+class VfsItem:
+    """A PF to keep with `count` VFs (0: none), and its `sriov_drivers_autoprobe`."""
+
+    pf: str
+    ids: Ids
+    count: int
+    autoprobe: bool | None = None
+
+
+@dataclass(frozen=True)
+class Declared:
+    """The whole declared state, in the file's order."""
+
+    assignable: tuple[AssignableItem, ...] = ()
+    vfs: tuple[VfsItem, ...] = ()
+
+    def addresses(self) -> list[str]:
+        return [a.bdf for a in self.assignable] + [v.pf for v in self.vfs]
+
+    def with_assignable(self, item: AssignableItem) -> Declared:
+        """This state with `item` added, or replacing the entry of the same address."""
+        rest = tuple(a for a in self.assignable if a.bdf != item.bdf)
+        return replace(self, assignable=(*rest, item))
+
+    def with_vfs(self, item: VfsItem) -> Declared:
+        """This state with `item` added, or replacing the entry of the same PF."""
+        rest = tuple(v for v in self.vfs if v.pf != item.pf)
+        return replace(self, vfs=(*rest, item))
+
+    def without(self, bdf: str) -> Declared:
+        """This state without any entry for address `bdf`."""
+        return Declared(tuple(a for a in self.assignable if a.bdf != bdf),
+                        tuple(v for v in self.vfs if v.pf != bdf))
+
+
+# -- the file's grammar: one table per array, key → (type, required) -----------------
+ID_KEYS = {"id": (str, True), "subsystem": (str, True)}
+TABLES: dict[str, dict[str, tuple[type, bool]]] = {
+    "assignable": {"bdf": (str, True), **ID_KEYS, "backend": (str, True),
+                   "name": (str, False), "claim_at_boot": (bool, False)},
+    "vfs": {"pf": (str, True), **ID_KEYS, "count": (int, True), "autoprobe": (bool, False)},
+}
+TOP_KEYS = {"version", *TABLES}
+
+
+class _Where:
+    """Finds the line of a key in the text, for error messages (tomllib gives none)."""
+
+    def __init__(self, name: str, text: str) -> None:
+        self.name = name
+        self.lines = text.splitlines()
+
+    def line(self, table: str | None, index: int, key: str | None) -> int | None:
+        """The line of `key` in the `index`-th `[[table]]` (None: the top level)."""
+        current, seen = None, -1
+        for number, raw in enumerate(self.lines, 1):
+            text = raw.strip()
+            if text.startswith("["):
+                current = text.strip("[] ")
+                seen += current == table
+                if key is None and current == table and seen == index:
+                    return number
+                continue
+            here = current == table and (table is None or seen == index)
+            if here and key is not None and text.split("=", 1)[0].strip().strip('"') == key:
+                return number
+        return None
+
+    def error(self, table: str | None, index: int, key: str | None, what: str,
+              fix: str) -> InputError:
+        number = self.line(table, index, key)
+        at = f" line {number}" if number else ""
+        entry = f" [[{table}]] #{index + 1}" if table else ""
+        return InputError(f"{self.name}{at}:{entry} {what}", fix)
+
+
+def parse(text: str, name: str = "/" + STATE_FILE) -> Declared:
+    """The declared state in `text`, or one `InputError` naming the line and key."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{name} does not parse: {exc}",
+                         "fix the line it names (TOML syntax)") from exc
+    where = _Where(name, text)
+    for key in doc:
+        if key not in TOP_KEYS:
+            raise where.error(None, 0, key, f"unknown key {key!r}",
+                              f"known keys: {', '.join(sorted(TOP_KEYS))}")
+    if doc.get("version", VERSION) != VERSION:
+        raise where.error(None, 0, "version", f"version {doc['version']!r} is not {VERSION}",
+                          f"write version = {VERSION}")
+    tables = {t: _entries(where, doc, t) for t in TABLES}
+    declared = Declared(
+        tuple(_assignable(where, i, e) for i, e in enumerate(tables["assignable"])),
+        tuple(_vfs(where, i, e) for i, e in enumerate(tables["vfs"])),
+    )
+    _no_duplicates(where, "assignable", [a.bdf for a in declared.assignable], "bdf")
+    _no_duplicates(where, "vfs", [v.pf for v in declared.vfs], "pf")
+    return declared
+
+
+def _entries(where: _Where, doc: dict[str, Any], table: str) -> list[dict[str, Any]]:
+    """The `[[table]]` entries, each checked against the table's keys and types."""
+    entries = doc.get(table, [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise where.error(None, 0, table, f"{table!r} must be an array of tables",
+                          f"write each entry as a [[{table}]] section")
+    keys = TABLES[table]
+    for index, entry in enumerate(entries):
+        for key, value in entry.items():
+            if key not in keys:
+                raise where.error(table, index, key, f"unknown key {key!r}",
+                                  f"known keys: {', '.join(keys)}")
+            kind = keys[key][0]
+            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                raise where.error(table, index, key,
+                                  f"{key} must be {_KIND[kind]}, not {value!r}",
+                                  f"e.g. {_example(kind)}")
+        for key, (_, required) in keys.items():
+            if required and key not in entry:
+                raise where.error(table, index, None, f"has no {key!r}",
+                                  f"add {key} = ... (keys: {', '.join(keys)})")
+    return entries
+
+
+_KIND = {str: "a string", int: "an integer", bool: "a boolean"}
+
+
+def _example(kind: type) -> str:
+    return {str: 'key = "text"', int: "key = 2", bool: "key = true"}[kind]
+
+
+def _address(where: _Where, table: str, index: int, key: str, text: str) -> str:
+    parsed = PciAddress.try_parse(text)
+    if parsed is None:
+        raise where.error(table, index, key, f"{key} {text!r} is not a PCI address",
+                          'write DDDD:BB:DD.F, e.g. "0000:03:00.0"')
+    return str(parsed)
+
+
+def _pair(where: _Where, table: str, index: int, key: str, text: str) -> tuple[int, int]:
+    left, sep, right = text.partition(":")
+    try:
+        if not sep or len(left) != 4 or len(right) != 4:
+            raise ValueError(text)
+        return int(left, 16), int(right, 16)
+    except ValueError:
+        raise where.error(table, index, key, f"{key} {text!r} is not VVVV:DDDD",
+                          "write four hex digits each, as `lspci -n` shows them") from None
+
+
+def _ids(where: _Where, table: str, index: int, entry: dict[str, Any]) -> Ids:
+    vendor, device = _pair(where, table, index, "id", entry["id"])
+    sub_vendor, sub_device = _pair(where, table, index, "subsystem", entry["subsystem"])
+    return Ids(vendor, device, sub_vendor, sub_device)
+
+
+def _assignable(where: _Where, index: int, entry: dict[str, Any]) -> AssignableItem:
+    backend = entry["backend"]
+    if backend not in BACKENDS:
+        raise where.error("assignable", index, "backend", f"backend {backend!r} is unknown",
+                          f"use one of: {', '.join(BACKENDS)}")
+    return AssignableItem(
+        bdf=_address(where, "assignable", index, "bdf", entry["bdf"]),
+        ids=_ids(where, "assignable", index, entry),
+        backend=backend,
+        name=entry.get("name"),
+        claim_at_boot=entry.get("claim_at_boot", False),
+    )
+
+
+def _vfs(where: _Where, index: int, entry: dict[str, Any]) -> VfsItem:
+    if entry["count"] < 0:
+        raise where.error("vfs", index, "count", f"count {entry['count']} is negative",
+                          "use 0 (no VFs) or more")
+    return VfsItem(
+        pf=_address(where, "vfs", index, "pf", entry["pf"]),
+        ids=_ids(where, "vfs", index, entry),
+        count=entry["count"],
+        autoprobe=entry.get("autoprobe"),
+    )
+
+
+def _no_duplicates(where: _Where, table: str, keys: list[str], key: str) -> None:
+    for index, value in enumerate(keys):
+        if value in keys[:index]:
+            raise where.error(table, index, key, f"{value} is declared twice",
+                              "keep one entry per device")
+
+
+# -- writing -------------------------------------------------------------------
+def render(declared: Declared) -> str:
+    """The file's text for `declared` (what `parse` reads back as the same state)."""
+    parts = [HEADER, f"version = {VERSION}\n"]
+    for a in declared.assignable:
+        parts.append(_table("assignable", {
+            "bdf": a.bdf, "id": a.ids.id, "subsystem": a.ids.subsystem,
+            "backend": a.backend, "name": a.name, "claim_at_boot": a.claim_at_boot}))
+    for v in declared.vfs:
+        parts.append(_table("vfs", {
+            "pf": v.pf, "id": v.ids.id, "subsystem": v.ids.subsystem, "count": v.count,
+            "autoprobe": v.autoprobe}))
+    return "".join(parts)
+
+
+def _table(name: str, values: dict[str, str | int | bool | None]) -> str:
+    """One `[[name]]` section; None values are left out."""
+    lines = [f"\n[[{name}]]"]
+    for key, value in values.items():
+        if value is not None:
+            lines.append(f"{key} = {_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def _value(value: str | int | bool) -> str:
+    """A TOML scalar: booleans lower-case; a string as a basic string (quote, backslash and
+    control characters escaped, everything else as it is)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return '"' + _ESCAPE.sub(lambda m: _escape(m.group()), value) + '"'
+
+
+_ESCAPE = re.compile(r'["\\\x00-\x1f\x7f]')
+
+
+def _escape(char: str) -> str:
+    return "\\" + char if char in '"\\' else f"\\u{ord(char):04x}"
+
+
+def to_json(declared: Declared) -> dict[str, Any]:
+    """The `state show --json` document (docs/json.md)."""
+    return {
+        "assignable": [
+            {"bdf": a.bdf, "id": a.ids.id, "subsystem": a.ids.subsystem, "backend": a.backend,
+             "name": a.name, "claim_at_boot": a.claim_at_boot} for a in declared.assignable],
+        "vfs": [
+            {"pf": v.pf, "id": v.ids.id, "subsystem": v.ids.subsystem, "count": v.count,
+             "autoprobe": v.autoprobe} for v in declared.vfs],
+    }

@@ -1,0 +1,175 @@
+"""The boot files on a host: what differs from the wanted text, their installation, the
+programs that follow (`update-initramfs -u`, `systemctl enable`), and `boot status`.
+
+A boot file is written atomically (`Host.write_state_file`) and removed when no longer
+wanted, only when it is absent or carries pcipass's mark in its first line; anything else
+in its place is refused before anything is written. The programs run as plan steps
+through the executor (refused on another host's tree by the host layer).
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Any
+
+from pcipass.errors import InputError
+from pcipass.host import paths
+from pcipass.host.base import Host
+from pcipass.model.declared import Declared
+from pcipass.ops.assign import HostFacts
+from pcipass.ops.boot import (
+    MARK,
+    MODPROBE_FILE,
+    UDEV_FILE,
+    UNIT_FILE,
+    UNIT_NAME,
+    UNIT_WANTS,
+    boot_files,
+)
+from pcipass.ops.persist import Status, states
+from pcipass.run.plan import Action, Check, CheckKind, Plan, Step
+
+MAX_BOOT_FILE = 1 << 20
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """One boot file: its text now (None: absent) and wanted (None: to be removed)."""
+
+    path: str
+    old: str | None
+    new: str | None
+    what: str
+
+    @property
+    def changed(self) -> bool:
+        return self.old != self.new
+
+    def diff(self) -> list[str]:
+        """The unified diff of the change (empty when none)."""
+        return list(difflib.unified_diff(
+            (self.old or "").splitlines(), (self.new or "").splitlines(),
+            "/dev/null" if self.old is None else f"a/{self.path}",
+            "/dev/null" if self.new is None else f"b/{self.path}", lineterm=""))
+
+    @property
+    def action(self) -> str:
+        """keep, create, replace or remove."""
+        if not self.changed:
+            return "keep"
+        return "create" if self.old is None else "remove" if self.new is None else "replace"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": "/" + self.path, "what": self.what, "action": self.action,
+                "diff": self.diff()}
+
+
+def owned_text(host: Host, path: str) -> str | None:
+    """The text of boot file `path` (None: absent), refused unless it is pcipass's."""
+    if not host.exists(path):
+        return None
+    data = host.read_user_file("/" + path, MAX_BOOT_FILE).decode("utf-8", errors="replace")
+    if data.split("\n", 1)[0] != MARK:
+        raise InputError(f"{host.name_of(path)} exists and is not pcipass's (its first line "
+                         "is not pcipass's mark)",
+                         "move it away or fold it into the declared state; pcipass never "
+                         "replaces a file it did not write")
+    return data
+
+
+def changes(host: Host, facts: HostFacts, declared: Declared) -> list[FileChange]:
+    """Every boot file as it is and as the declared state wants it."""
+    return [FileChange(f.path, owned_text(host, f.path), f.text, f.what)
+            for f in boot_files(facts, declared)]
+
+
+def initrd(host: Host) -> str | None:
+    """Host path of the running kernel's initramfs, when it has one."""
+    release = host.try_read_text(paths.OSRELEASE)
+    path = f"boot/initrd.img-{release}"
+    return path if release and host.exists(path) else None
+
+
+def install(host: Host, found: list[FileChange]) -> None:
+    """Write (or remove) every changed boot file."""
+    for change in found:
+        if not change.changed:
+            continue
+        if change.new is None:
+            host.remove_state_file(change.path)
+        else:
+            host.write_state_file(change.path, change.new)
+
+
+def programs_plan(host: Host, found: list[FileChange]) -> Plan:
+    """`update-initramfs -u` when modprobe.d changed and the kernel has an initramfs (which
+    keeps a copy of modprobe.d, and may hold the hidden device's driver)."""
+    image = initrd(host)
+    modprobe = next(c for c in found if c.path == MODPROBE_FILE)
+    if not modprobe.changed or image is None:
+        return Plan("apply boot")
+    step = Step(Action.RUN, f"refresh the initramfs: it keeps a copy of /{MODPROBE_FILE}",
+                argv=("update-initramfs", "-u"),
+                expect=(Check(CheckKind.EXISTS, path=image),))
+    return Plan("apply boot: update-initramfs -u", (step,))
+
+
+def enable_plan(host: Host) -> Plan:
+    """`systemctl enable` the boot unit (nothing when it is enabled), or a refusal."""
+    if not host.exists(UNIT_FILE):
+        raise InputError(f"the boot unit /{UNIT_FILE} is not installed",
+                         "`pcipass apply` installs it once something is declared")
+    if host.exists(UNIT_WANTS):
+        return Plan(f"boot enable {UNIT_NAME}", (), (f"{UNIT_NAME} is already enabled",))
+    step = Step(Action.RUN, f"start {UNIT_NAME} at every boot",
+                argv=("systemctl", "enable", UNIT_NAME),
+                expect=(Check(CheckKind.EXISTS, path=UNIT_WANTS),))
+    return Plan(f"boot enable {UNIT_NAME}", (step,))
+
+
+# -- boot status ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class BootState:
+    """One declared item: now, at the next boot, and the verdict."""
+
+    kind: str
+    bdf: str
+    now: str
+    next_boot: str
+    verdict: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "bdf": self.bdf, "now": self.now,
+                "next_boot": self.next_boot, "verdict": self.verdict}
+
+
+ACTIVE, AT_BOOT, DIFFERS = "active now", "applies at next boot", "differs"
+
+
+def boot_status(host: Host, facts: HostFacts, declared: Declared) -> list[BootState]:
+    """Per declared item: whether it holds now, and what the installed files do at boot."""
+    found = {c.path: c for c in changes(host, facts, declared)}
+    unit = found[UNIT_FILE]
+    enabled = host.exists(UNIT_WANTS)
+    by_unit = "by the boot unit" if not unit.changed and enabled else None
+    why_not = "the boot unit is not installed (`pcipass apply`)" if unit.changed else \
+        "the boot unit is not enabled (`pcipass boot enable`)"
+    claims = {a.bdf: a for a in declared.assignable if a.claim_at_boot}
+    result: list[BootState] = []
+    for item in states(facts, declared):
+        mechanism = by_unit
+        if item.kind == "assignable" and item.bdf in claims:
+            file = found[MODPROBE_FILE if claims[item.bdf].backend == "xen" else UDEV_FILE]
+            mechanism = f"claimed early by /{file.path}" if not file.changed else None
+            why = f"/{file.path} is not up to date (`pcipass apply`)"
+        else:
+            why = why_not
+        holds = item.status is Status.HOLDS
+        if item.status in (Status.CHANGED, Status.GONE):
+            next_boot, verdict = f"not applied ({item.detail})", DIFFERS
+        else:
+            next_boot = mechanism or f"lost: {why}"
+            verdict = ACTIVE if holds else AT_BOOT if mechanism else DIFFERS
+        result.append(BootState(item.kind, item.bdf, item.detail, next_boot, verdict))
+    return result

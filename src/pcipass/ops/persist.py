@@ -1,0 +1,205 @@
+"""The declared state against the live host: each item's status, and the plans `apply` runs.
+
+Pure, on `HostFacts` and a `Declared`. `apply` converges in two phases, each one plan of
+the single commands' planners (`sriov enable/disable`, then `assignable add`) and one
+journalled run: the VFs first, because a declared-assignable VF exists only once its
+PF's VFs do, and the second phase is planned on facts read after the first. A device
+whose IDs differ from the declared ones, or that is gone, is reported and never touched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from pcipass.address import PciAddress
+from pcipass.errors import PcipassError
+from pcipass.model.declared import AssignableItem, Declared, Ids, VfsItem
+from pcipass.model.device import Device
+from pcipass.ops.assign import STUB, AddRequest, Backend, HostFacts, add_plan
+from pcipass.ops.sriov import EnableRequest, disable_plan, enable_plan, vf_addresses
+from pcipass.run.plan import Plan, Step
+
+
+class Status(StrEnum):
+    """Where a declared item stands on the live host."""
+
+    HOLDS = "holds"
+    DIFFERS = "differs"
+    WAITS = "waits"
+    """A VF declared assignable whose PF's declared VFs do not exist yet."""
+    CHANGED = "changed"
+    GONE = "gone"
+
+
+#: The statuses that stop `apply` (a changed or missing device is never configured).
+BLOCKING = (Status.CHANGED, Status.GONE)
+
+
+@dataclass(frozen=True)
+class ItemState:
+    """One declared item and how the live host compares."""
+
+    kind: str
+    bdf: str
+    status: Status
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "bdf": self.bdf, "status": self.status,
+                "detail": self.detail}
+
+    def line(self) -> str:
+        return f"{self.kind} {self.bdf}: {self.status} ({self.detail})"
+
+
+def live_ids(dev: Device) -> Ids | None:
+    """The device's IDs, or None when one of them could not be read."""
+    ids = (dev.vendor_id, dev.device_id, dev.subsystem_vendor_id, dev.subsystem_device_id)
+    if any(i is None for i in ids):
+        return None
+    v, d, sv, sd = ids
+    assert v is not None and d is not None and sv is not None and sd is not None
+    return Ids(v, d, sv, sd)
+
+
+def identity(facts: HostFacts, bdf: str, ids: Ids) -> tuple[Status, str] | None:
+    """GONE or CHANGED with what is found at `bdf`, or None when the declared device is there."""
+    parsed = PciAddress.try_parse(bdf)
+    dev = facts.model.get(parsed) if parsed else None
+    if dev is None:
+        return Status.GONE, f"no device at {bdf}; declared {ids}"
+    found = live_ids(dev)
+    if found != ids:
+        now = str(found) if found else "a device whose IDs cannot be read"
+        return Status.CHANGED, f"{bdf} is now {now}, declared {ids}"
+    return None
+
+
+def vfs_state(facts: HostFacts, item: VfsItem) -> ItemState:
+    wrong = identity(facts, item.pf, item.ids)
+    if wrong:
+        return ItemState("vfs", item.pf, *wrong)
+    sriov = facts.device(item.pf).sriov
+    count = (sriov.num_vfs or 0) if sriov else 0
+    probe = sriov.drivers_autoprobe if sriov else None
+    want = f"declared {item.count}"
+    if count != item.count:
+        return ItemState("vfs", item.pf, Status.DIFFERS, f"{count} VFs, {want}")
+    if item.count and item.autoprobe is not None and probe != item.autoprobe:
+        return ItemState("vfs", item.pf, Status.DIFFERS,
+                         f"autoprobe {_onoff(probe)}, declared {_onoff(item.autoprobe)}")
+    return ItemState("vfs", item.pf, Status.HOLDS, f"{count} VFs")
+
+
+def assignable_state(facts: HostFacts, item: AssignableItem, declared: Declared) -> ItemState:
+    stub = STUB[item.backend]
+    wrong = identity(facts, item.bdf, item.ids)
+    if wrong and wrong[0] is Status.GONE and _made_by(facts, declared, item.bdf):
+        return ItemState("assignable", item.bdf, Status.WAITS,
+                         f"a VF that applying the declared VF count creates; then {stub}")
+    if wrong:
+        return ItemState("assignable", item.bdf, *wrong)
+    driver = facts.device(item.bdf).driver
+    if driver != stub:
+        return ItemState("assignable", item.bdf, Status.DIFFERS,
+                         f"on {driver or 'no driver'}, declared {stub}")
+    return ItemState("assignable", item.bdf, Status.HOLDS, f"on {stub}")
+
+
+def _made_by(facts: HostFacts, declared: Declared, bdf: str) -> bool:
+    """Whether `bdf` is a VF that a declared VF count (of a PF that is there) creates."""
+    for v in declared.vfs:
+        parsed = PciAddress.try_parse(v.pf)
+        pf = facts.model.get(parsed) if parsed else None
+        if pf is not None and identity(facts, v.pf, v.ids) is None and \
+                bdf in map(str, vf_addresses(pf, v.count)):
+            return True
+    return False
+
+
+def _onoff(value: bool | None) -> str:
+    return "unknown" if value is None else "on" if value else "off"
+
+
+def states(facts: HostFacts, declared: Declared) -> list[ItemState]:
+    """Every declared item's status, VF counts first (the order `apply` takes them)."""
+    return [vfs_state(facts, v) for v in declared.vfs] + \
+        [assignable_state(facts, a, declared) for a in declared.assignable]
+
+
+# -- the two phases ------------------------------------------------------------
+PHASES = ("vfs", "assignable")
+
+
+def phase_plan(facts: HostFacts, declared: Declared, phase: str) -> Plan:
+    """One phase of `apply` as one plan: the single commands' plans for every item of the
+    phase that differs, their steps in order (their notes kept)."""
+    found = {(s.kind, s.bdf): s.status for s in states(facts, declared)}
+    plans: list[Plan] = []
+    if phase == "vfs":
+        for v in declared.vfs:
+            if found[("vfs", v.pf)] is Status.DIFFERS:
+                plans.append(enable_plan(facts, EnableRequest(v.pf, v.count, v.autoprobe))
+                             if v.count else disable_plan(facts, v.pf))
+    else:
+        plans = _add_plans(facts, [a for a in declared.assignable
+                                   if found[("assignable", a.bdf)] is Status.DIFFERS])
+    steps: list[Step] = [s for p in plans for s in p.steps]
+    notes = [n for p in plans for n in p.notes]
+    commands = "; ".join(p.command for p in plans)
+    return Plan(f"apply {phase}: {commands}" if commands else f"apply {phase}",
+                tuple(steps), tuple(notes))
+
+
+def _add_plans(facts: HostFacts, items: list[AssignableItem]) -> list[Plan]:
+    """`assignable add` plans: one per backend for the unnamed devices (an IOMMU group's
+    members move together), one per named device (a name is for one device)."""
+    plans: list[Plan] = []
+    for backend in sorted({a.backend for a in items}):
+        unnamed = tuple(a.bdf for a in items if a.backend == backend and a.name is None)
+        if unnamed:
+            plans.append(add_plan(facts, AddRequest(bdfs=unnamed, backend=_backend(backend))))
+    for a in items:
+        if a.name is not None:
+            plans.append(add_plan(facts, AddRequest(bdfs=(a.bdf,), backend=_backend(a.backend),
+                                                    name=a.name)))
+    return plans
+
+
+def _backend(name: str) -> Backend:
+    """The declared backend (one of `declared.BACKENDS`) as `AddRequest` types it."""
+    return "xen" if name == "xen" else "vfio"
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What `plan` shows: every item's status, the first phase's plan, and the second's
+    plan (on today's facts: the VFs the first creates are not there yet), or its refusal."""
+
+    items: list[ItemState]
+    plans: list[Plan]
+    refusals: list[str]
+
+    @property
+    def empty(self) -> bool:
+        return not any(self.plans) and all(i.status is Status.HOLDS for i in self.items)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"items": [i.to_json() for i in self.items],
+                "plans": [p.to_json() for p in self.plans],
+                "refusals": self.refusals,
+                "converged": self.empty}
+
+
+def preview(facts: HostFacts, declared: Declared) -> Preview:
+    """The diff between declared and live, as the steps `apply` would take."""
+    plans: list[Plan] = []
+    refusals: list[str] = []
+    for phase in PHASES:
+        try:
+            plans.append(phase_plan(facts, declared, phase))
+        except PcipassError as exc:
+            refusals.append(f"{phase}: {exc.line()}")
+    return Preview(states(facts, declared), plans, refusals)

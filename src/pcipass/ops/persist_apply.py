@@ -1,0 +1,112 @@
+"""`apply`: converge the host to its declared state, one journalled plan per phase.
+
+After the phases (not at boot), the boot files are installed (`ops.boot_files`) and the
+programs they need (`update-initramfs -u`) run as one more journalled plan; when those
+fail, the files are put back as they were.
+
+Each phase (`persist.PHASES`: the VF counts, then the assignable devices) runs through
+`run.session.execute` like a single command: lock → recover → plan on fresh facts →
+journal → run → verify, undone whole when a step fails. The second phase is planned
+after the first ran and its new VFs settled. When the second fails, the first stays
+done, and the error says so. A declared device that is gone or was replaced stops the
+whole apply before anything runs; at boot (`boot=True`) the rest is applied and
+`skipped_error` names each such device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+
+from pcipass.errors import OperationError, PcipassError
+from pcipass.host.base import Host
+from pcipass.model.discovery import discover
+from pcipass.ops.assign import HostFacts
+from pcipass.ops.boot_files import FileChange, changes, install, programs_plan
+from pcipass.ops.facts import gather_facts
+from pcipass.ops.persist import BLOCKING, PHASES, ItemState, phase_plan, states
+from pcipass.ops.persist_store import load
+from pcipass.ops.sriov import NUMVFS
+from pcipass.run.executor import Fault, Outcome
+from pcipass.run.lock import Lock
+from pcipass.run.session import Warn, execute
+from pcipass.run.settle import wait_settled
+
+FORGET_FIX = ("`pcipass state forget BDF` for a device that is gone or was replaced "
+              "(then declare the new one)")
+
+
+@dataclass
+class Applied:
+    """What an apply did: each phase's outcome, and the items it left alone."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    skipped: list[ItemState] = field(default_factory=list)
+    files: list[FileChange] = field(default_factory=list)
+
+
+def boot_facts(host: Host) -> HostFacts:
+    """The facts, with each device's modules (the boot files name them)."""
+    return gather_facts(host, discover(host, names=False, modules=True))
+
+
+def apply(host: Host, warn: Warn, boot: bool = False, fault: Fault | None = None,
+          then: Callable[[Outcome], None] | None = None) -> Applied:
+    """Converge `host` to its declared state (see the module's docstring)."""
+    declared = load(host)
+    facts = boot_facts(host)
+    blocked = [s for s in states(facts, declared) if s.status in BLOCKING]
+    if not boot:
+        changes(host, facts, declared)  # a boot file that is not pcipass's: refused first
+    if blocked and not boot:
+        raise OperationError("the declared state does not fit the host, nothing was applied: "
+                             + "; ".join(s.line() for s in blocked), FORGET_FIX)
+    applied = Applied(skipped=blocked)
+    for message in (s.line() for s in blocked):
+        warn(f"not applied: {message}")
+    for phase in PHASES:
+        try:
+            result = execute(host, partial(phase_plan, declared=declared, phase=phase),
+                             False, warn, fault=fault)
+        except PcipassError as exc:
+            if applied.outcomes and any(o.done for o in applied.outcomes):
+                done = "; ".join(o.plan.command for o in applied.outcomes if o.done)
+                exc.what = f"{exc.what} (the {phase} phase changed nothing; already applied " \
+                           f"and kept: {done})"
+            raise
+        assert result.outcome is not None
+        outcome = result.outcome
+        if phase == "vfs":
+            for pf in dict.fromkeys(s.bdf for s in outcome.done if s.path.endswith(NUMVFS)):
+                outcome.warnings += wait_settled(host, pf)
+        if then is not None:
+            then(outcome)
+        applied.outcomes.append(outcome)
+    if not boot:
+        found = changes(host, boot_facts(host), declared)
+        with Lock(host):
+            install(host, found)
+        applied.files = [c for c in found if c.changed]
+        try:
+            result = execute(host, lambda _facts: programs_plan(host, found), False, warn,
+                             fault=fault)
+        except PcipassError as exc:
+            with Lock(host):
+                install(host, [FileChange(c.path, c.new, c.old, c.what) for c in found])
+            exc.what = f"{exc.what} (the boot files were put back as they were; the " \
+                       "VF counts and devices stay applied)"
+            raise
+        assert result.outcome is not None
+        if then is not None:
+            then(result.outcome)
+        applied.outcomes.append(result.outcome)
+    return applied
+
+
+def skipped_error(applied: Applied) -> OperationError | None:
+    """The failure of an apply at boot that left declared items alone (None: it did not)."""
+    if not applied.skipped:
+        return None
+    return OperationError("applied the rest of the declared state, but not: "
+                          + "; ".join(s.line() for s in applied.skipped), FORGET_FIX)
