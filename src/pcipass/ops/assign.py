@@ -26,6 +26,7 @@ from pcipass.ops.guards import (
     Refusal,
     Refused,
     blocking,
+    detach_hint,
     domain_refusal,
     group_refusals,
     refusals,
@@ -169,11 +170,12 @@ def add_plan(facts: HostFacts, req: AddRequest) -> Plan:
     found: list[Refusal] = []
     for dev in devices:
         found += refusals(facts.model, dev, facts.domid(str(dev.bdf)))
+    asked = frozenset(str(d.bdf) for d in devices)
     if req.backend == "vfio" and devices:
         devices, found = _viable_group(facts, devices, req.group, found)
     refused = blocking(found, req.overrides | ({GROUP} if req.group else set()))
     if refused:
-        raise _refusal_error(refused, req.slots)
+        raise _refusal_error(refused, req.slots, asked)
     steps: list[Step] = []
     if devices and stub not in facts.drivers:
         steps.append(_modprobe(STUB_MODULE[req.backend], stub))
@@ -188,13 +190,18 @@ def add_plan(facts: HostFacts, req: AddRequest) -> Plan:
     return Plan(f"assignable add {named}", tuple(steps), notes)
 
 
-def _refusal_error(refused: list[Refusal], slots: frozenset[str]) -> Refused:
-    """Every refusal, named: `refusing to take A: why; B: why — fix; fix`."""
+def _refusal_error(refused: list[Refusal], slots: frozenset[str],
+                   asked: frozenset[str] = frozenset()) -> Refused:
+    """Every refusal, named: `refusing to take A: why; B: why — fix; fix`. `--group` is
+    offered only when the group's other members could move (`asked`: the devices named)."""
     whole = sorted({r.bdf.rpartition(".")[0] for r in refused} & slots)
     prefix = "".join(f"{s}.* includes a function that cannot move: " for s in whole)
+    stuck = any(r.bdf not in asked and r.code is not Code.GROUP_SHARED for r in refused)
+    group_fix = ("its IOMMU group cannot be made viable (a member cannot move): use a device "
+                 "in a group of its own") if stuck and asked else \
+        "pass --group to move the whole group to vfio-pci"
     fixes = "; ".join(dict.fromkeys(
-        "pass --group to move the whole group to vfio-pci" if r.code is Code.GROUP_SHARED
-        else r.fix() for r in refused))
+        group_fix if r.code is Code.GROUP_SHARED else r.fix() for r in refused))
     return Refused(f"{prefix}refusing to take {'; '.join(r.line() for r in refused)}",
                    fixes, refused)
 
@@ -398,7 +405,7 @@ def remove_plan(facts: HostFacts, bdfs: Iterable[str], rebind: bool) -> Plan:
         if domid is not None:
             raise OperationError(
                 f"{bdf} is attached to domain {domid}",
-                f"detach it first: xl pci-detach {domid} {bdf}",
+                detach_hint(domid, bdf),
             )
         rec = facts.records.get(bdf)
         if dev.driver == drivers.VFIO_PCI.name:

@@ -83,12 +83,17 @@ def kind_refusals(dev: Device) -> list[Refusal]:
     return _scoped(dev, "kind")
 
 
+def detach_hint(domid: int, bdf: str) -> str:
+    """The fix for a device a running domain holds."""
+    return f"detach it first: `pcipass detach {domid} {bdf}` (xl pci-detach {domid} {bdf})"
+
+
 def domain_refusal(bdf: str, domid: int | None) -> list[Refusal]:
     """A device held by a running domain."""
     if domid is None:
         return []
-    return [Refusal(bdf, f"is attached to domain {domid}; detach it first "
-                         f"(xl pci-detach {domid} {bdf})", ATTACHED_RULE.flag, ATTACHED_RULE.code)]
+    return [Refusal(bdf, f"is attached to domain {domid}; {detach_hint(domid, bdf)}",
+                    ATTACHED_RULE.flag, ATTACHED_RULE.code)]
 
 
 def refusals(model: HostModel, dev: Device, domid: int | None = None) -> list[Refusal]:
@@ -116,7 +121,8 @@ def group_refusals(model: HostModel, devices: list[Device]) -> tuple[list[Device
         return [], []
     names = ", ".join(f"{b} (on {d.driver})" for b, d in busy.items())
     grp = devices[0].iommu_group
-    found = [Refusal(str(devices[0].bdf), f"IOMMU group {grp} is not viable: it also holds {names}",
+    found = [Refusal(str(devices[0].bdf),
+                     f"is in IOMMU group {grp}, which is not viable: it also holds {names}",
                      GROUP_RULE.flag, GROUP_RULE.code)]
     for member in busy.values():
         targets = [d for d in devices if d.iommu_group == member.iommu_group]

@@ -12,7 +12,7 @@ from pcipass.errors import InputError, OperationError
 from pcipass.host import paths
 from pcipass.model import drivers
 from pcipass.model.device import Device, HostModel
-from pcipass.ops.guards import blocking, reset_refusals
+from pcipass.ops.guards import blocking, detach_hint, reset_refusals
 from pcipass.run.plan import Action, Check, CheckKind, Plan, Step
 
 ORDER = ("flr", "af_flr", "pm", "bus")
@@ -55,7 +55,7 @@ def reset_plan(
         raise InputError(f"no PCI device {bdf} on this host", "see `pcipass list`")
     if domid is not None:
         raise OperationError(f"{bdf} is attached to domain {domid}",
-                             f"detach it first: xl pci-detach {domid} {bdf}")
+                             detach_hint(domid, bdf))
     in_use = blocking(reset_refusals(dev), overrides)
     if in_use:
         first = in_use[0]

@@ -145,3 +145,12 @@ def test_an_address_is_never_taken_for_a_name(cli: Cli, sim: SimHost) -> None:
     assert driver(sim, GPU) == "pciback"
     assert cli("assignable", "remove", "-r", "name=05:00.1", host=sim).code == 0
     assert driver(sim, GPU) == "nouveau"
+
+
+def test_group_is_not_offered_when_a_member_cannot_move(cli: Cli, tmp_path: Path) -> None:
+    sim = create_sim(tmp_path / "sim", "kernel-lab")
+    res = cli("assignable", "add", "00:1f.2", "--backend", "vfio", host=sim)
+    assert res.code == 1 and res.err.count("\n") == 1, res.err
+    assert "0000:00:1f.2: it is in IOMMU group 7, which is not viable" in res.err
+    fix = res.err.split(" — ")[-1]
+    assert "--group" not in fix and "cannot be made viable" in fix, fix

@@ -51,7 +51,7 @@ def test_pf_with_vfs_lists_them_and_domain_and_bridge_cannot_be_forced() -> None
     assert found[0].flag == FORCE_VFS and "0000:03:10.0, 0000:03:10.2" in found[0].reason
     assert reasons(dev(sriov=SriovPF(7, 0, 128, 2, 0x10CA, True))) == []
     held = refusals(HostModel({B: dev()}, {}, True), dev(), domid=4)
-    assert held[0].flag is None and "xl pci-detach 4" in held[0].reason
+    assert held[0].flag is None and "`pcipass detach 4 " in held[0].reason
     bridge = refusals(HostModel({B: dev()}, {}, True), dev(header_type=1))
     assert blocking(bridge, frozenset({FORCE_NET, FORCE_STORAGE, FORCE_VFS})) == bridge
     assert blocking(found, frozenset({FORCE_VFS})) == []
