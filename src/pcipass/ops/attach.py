@@ -5,8 +5,9 @@ attach: one `xl pci-attach DOMID SPEC` per spec, verified by re-reading `xl pci-
 `seize=1` whose device is not assignable gets the `assignable add` plan first (every guard,
 the record of its driver). Refused before anything is done: Xen without an IOMMU, an unknown,
 dying or privileged domain, a device that is not assignable (no seize), a slot `BB:DD.*` with
-a function that is not, a device another domain holds, a PV guest created without
-passthrough (xl cannot hot-plug into it).
+a function that is not, a device another domain holds, a guest of any type (PV, PVH,
+HVM) created without pci=[…] or passthrough (libxl leaves passthrough disabled, xl.cfg(5):
+Xen cannot hot-plug into it).
 
 detach: `xl pci-detach [-f] DOMID BDF`, verified by `xl pci-list` no longer listing it; undone
 by attaching it again with the options it had. The device stays assignable; `give_back`
@@ -122,9 +123,10 @@ def attach_plan(facts: HostFacts, domains: Sequence[XlDomain], req: AttachReques
                                  f"detach it first: `pcipass detach {held} {bdf}`")
         todo.append(want)
     _check_assignable(todo)
-    if todo and dom.type == "pv" and dom.passthrough == "disabled":
+    if todo and dom.passthrough == "disabled":
+        kind = f"{dom.type.upper()} " if dom.type else ""
         raise OperationError(
-            f"{dom.name} is a PV guest created without pci=[…] or passthrough, and Xen "
+            f"{dom.name} is a {kind}guest created without pci=[…] or passthrough, and Xen "
             "refuses to hot-plug into it (xc_assign_device: Operation not supported)",
             "add passthrough = \"enabled\" to its config and create it again "
             "(`pcipass attach --persist CONFIG` can also list the device in pci=[…])")
