@@ -109,8 +109,7 @@ def attach_plan(facts: HostFacts, domains: Sequence[XlDomain], req: AttachReques
         raise OperationError(f"domain {dom.name} ({dom.domid}) is not running "
                              f"(xl list state {dom.state})",
                              "start it again (`xl create`), then attach")
-    wanted = _wanted(facts, req)
-    notes: list[str] = []
+    wanted, notes = _wanted(facts, req)
     todo: list[Wanted] = []
     for want in wanted:
         bdf = str(want.dev.bdf)
@@ -161,23 +160,37 @@ def _spec_of(text: str, permissive: bool) -> PciSpec:
     if check.spec is None and (":" in stripped or "," in stripped or "=" in stripped):
         raise InputError.about(f"PCI spec {abbreviate(text)!r}", check.error or "",
                                "write e.g. 05:00.0, 05:00.0,permissive=1 or name=nic0")
+    if permissive and "permissive" in spec.explicit and not spec.permissive:
+        raise InputError(f"{abbreviate(text)!r} says permissive=0 and --permissive says "
+                         "permissive=1", "drop one of them")
     if permissive:
         spec = replace(spec, permissive=True, explicit=spec.explicit | {"permissive"})
     return spec
 
 
-def _wanted(facts: HostFacts, req: AttachRequest) -> list[Wanted]:
+def _wanted(facts: HostFacts, req: AttachRequest) -> tuple[list[Wanted], list[str]]:
     """Each spec's device(s): an address, a slot `BB:DD.*` (every function), a name or an
     interface; xl then gets the address with the spec's options (without seize: pcipass
-    makes the device assignable itself)."""
-    found: list[Wanted] = []
+    makes the device assignable itself). A device two specs name: once, with a note, if
+    they ask for the same options; refused if not."""
+    found: dict[str, tuple[str, Wanted]] = {}
+    notes: list[str] = []
     for text in req.specs:
         spec = _spec_of(text, req.permissive)
         devices = resolve_all(facts.model, text, REMOVE, facts.names(), options=True)
         for dev in devices:
-            found.append(Wanted(dev, replace(spec, address=dev.bdf, all_functions=False,
-                                             name=None)))
-    return list({str(w.dev.bdf): w for w in found}.values())
+            want = Wanted(dev, replace(spec, address=dev.bdf, all_functions=False, name=None))
+            bdf = str(dev.bdf)
+            if bdf not in found:
+                found[bdf] = (text, want)
+                continue
+            first = found[bdf][0]
+            if found[bdf][1].spec != want.spec:
+                raise InputError(f"{bdf} is given twice with different options: "
+                                 f"{abbreviate(first)!r} and {abbreviate(text)!r}",
+                                 "give each device once, with the options it should get")
+            notes.append(f"{bdf} is given twice ({first!r} and {text!r}): attached once")
+    return [w for _, w in found.values()], notes
 
 
 def _check_assignable(todo: Iterable[Wanted]) -> None:
