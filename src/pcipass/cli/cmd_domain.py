@@ -206,7 +206,11 @@ def _looks_like_device(text: str) -> bool:
 def attach_cmd(app: AppContext, domain: str, specs: tuple[str, ...], permissive: bool,
                config: Path | None, dry_run: bool, json_: bool) -> None:
     """Hand devices to a running Xen domain (name or id): SPEC is an xl PCI spec
-    (05:00.0, 05:00.*, 05:00.0,permissive=1, seize=1 ...), a device name or an interface."""
+    (05:00.0, 05:00.*, 05:00.0,permissive=1, seize=1 ...), a device name or an interface.
+
+    A device pciback still lists as permissive (from an earlier permissive=1 attach) gives
+    the guest permissive access even without permissive=1: attach warns; to clear it,
+    `pcipass assignable remove` the device, then `assignable add` it again."""
     app.json = app.json or json_
     if not specs and _looks_like_device(domain):
         raise _no_domain(app, domain, "attach")
@@ -215,7 +219,8 @@ def attach_cmd(app: AppContext, domain: str, specs: tuple[str, ...], permissive:
     domid = _domid(app, domain) if not dry_run else None
 
     def build(facts: HostFacts) -> Plan:
-        return attach_plan(facts, read_domains(app.host(), domain), request)
+        listed = frozenset((app.host().try_read_text(PERMISSIVE) or "").split())
+        return attach_plan(facts, read_domains(app.host(), domain), request, listed)
 
     _run(app, build, dry_run, specs, persist, domid)
 

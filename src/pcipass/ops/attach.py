@@ -97,8 +97,11 @@ def holder(domains: Sequence[XlDomain], facts: HostFacts, bdf: str) -> int | Non
 
 
 # -- attach --------------------------------------------------------------------
-def attach_plan(facts: HostFacts, domains: Sequence[XlDomain], req: AttachRequest) -> Plan:
-    """The plan that hands every spec's device(s) to the running domain, or a refusal."""
+def attach_plan(facts: HostFacts, domains: Sequence[XlDomain], req: AttachRequest,
+                permissive: frozenset[str] = frozenset()) -> Plan:
+    """The plan that hands every spec's device(s) to the running domain, or a refusal.
+    `permissive`: the BDFs pciback's `permissive` list holds (a device stays there after
+    a permissive guest gave it back, and the next guest gets permissive access too)."""
     if not req.specs:
         raise InputError(f"no device given to attach to {abbreviate(req.domain)!r}",
                          "write `pcipass attach DOMAIN SPEC...`, e.g. "
@@ -137,8 +140,18 @@ def attach_plan(facts: HostFacts, domains: Sequence[XlDomain], req: AttachReques
         notes += add.notes
     steps += [_attach_step(dom, w) for w in _by_spec(todo)]
     notes += _option_notes(w.spec for w in todo)
+    notes += [still_permissive(str(w.dev.bdf), dom.name) for w in todo
+              if str(w.dev.bdf) in permissive and not w.spec.permissive]
     named = " ".join(req.specs)
     return Plan(f"attach {dom.name} {named}", tuple(steps), tuple(dict.fromkeys(notes)))
+
+
+def still_permissive(bdf: str, name: str) -> str:
+    """The warning for a device pciback still lists as permissive, attached without it."""
+    return (f"{bdf} is still in pciback's permissive list (an earlier permissive=1 attach "
+            f"left it there): {name} gets permissive config-space access to it although the "
+            f"spec does not ask; to clear it the device must leave pciback: detach it, "
+            f"`pcipass assignable remove {bdf}`, then `pcipass assignable add {bdf}`")
 
 
 def _check_xen(facts: HostFacts) -> None:

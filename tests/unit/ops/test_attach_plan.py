@@ -134,3 +134,13 @@ def test_domain_json_keys_are_documented() -> None:
     pci = doc["pci"]
     assert isinstance(pci, list)
     assert documented("pcipass domain list", 1) == set(pci[0])
+
+
+def test_a_device_pciback_still_lists_as_permissive_is_warned_when_attached_without() -> None:
+    plan = attach_plan(facts(), DOMAINS, AttachRequest("guest", (NIC,)), frozenset({NIC}))
+    assert plan.render() == [f"xl pci-attach 3 {NIC}"]
+    said = [n for n in plan.notes if "still in pciback's permissive list" in n]
+    assert len(said) == 1 and f"pcipass assignable remove {NIC}" in said[0], plan.notes
+    asked = attach_plan(facts(), DOMAINS, AttachRequest("guest", (NIC,), permissive=True),
+                        frozenset({NIC}))
+    assert not any("still in pciback" in n for n in asked.notes), asked.notes
