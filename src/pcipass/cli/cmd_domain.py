@@ -32,6 +32,7 @@ from pcipass.ops.attach import (
     domain_json,
     domain_names,
     find_domain,
+    lookup_domain,
 )
 from pcipass.run.plan import Plan
 from pcipass.spec import PciSpec, check_spec, format_spec
@@ -275,15 +276,15 @@ def _rows(dom: XlDomain, permissive: frozenset[str]) -> list[tuple[str, ...]]:
 def list_cmd(app: AppContext, domain: str | None, json_: bool) -> None:
     """Every domain (or DOMAIN) with the PCI devices it holds, their vdev and options."""
     host = app.host()
-    domains = read_domains(host)
+    domains = read_domains(host, domain)
     if domain is not None:
-        domains = [find_domain(domains, domain)]
+        domains = [lookup_domain(domains, domain)]
     permissive = frozenset((host.try_read_text(PERMISSIVE) or "").split())
     if app.json or json_:
         emit_json({"domains": [domain_json(d, permissive) for d in domains]})
         return
     if not domains:
-        out().print("no Xen domains (not a Xen dom0, or xl does not answer)", markup=False)
+        out().print("no Xen domains (xl list shows none)", markup=False)
         return
     from rich.table import Table  # noqa: PLC0415 - rich only for people
 

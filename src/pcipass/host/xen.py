@@ -1,7 +1,9 @@
 """What Xen knows, asked through a `Host`: `xl info` in a dom0, libxl's keys in xenstore.
 
 On another host's tree (`--root`) no program can be asked: dom0-ness comes from the
-tree (``proc/xen/capabilities``), `xl info` says nothing and xenstore is empty.
+tree (``proc/xen/capabilities``), `xl info` says nothing and xenstore is empty. The
+domain readers (`xl list`, `xl pci-list`) raise `XlUnavailable` instead: "xl could not be
+asked" is not "no domain holds anything".
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ import json
 import os
 from dataclasses import dataclass
 
+from pcipass.errors import OperationError
 from pcipass.host import paths
-from pcipass.host.base import CommandFailed, Host, NotThisMachine
+from pcipass.host.base import CommandFailed, Host, NotThisMachine, RunResult
 
 
 @dataclass(frozen=True)
@@ -125,14 +128,32 @@ class XlDomain:
         return frozenset(c for c in self.state if c != "-")
 
 
-def xl_domains(host: Host) -> list[XlDomain]:
-    """Every domain `xl list` shows (dom0 first); empty when xl does not answer."""
+class XlUnavailable(OperationError):
+    """xl could not be asked (another host's tree, no xl, or xl failed)."""
+
+
+def ask_xl(host: Host, argv: list[str]) -> RunResult:
+    """xl's answer to `argv`, or `XlUnavailable` saying why there is none."""
+    said = " ".join(argv)
     try:
-        result = host.run(["xl", "list"])
-    except CommandFailed:
-        return []
+        result = host.run(argv)
+    except NotThisMachine as err:
+        raise XlUnavailable(f"`{said}` cannot be asked about the tree under --root",
+                            "Xen domains are read only on the host itself: run pcipass "
+                            "in its dom0, without --root") from err
+    except CommandFailed as err:
+        raise XlUnavailable(f"`{said}` could not run: {err.what}",
+                            "run pcipass in a Xen dom0 with xl installed") from err
     if result.returncode != 0:
-        return []
+        why = (result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[-1]
+        raise XlUnavailable(f"`{said}` failed: {why}",
+                            "check that this is a Xen dom0 and xl works (`xl list`)")
+    return result
+
+
+def xl_domains(host: Host) -> list[XlDomain]:
+    """Every domain `xl list` shows (dom0 first); `XlUnavailable` when xl does not answer."""
+    result = ask_xl(host, ["xl", "list"])
     found: list[XlDomain] = []
     for line in result.stdout.splitlines()[1:]:
         fields = line.split()
@@ -172,13 +193,11 @@ def xl_domain_config(host: Host, domid: int) -> tuple[str | None, str | None]:
 
 
 def xl_pci_list(host: Host, domid: int) -> list[str]:
-    """The BDFs `xl pci-list DOMID` prints (its `Vdev Device` rows)."""
-    try:
-        result = host.run(["xl", "pci-list", str(domid)])
-    except CommandFailed:
-        return []
+    """The BDFs `xl pci-list DOMID` prints (its `Vdev Device` rows); `XlUnavailable`
+    when xl does not answer."""
+    result = ask_xl(host, ["xl", "pci-list", str(domid)])
     rows = (line.split() for line in result.stdout.splitlines()[1:])
-    return [r[1] for r in rows if len(r) == 2] if result.returncode == 0 else []
+    return [r[1] for r in rows if len(r) == 2]
 
 
 def backend_pci(host: Host, domid: int) -> list[XlPci]:
@@ -207,12 +226,11 @@ def backend_pci(host: Host, domid: int) -> list[XlPci]:
     return out
 
 
-
-
 def read_domains(host: Host, only: str | None = None) -> list[XlDomain]:
     """Every domain with its type, passthrough and devices: `xl list`, then for each domU
     (or only the one named `only`, by name or id) `xl list -l`, `xl pci-list` and its
-    backend keys (the options of each device)."""
+    backend keys (the options of each device). `XlUnavailable` when xl does not answer
+    (`xl list`, or a domain's `xl pci-list`: not "it holds nothing")."""
     found: list[XlDomain] = []
     for row in xl_domains(host):
         if row.domid == 0 or only is not None and only.strip() not in (row.name, str(row.domid)):

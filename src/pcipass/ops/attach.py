@@ -74,14 +74,20 @@ def domain_names(domains: Sequence[XlDomain]) -> str:
     return ", ".join(domus) if domus else "none is running"
 
 
-def find_domain(domains: Sequence[XlDomain], text: str) -> XlDomain:
-    """The domU `text` names (name or id), or an `InputError` listing the domains."""
+def lookup_domain(domains: Sequence[XlDomain], text: str) -> XlDomain:
+    """The domain (dom0 too) `text` names (name or id), or an `InputError` listing them."""
     text = text.strip()
     found = next((d for d in domains if d.name == text or str(d.domid) == text), None)
     if found is None:
         raise InputError(f"no domain {abbreviate(text)!r}",
                          f"give a domain's name or id (`xl list`); domains: "
                          f"{domain_names(domains)}")
+    return found
+
+
+def find_domain(domains: Sequence[XlDomain], text: str) -> XlDomain:
+    """The domU `text` names (name or id), or an `InputError` listing the domains."""
+    found = lookup_domain(domains, text)
     if found.domid == 0:
         raise InputError(f"{found.name} (domain 0) is the host itself, not a guest",
                          f"name a guest domain: {domain_names(domains)}")

@@ -28,7 +28,7 @@ from pcipass.errors import OperationError, PcipassError
 from pcipass.host import paths
 from pcipass.host.base import DEFAULT_WRITE_TIMEOUT, Host, NotThisMachine, RunResult
 from pcipass.host.netlink import text as setting_text
-from pcipass.host.xen import xenstore_read, xl_pci_list
+from pcipass.host.xen import XlUnavailable, xenstore_read, xl_pci_list
 from pcipass.run.journal import Entry, Journal, State
 from pcipass.run.leftover import observe, xl_listed
 from pcipass.run.plan import EMPTY_OVERRIDE, Action, Check, Plan, Step
@@ -118,7 +118,11 @@ def holds(host: Host, records: RecordKeeper, check: Check) -> bool:
     if check.kind == "vf-saved":
         return VfSnapshots(host).has(check.bdf) == (check.value == "present")
     if check.kind == "xl-attached":
-        return (check.bdf in xl_pci_list(host, int(check.path))) is (check.value == "listed")
+        try:
+            listed = xl_pci_list(host, int(check.path))
+        except XlUnavailable:  # xl pci-list failed: neither listed nor unlisted is known
+            return False
+        return (check.bdf in listed) is (check.value == "listed")
     if check.kind == "listed":
         return check.value in (host.try_read_text(check.path) or "").splitlines()
     return records.has(check.bdf) == (check.value == "present")

@@ -1,0 +1,68 @@
+"""`domain list` and attach tell "xl answered: none" from "xl could not be asked" (a --root
+tree, xl failing), and the executor's xl-attached check fails when `xl pci-list` does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from helpers.cli import pcipass
+from pcipass.host.base import RunResult
+from pcipass.host.xen import XlUnavailable, read_domains
+from pcipass.run.executor import holds
+from pcipass.run.plan import Check, CheckKind
+from pcipass.run.records import RecordStore
+from pcipass.sim.host import SimHost, create_sim
+
+NIC = "0000:05:00.1"
+
+
+def _xen(tmp_path: Path) -> SimHost:
+    host = create_sim(tmp_path / "sim", profile="xen-host")
+    cfg = host.root / "etc/xen/web.cfg"
+    cfg.parent.mkdir(parents=True, exist_ok=True)
+    cfg.write_text('name = "web"\nmemory = 512\ntype = "pv"\npassthrough = "enabled"\n')
+    assert host.run(["xl", "create", "/etc/xen/web.cfg"]).returncode == 0
+    return host
+
+
+class PciListFails(SimHost):
+    """The simulated host, whose `xl pci-list` fails."""
+
+    def run(self, argv: list[str], timeout: float = 30.0) -> RunResult:
+        if argv[:2] == ["xl", "pci-list"]:
+            return RunResult(tuple(argv), 1, "", "libxl: error: cannot get pci list")
+        return super().run(argv, timeout)
+
+
+@pytest.mark.parametrize("json", [[], ["--json"]])
+def test_domain_list_on_a_root_tree_fails_saying_it_runs_on_the_host(
+        tmp_path: Path, json: list[str]) -> None:
+    host = _xen(tmp_path)
+    r = pcipass("--root", str(host.root), *json, "domain", "list")
+    assert r.code == 1 and r.out == "", r
+    assert len(r.err.splitlines()) == 1 and "only on the host itself" in r.err, r.err
+
+
+def test_attach_on_a_root_tree_fails_instead_of_saying_no_domain(tmp_path: Path) -> None:
+    host = _xen(tmp_path)
+    r = pcipass("--root", str(host.root), "attach", "web", NIC, "--dry-run")
+    assert r.code == 1 and "only on the host itself" in r.err, r
+
+
+def test_a_failing_pci_list_is_not_a_domain_holding_nothing(tmp_path: Path) -> None:
+    host = _xen(tmp_path)
+    failing = PciListFails(host.directory)
+    with pytest.raises(XlUnavailable, match="cannot get pci list"):
+        read_domains(failing)
+    unlisted = Check(CheckKind.XL_ATTACHED, NIC, path="1", value="unlisted")
+    assert holds(host, RecordStore(host), unlisted)
+    assert not holds(failing, RecordStore(failing), unlisted)
+
+
+def test_domain_list_0_shows_dom0(tmp_path: Path) -> None:
+    host = _xen(tmp_path)
+    r = pcipass("--json", "domain", "list", "0", host=host)
+    assert r.code == 0, r
+    assert [d["domid"] for d in r.json()["domains"]] == [0]
