@@ -104,6 +104,9 @@ class XlPci:
     vdev: str | None = None
     options: tuple[tuple[str, str], ...] = ()
     """`opts-N`, split: msitranslate, power_mgmt, permissive, rdm_policy (libxl's order)."""
+    vslot: int | None = None
+    """The guest slot the spec asked for (libxl's `vdevfn-N` >> 3, written only when one
+    was given); None when pciback or the device model picked it."""
 
 
 @dataclass(frozen=True)
@@ -200,9 +203,12 @@ def xl_pci_list(host: Host, domid: int) -> list[str]:
     return [r[1] for r in rows if len(r) == 2]
 
 
+HEX = frozenset("0123456789abcdefABCDEF")
+
+
 def backend_pci(host: Host, domid: int) -> list[XlPci]:
     """The devices in dom0's pci backend of a domain (`xenstore-ls -f`, one call):
-    `/local/domain/0/backend/pci/DOMID/0/{num_devs,dev-N,vdev-N,opts-N}`."""
+    `/local/domain/0/backend/pci/DOMID/0/{num_devs,dev-N,vdev-N,vdevfn-N,opts-N}`."""
     base = f"{BACKEND_PCI}/{domid}/0"
     try:
         result = host.run(["xenstore-ls", "-f", base])
@@ -221,8 +227,10 @@ def backend_pci(host: Host, domid: int) -> list[XlPci]:
             continue
         opts = tuple(tuple(kv.split("=", 1)) for kv in keys.get(f"opts-{i}", "").split(",")
                      if "=" in kv)
+        vdevfn = keys.get(f"vdevfn-{i}", "")
+        vslot = int(vdevfn, 16) >> 3 if vdevfn and all(c in HEX for c in vdevfn) else None
         out.append(XlPci(bdf=bdf, vdev=keys.get(f"vdev-{i}"),
-                         options=tuple((k, v) for k, v in opts)))
+                         options=tuple((k, v) for k, v in opts), vslot=vslot or None))
     return out
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
+from pcipass.address import PciAddress
 from pcipass.errors import InputError, OperationError, abbreviate
 from pcipass.host import paths
 from pcipass.host.xen import XlDomain, XlPci
@@ -307,11 +308,16 @@ def _detach_step(dom: XlDomain, bdf: str, force: bool, undo: tuple[Step, ...]) -
 
 
 def _reattach(dom: XlDomain, pci: XlPci) -> Step:
-    """Attach the device again with the options the backend recorded for it."""
+    """Attach the device again with the options the backend recorded for it (`opts-N`:
+    permissive, msitranslate, power_mgmt, rdm_policy) and the guest slot it asked for."""
     opts = dict(pci.options)
-    spec = pci.bdf + (",permissive=1" if opts.get("permissive") == "1" else "")
+    spec = PciSpec(address=PciAddress.parse(pci.bdf), vslot=pci.vslot,
+                   permissive=opts.get("permissive") == "1",
+                   msitranslate=opts.get("msitranslate") == "1",
+                   power_mgmt=opts.get("power_mgmt") == "1",
+                   rdm_policy=opts.get("rdm_policy") or None)
     return Step(Action.RUN, f"attach {pci.bdf} to {dom.name} again", bdf=pci.bdf,
-                argv=("xl", "pci-attach", str(dom.domid), spec),
+                argv=("xl", "pci-attach", str(dom.domid), format_spec(spec)),
                 expect=(_attached(dom.domid, pci.bdf, True),))
 
 

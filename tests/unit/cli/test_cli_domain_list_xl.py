@@ -9,7 +9,7 @@ import pytest
 
 from helpers.cli import pcipass
 from pcipass.host.base import RunResult
-from pcipass.host.xen import XlUnavailable, read_domains
+from pcipass.host.xen import XlUnavailable, backend_pci, read_domains
 from pcipass.run.executor import holds
 from pcipass.run.plan import Check, CheckKind
 from pcipass.run.records import RecordStore
@@ -66,3 +66,22 @@ def test_domain_list_0_shows_dom0(tmp_path: Path) -> None:
     r = pcipass("--json", "domain", "list", "0", host=host)
     assert r.code == 0, r
     assert [d["domid"] for d in r.json()["domains"]] == [0]
+
+
+class Backend(SimHost):
+    """The simulated host, whose xenstore holds one HVM guest's backend with a vdevfn."""
+
+    def run(self, argv: list[str], timeout: float = 30.0) -> RunResult:
+        if argv[:1] == ["xenstore-ls"]:
+            base = "/local/domain/0/backend/pci/1/0"
+            keys = {"num_devs": "1", "dev-0": NIC, "vdevfn-0": "28",
+                    "opts-0": "msitranslate=0,power_mgmt=0,permissive=0,rdm_policy=strict"}
+            text = "".join(f'{base}/{k} = "{v}"\n' for k, v in keys.items())
+            return RunResult(tuple(argv), 0, text, "")
+        return super().run(argv, timeout)
+
+
+def test_backend_pci_reads_the_guest_slot_from_vdevfn(tmp_path: Path) -> None:
+    host = _xen(tmp_path)
+    [pci] = backend_pci(Backend(host.directory), 1)
+    assert (pci.bdf, pci.vslot, dict(pci.options)["rdm_policy"]) == (NIC, 5, "strict")

@@ -144,3 +144,12 @@ def test_a_device_pciback_still_lists_as_permissive_is_warned_when_attached_with
     asked = attach_plan(facts(), DOMAINS, AttachRequest("guest", (NIC,), permissive=True),
                         frozenset({NIC}))
     assert not any("still in pciback" in n for n in asked.notes), asked.notes
+
+
+def test_detach_undo_attaches_again_with_every_option_and_the_guest_slot_it_had() -> None:
+    opts = (("msitranslate", "0"), ("power_mgmt", "1"), ("permissive", "1"),
+            ("rdm_policy", "relaxed"))
+    held = XlDomain(3, "guest", "-b----", "hvm", "enabled", (XlPci(NIC, None, opts, vslot=5),))
+    plan = detach_plan(facts(), (DOM0, held), DetachRequest("guest", (NIC,)))
+    assert [u.render() for u in plan.steps[0].undo] == [
+        f"xl pci-attach 3 {NIC}@5,permissive=1,power_mgmt=1,rdm_policy=relaxed"]
