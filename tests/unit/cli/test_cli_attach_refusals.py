@@ -1,5 +1,6 @@
-"""attach refusals made before anything is done (on the simulated Xen host): a guest of any
-type created without passthrough, conflicting permissive options, one device twice."""
+"""attach on the simulated Xen host: refusals made before anything is done (a guest of any
+type created without passthrough, conflicting permissive options, one device twice) and the
+warning for a device pciback still lists as permissive."""
 
 from __future__ import annotations
 
@@ -53,3 +54,16 @@ def test_one_device_twice_with_the_same_options_is_attached_once_with_a_warning(
     assert r.code == 0, r
     assert sum("xl pci-attach" in line for line in r.out.splitlines()) == 1, r.out
     assert "given twice" in r.out + r.err, (r.out, r.err)
+
+
+def test_a_device_left_permissive_by_one_guest_is_warned_when_attached_to_the_next(
+        tmp_path: Path) -> None:
+    host = _guest(tmp_path, "web", 'type = "pv"\npassthrough = "enabled"\n')
+    cfg = host.root / "etc/xen/db.cfg"
+    cfg.write_text('name = "db"\nmemory = 512\ntype = "pv"\npassthrough = "enabled"\n')
+    assert host.run(["xl", "create", "/etc/xen/db.cfg"]).returncode == 0
+    assert pcipass("attach", "web", f"{NIC},seize=1,permissive=1", host=host).code == 0
+    assert pcipass("detach", "web", NIC, host=host).code == 0
+    r = pcipass("attach", "db", NIC, host=host)
+    assert r.code == 0, r
+    assert "still in pciback's permissive list" in r.err, r.err
