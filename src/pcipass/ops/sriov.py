@@ -13,6 +13,7 @@ the VFs' addresses.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -67,25 +68,33 @@ def vf_addresses(pf: Device, count: int) -> tuple[PciAddress, ...]:
                  for r in rids if r <= 0xFFFF)
 
 
-def vf_indexes(text: str) -> list[int]:
-    """`0,2-3` → [0, 2, 3]: indexes and inclusive ranges, in order, each once."""
-    found: list[int] = []
+VF_RANGE = re.compile(r"([0-9]+)(?:-([0-9]+))?", re.ASCII)
+
+
+def vf_indexes(text: str, total: int) -> list[int]:
+    """`0,2-3` → [0, 2, 3]: ASCII indexes and inclusive ranges, in order, each once; each
+    index below `total` (the PF's `sriov_totalvfs`), checked before a range is expanded."""
+    found: set[int] = set()
     for part in text.split(","):
-        first, dash, last = part.strip().partition("-")
-        if not first.isdigit() or (dash and not last.isdigit()) or \
-                (dash and int(last) < int(first)):
+        m = VF_RANGE.fullmatch(part.strip())
+        first, last = (int(m[1]), int(m[2] or m[1])) if m else (0, -1)
+        if last < first:
             raise InputError(f"bad VF index list {abbreviate(text)!r}",
                              "give VF indexes and ranges, e.g. --vf 0,2-3")
-        found += range(int(first), int(last if dash else first) + 1)
-    return sorted(set(found))
+        if last >= total:
+            raise InputError(f"VF index {abbreviate(str(last))} is past the PF's "
+                             f"sriov_totalvfs ({total})",
+                             f"give indexes 0-{total - 1}" if total else "it supports no VF")
+        found.update(range(first, last + 1))
+    return sorted(found)
 
 
 def vfs_by_index(model: HostModel, pf_text: str, indexes: str) -> tuple[str, ...]:
     """The BDFs of the PF's VFs `indexes` names, each index within the enabled count."""
     pf = sriov_pf(model, pf_text)
-    assert pf.sriov is not None
+    assert pf.sriov is not None and pf.sriov.total_vfs is not None  # sriov_pf checked it
     count = pf.sriov.num_vfs or 0
-    wanted = vf_indexes(indexes)
+    wanted = vf_indexes(indexes, pf.sriov.total_vfs)
     past = [i for i in wanted if i >= count]
     if past:
         have = f"indexes 0-{count - 1}" if count > 1 else ("index 0" if count else "no index")
