@@ -22,7 +22,7 @@ from pcipass.host.netlink import KEYS, VfState
 from pcipass.host.netlink import text as setting_text
 from pcipass.model.device import Device, HostModel
 from pcipass.model.views import vf_items
-from pcipass.ops.sriov import sriov_pf
+from pcipass.ops.sriov import forget_step, sriov_pf
 from pcipass.run.plan import Action, Check, CheckKind, Plan, Step, vf_check_path
 
 MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
@@ -272,7 +272,4 @@ def _save(t: VfTarget, current: VfState) -> Step:
 
 def _forget(t: VfTarget, saved: dict[str, Any]) -> Step:
     """Forget the saved settings; undone by saving them again."""
-    return Step(Action.VF_FORGET, f"forget the saved settings of VF {t.index} of {t.ifname}",
-                bdf=t.bdf, expect=(_saved_check(t, "absent"),),
-                undo=(Step(Action.VF_SAVE, f"remember the original settings of {t.bdf} again",
-                           bdf=t.bdf, payload=saved, expect=(_saved_check(t, "present"),)),))
+    return forget_step(t.bdf, f"forget the saved settings of VF {t.index} of {t.ifname}", saved)
