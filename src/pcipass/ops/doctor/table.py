@@ -33,7 +33,8 @@ class Check:
 
 CHECKS: tuple[Check, ...] = (
     Check("dom0", "xen", "/proc/xen/capabilities",
-          "pass: control_d (dom0); fail: a Xen guest", host=h.dom0),
+          "pass: control_d (dom0); fail: present without it (a Xen guest); unknown: absent "
+          "(xenfs not mounted)", host=h.dom0),
     Check("toolstack", "xen", "`xl info`, `xenstore-read /local/domain/0/name`",
           "pass: both answer; fail: either does not", host=h.toolstack),
     Check("xen-iommu", "xen", "`xl info` virt_caps",
