@@ -91,7 +91,8 @@ CHECKS: tuple[Check, ...] = (
     Check("device-reset", "device", "reset_method, config space (FLR, PM)",
           "pass: FLR or a reset method; warn: bus reset only, no FLR, unknown", device=d.reset),
     Check("device-group", "device", "/sys/kernel/iommu_groups/N/devices, members' drivers",
-          "fail: a member on a host driver (not viable for vfio); pass in a dom0",
+          "fail: a member on a host driver (not viable for vfio); in a dom0: warn behind a "
+          "PCIe-to-PCI bridge (co-assigned), unknown otherwise (phantom functions unchecked)",
           device=d.group),
     Check("device-sriov", "device", "sriov_numvfs, sriov_totalvfs, physfn",
           "warn: a PF with VFs enabled, a VF whose PF has no driver", device=d.sriov),
