@@ -53,7 +53,7 @@ def add_cmd(app: AppContext, specs: tuple[str, ...], backend: str, name: str | N
     overrides = frozenset(f for f, on in flags.items() if on)
     if vf_list is not None and len(specs) != 1:
         raise InputError(f"--vf names VFs of one PF, and {len(specs)} devices were given",
-                         "give the PF alone, e.g. `assignable add 0000:03:00.0 --vf 0-3`")
+                         "give the PF alone, e.g. `pcipass assignable add PF --vf 0-3`")
 
     def build(facts: HostFacts) -> Plan:
         if vf_list is not None:

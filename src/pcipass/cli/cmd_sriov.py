@@ -30,6 +30,7 @@ from pcipass.ops.sriov_module import RELOAD_OTHERS, module_plan
 from pcipass.run.executor import Outcome
 from pcipass.run.plan import Plan
 from pcipass.run.settle import Progress, wait_settled
+from pcipass.run.vf_snapshots import VfSnapshots
 
 METHODS = {"sysfs": enable_plan, "module": module_plan}
 """`--method`: how VFs are created (the kernel's sriov_numvfs, or the driver's max_vfs)."""
@@ -128,7 +129,8 @@ def enable_cmd(app: AppContext, pf: str, count: int, method: str, reload_others:
                          f"add --method module, or leave out {RELOAD_OTHERS}")
     request = EnableRequest(pf=pf, vfs=count, autoprobe=autoprobe, reload_others=reload_others)
     plan = METHODS[method]
-    _changed(app, lambda facts: plan(facts, request), dry_run, pf, wait=True)
+    _changed(app, lambda facts: plan(facts, request, VfSnapshots(app.host()).all()), dry_run, pf,
+             wait=True)
 
 
 @click.command("disable")
@@ -139,7 +141,8 @@ def enable_cmd(app: AppContext, pf: str, count: int, method: str, reload_others:
 def disable_cmd(app: AppContext, pf: str, dry_run: bool, json_: bool) -> None:
     """Remove every VF of PF (refused while one is assignable or in a domain)."""
     app.json = app.json or json_
-    _changed(app, lambda facts: disable_plan(facts, pf), dry_run, pf, wait=False)
+    _changed(app, lambda facts: disable_plan(facts, pf, VfSnapshots(app.host()).all()), dry_run,
+             pf, wait=False)
 
 
 @click.group("sriov")

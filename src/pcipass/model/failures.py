@@ -80,8 +80,10 @@ SIGNATURES: tuple[Signature, ...] = (
     Signature(
         "assign-not-supported",
         r"xc_assign_device failed: Operation not supported",
-        "the PV domain was created without pci=[...] and without passthrough=\"enabled\": "
-        "Xen ≥ 4.13 decides at creation whether a domain may get devices (or Xen has no IOMMU)",
+        "the domain's config: it was created without passthrough=\"enabled\" and without "
+        "pci=[...] (Xen ≥ 4.13 decides at creation whether a domain may get devices, and no "
+        "check reads a running domain's config); the only other cause is Xen without an "
+        "IOMMU, which `xen-iommu: pass` below rules out",
         "xen-iommu",
         "put passthrough = \"enabled\" (or the device in pci=[...]) in the domain's config and "
         "recreate the domain",

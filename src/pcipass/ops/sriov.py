@@ -13,9 +13,10 @@ the VFs' addresses.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pcipass.address import PciAddress
 from pcipass.errors import InputError, OperationError, abbreviate
@@ -67,25 +68,33 @@ def vf_addresses(pf: Device, count: int) -> tuple[PciAddress, ...]:
                  for r in rids if r <= 0xFFFF)
 
 
-def vf_indexes(text: str) -> list[int]:
-    """`0,2-3` → [0, 2, 3]: indexes and inclusive ranges, in order, each once."""
-    found: list[int] = []
+VF_RANGE = re.compile(r"([0-9]+)(?:-([0-9]+))?", re.ASCII)
+
+
+def vf_indexes(text: str, total: int) -> list[int]:
+    """`0,2-3` → [0, 2, 3]: ASCII indexes and inclusive ranges, in order, each once; each
+    index below `total` (the PF's `sriov_totalvfs`), checked before a range is expanded."""
+    found: set[int] = set()
     for part in text.split(","):
-        first, dash, last = part.strip().partition("-")
-        if not first.isdigit() or (dash and not last.isdigit()) or \
-                (dash and int(last) < int(first)):
+        m = VF_RANGE.fullmatch(part.strip())
+        first, last = (int(m[1]), int(m[2] or m[1])) if m else (0, -1)
+        if last < first:
             raise InputError(f"bad VF index list {abbreviate(text)!r}",
                              "give VF indexes and ranges, e.g. --vf 0,2-3")
-        found += range(int(first), int(last if dash else first) + 1)
-    return sorted(set(found))
+        if last >= total:
+            raise InputError(f"VF index {abbreviate(str(last))} is past the PF's "
+                             f"sriov_totalvfs ({total})",
+                             f"give indexes 0-{total - 1}" if total else "it supports no VF")
+        found.update(range(first, last + 1))
+    return sorted(found)
 
 
 def vfs_by_index(model: HostModel, pf_text: str, indexes: str) -> tuple[str, ...]:
     """The BDFs of the PF's VFs `indexes` names, each index within the enabled count."""
     pf = sriov_pf(model, pf_text)
-    assert pf.sriov is not None
+    assert pf.sriov is not None and pf.sriov.total_vfs is not None  # sriov_pf checked it
     count = pf.sriov.num_vfs or 0
-    wanted = vf_indexes(indexes)
+    wanted = vf_indexes(indexes, pf.sriov.total_vfs)
     past = [i for i in wanted if i >= count]
     if past:
         have = f"indexes 0-{count - 1}" if count > 1 else ("index 0" if count else "no index")
@@ -109,8 +118,10 @@ def list_pfs(model: HostModel, text: str | None = None) -> list[Device]:
 
 
 # -- enable / disable ----------------------------------------------------------
-def enable_plan(facts: HostFacts, req: EnableRequest) -> Plan:
-    """The plan that leaves `req.vfs` VFs on the PF, or a refusal."""
+def enable_plan(facts: HostFacts, req: EnableRequest,
+                saved: Mapping[str, Mapping[str, Any]] | None = None) -> Plan:
+    """The plan that leaves `req.vfs` VFs on the PF, or a refusal; `saved`: the VF settings
+    pcipass saved (VF BDF → snapshot), forgotten for the VFs the change removes."""
     pf = sriov_pf(facts.model, req.pf)
     sriov = pf.sriov
     assert sriov is not None  # sriov_pf checked it
@@ -125,14 +136,17 @@ def enable_plan(facts: HostFacts, req: EnableRequest) -> Plan:
         return Plan(command, tuple(autoprobe), (f"{bdf} already has {current} VFs enabled",))
     need_driver(pf)
     steps: list[Step] = []
+    notes: tuple[str, ...] = ()
     if current:
         refuse_removal(facts, pf, f"change {bdf} from {current} to {req.vfs} VFs")
+        forget, notes = forget_removed(pf, saved or {})
+        steps += forget
         steps.append(write_count(pf, 0, current, sriov.drivers_autoprobe))
     # autoprobe after the old VFs went and before the new ones come: a rollback brings the
     # old VFs back under the old setting
     steps += autoprobe
     steps.append(write_count(pf, req.vfs, 0, probe))
-    return Plan(command, tuple(steps))
+    return Plan(command, tuple(steps), notes)
 
 
 def check_count(pf: Device, vfs: int) -> None:
@@ -147,8 +161,9 @@ def check_count(pf: Device, vfs: int) -> None:
                          f"(sriov_totalvfs {total})", f"use 1-{total}")
 
 
-def disable_plan(facts: HostFacts, text: str) -> Plan:
-    """The plan that removes every VF of the PF, or a refusal."""
+def disable_plan(facts: HostFacts, text: str,
+                 saved: Mapping[str, Mapping[str, Any]] | None = None) -> Plan:
+    """The plan that removes every VF of the PF, or a refusal (`saved`: as `enable_plan`)."""
     pf = sriov_pf(facts.model, text)
     assert pf.sriov is not None
     bdf = str(pf.bdf)
@@ -157,8 +172,9 @@ def disable_plan(facts: HostFacts, text: str) -> Plan:
         return Plan(f"sriov disable {bdf}", (), (f"{bdf} has no VFs enabled",))
     need_driver(pf)
     refuse_removal(facts, pf, f"disable the VFs of {bdf}")
+    forget, notes = forget_removed(pf, saved or {})
     step = write_count(pf, 0, current, pf.sriov.drivers_autoprobe)
-    return Plan(f"sriov disable {bdf}", (step,))
+    return Plan(f"sriov disable {bdf}", (*forget, step), notes)
 
 
 def need_driver(pf: Device) -> None:
@@ -193,6 +209,29 @@ def refuse_removal(facts: HostFacts, pf: Device, what: str) -> None:
             "detach them from their domains and give them back with "
             "`pcipass assignable remove -r VF...` first",
         )
+
+
+def forget_removed(pf: Device, saved: Mapping[str, Mapping[str, Any]]
+                   ) -> tuple[list[Step], tuple[str, ...]]:
+    """When every VF of `pf` goes, the kernel forgets their admin MAC/VLAN/...: forget the
+    originals pcipass saved for them too (a new VF at the address is not the old one), and
+    a note naming the VFs whose pcipass settings are lost."""
+    bdf = str(pf.bdf)
+    mine = sorted(v for v, snap in saved.items() if snap.get("pf") == bdf)
+    steps = [forget_step(v, f"forget the saved settings of {v} (its VF goes)", saved[v])
+             for v in mine]
+    notes = (f"the VF settings pcipass set on {', '.join(mine)} are lost with the VFs "
+             "(the kernel forgets them; pcipass forgets the saved originals)",) if mine else ()
+    return steps, notes
+
+
+def forget_step(vf: str, why: str, snapshot: Mapping[str, Any]) -> Step:
+    """Forget VF `vf`'s saved settings; undone by saving `snapshot` again."""
+    saved = Check(CheckKind.VF_SAVED, vf, value="present")
+    return Step(Action.VF_FORGET, why, bdf=vf,
+                expect=(Check(CheckKind.VF_SAVED, vf, value="absent"),),
+                undo=(Step(Action.VF_SAVE, f"remember the original settings of {vf} again",
+                           bdf=vf, payload=dict(snapshot), expect=(saved,)),))
 
 
 def count_checks(pf: Device, count: int, gone: int, autoprobe: bool | None) -> list[Check]:

@@ -10,7 +10,9 @@ parameter and writes the previous VF count back through `sriov_numvfs`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
+from typing import Any
 
 from pcipass.errors import InputError, OperationError
 from pcipass.host import paths
@@ -22,6 +24,7 @@ from pcipass.ops.sriov import (
     autoprobe_step,
     check_count,
     count_checks,
+    forget_removed,
     need_driver,
     refuse_removal,
     sriov_pf,
@@ -32,8 +35,10 @@ from pcipass.run.plan import Action, Check, CheckKind, Plan, Step
 RELOAD_OTHERS = "--reload-other-devices"
 
 
-def module_plan(facts: HostFacts, req: EnableRequest) -> Plan:
-    """The plan that reloads the PF's driver with `req.vfs` VFs, or a refusal."""
+def module_plan(facts: HostFacts, req: EnableRequest,
+                saved: Mapping[str, Mapping[str, Any]] | None = None) -> Plan:
+    """The plan that reloads the PF's driver with `req.vfs` VFs, or a refusal; `saved`: the
+    VF settings pcipass saved, forgotten for every VF the reload removes."""
     pf = sriov_pf(facts.model, req.pf)
     assert pf.sriov is not None  # sriov_pf checked it
     check_count(pf, req.vfs)
@@ -60,7 +65,14 @@ def module_plan(facts: HostFacts, req: EnableRequest) -> Plan:
             f"refusing to reload {module}: `modprobe -r {module}` also takes down "
             + "; ".join(_describe(d) for d in others),
             f"pass {RELOAD_OTHERS} to reload them too, or {SYSFS_INSTEAD}")
-    steps = [_unload(module, pf, others)]
+    steps: list[Step] = []
+    lost: tuple[str, ...] = ()
+    for dev in (pf, *others):
+        if dev.sriov is not None and dev.sriov.num_vfs:
+            forget, note = forget_removed(dev, saved or {})
+            steps += forget
+            lost += note
+    steps.append(_unload(module, pf, others))
     probe = pf.sriov.drivers_autoprobe
     if req.autoprobe is not None and req.autoprobe != probe:
         steps.append(autoprobe_step(pf, req.autoprobe))
@@ -69,7 +81,7 @@ def module_plan(facts: HostFacts, req: EnableRequest) -> Plan:
     pfs = [d for d in others if d.sriov is not None]
     notes = (f"{param}={req.vfs} applies to every PF {module} drives: "
              + ", ".join(str(d.bdf) for d in pfs) + " will have VFs too",) if pfs else ()
-    return Plan(command, tuple(steps), notes)
+    return Plan(command, tuple(steps), (*notes, *lost))
 
 
 def _param_for(driver: str, vfs: int) -> str:

@@ -22,11 +22,13 @@ from pcipass.host.netlink import KEYS, VfState
 from pcipass.host.netlink import text as setting_text
 from pcipass.model.device import Device, HostModel
 from pcipass.model.views import vf_items
-from pcipass.ops.sriov import sriov_pf
+from pcipass.ops.sriov import forget_step, sriov_pf
 from pcipass.run.plan import Action, Check, CheckKind, Plan, Step, vf_check_path
 
 MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
 U32 = 0xFFFFFFFF
+DIGITS = re.compile(r"[0-9]{1,10}", re.ASCII)
+"""A setting's number: ASCII digits only (no sign, `_`, spaces or other scripts' digits)."""
 
 
 def parse_mac(text: str) -> str:
@@ -46,10 +48,7 @@ def parse_mac(text: str) -> str:
 
 def _number(flag: str, low: int, high: int, unit: str = "") -> Callable[[str], int]:
     def parse(text: str) -> int:
-        try:
-            value = int(text, 10)
-        except ValueError:
-            value = None
+        value = int(text) if DIGITS.fullmatch(text) else None
         if value is None or not low <= value <= high:
             raise InputError(f"{flag} {text!r} is not a number from {low} to {high}{unit}",
                              f"use {low}-{high}{unit}")
@@ -104,11 +103,22 @@ BY_KEY = {s.key: s for s in SETTINGS}
 GROUPS = tuple(dict.fromkeys(s.group for s in SETTINGS))
 assert set(BY_KEY) == set(KEYS), "SETTINGS and netlink.KEYS name the same settings"
 
-#: What a PF driver refuses, measured in the kernel lab (igb 82576, Linux 6.1): the
-#: netlink key, the value that is refused (None: any), and the kernel's errno name.
-DRIVER_REFUSES: dict[str, tuple[tuple[str, Any, str], ...]] = {
-    "igb": (("link_state", None, "EOPNOTSUPP"), ("min_tx_rate", "nonzero", "EINVAL")),
+#: What a PF driver refuses: the netlink key, the values refused (`REFUSED` names them) and
+#: the kernel's errno name. igb: measured in the kernel lab (82576, Linux 6.1). ixgbe: read
+#: in Linux's ixgbe_ndo_set_vf_bw (drivers/net/ethernet/intel/ixgbe/ixgbe_sriov.c), which
+#: also answers EINVAL to any rate while the link is down or not at 10 Gb/s (left to the
+#: kernel: the model does not know the link's speed).
+DRIVER_REFUSES: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "igb": (("link_state", "any", "EOPNOTSUPP"), ("min_tx_rate", "nonzero", "EINVAL")),
+    "ixgbe": (("min_tx_rate", "nonzero", "EINVAL"), ("max_tx_rate", "1-10", "EINVAL")),
 }
+REFUSED: dict[str, tuple[str, str, Callable[[Any], bool]]] = {
+    "any": ("has no VF {flag} setting", "leave out {flag}", lambda v: True),
+    "nonzero": ("has no VF {flag} setting", "leave out {flag}", bool),
+    "1-10": ("refuses {flag} 1-10 (its least rate limit is 11 Mb/s)",
+             "give {flag} 0 (unlimited) or 11 or more", lambda v: 0 < int(v) <= 10),
+}
+"""A refused-values name → the refusal's words, its fix and the test of a value."""
 
 
 @dataclass(frozen=True)
@@ -190,6 +200,7 @@ def set_plan(t: VfTarget, req: SetRequest, states: list[VfState] | None,
     wanted = parse_values(req.values)
     _refuse_known(t, wanted)
     current = current_of(t, states)
+    _refuse_min_over_max(wanted, current)
     command = f"vf set {t.pf.bdf} {t.index}"
     steps = _set_steps(t, current, wanted, "set")
     if not steps:
@@ -214,10 +225,20 @@ def reset_plan(t: VfTarget, states: list[VfState] | None,
 
 def _refuse_known(t: VfTarget, wanted: dict[str, Any]) -> None:
     for key, refused, errname in DRIVER_REFUSES.get(t.pf.driver or "", ()):
-        if key in wanted and (refused is None or (refused == "nonzero" and wanted[key])):
+        words, fix, hit = REFUSED[refused]
+        if key in wanted and hit(wanted[key]):
             flag = BY_KEY[key].flag
-            raise InputError(f"{t.pf.driver} ({t.pf.bdf}) has no VF {flag} setting "
-                             f"(the kernel answers {errname})", f"leave out {flag}")
+            raise InputError(f"{t.pf.driver} ({t.pf.bdf}) {words.format(flag=flag)} "
+                             f"(the kernel answers {errname})", fix.format(flag=flag))
+
+
+def _refuse_min_over_max(wanted: dict[str, Any], current: VfState) -> None:
+    """A minimum rate over the maximum (both set) is no rate at all."""
+    now = current.settings()
+    low, high = (wanted.get(k, now[k]) or 0 for k in ("min_tx_rate", "max_tx_rate"))
+    if ("min_tx_rate" in wanted or "max_tx_rate" in wanted) and low and high and low > high:
+        raise InputError(f"--min-rate {low} is over --max-rate {high}",
+                         "give a minimum no higher than the maximum (0: none)")
 
 
 def _set_steps(t: VfTarget, current: VfState, wanted: dict[str, Any], verb: str) -> list[Step]:
@@ -272,7 +293,4 @@ def _save(t: VfTarget, current: VfState) -> Step:
 
 def _forget(t: VfTarget, saved: dict[str, Any]) -> Step:
     """Forget the saved settings; undone by saving them again."""
-    return Step(Action.VF_FORGET, f"forget the saved settings of VF {t.index} of {t.ifname}",
-                bdf=t.bdf, expect=(_saved_check(t, "absent"),),
-                undo=(Step(Action.VF_SAVE, f"remember the original settings of {t.bdf} again",
-                           bdf=t.bdf, payload=saved, expect=(_saved_check(t, "present"),)),))
+    return forget_step(t.bdf, f"forget the saved settings of VF {t.index} of {t.ifname}", saved)

@@ -54,12 +54,12 @@ def test_show_table_and_json(x520: SimHost, cli: Cli) -> None:
 
 def test_a_driver_without_igbs_refusals_takes_every_setting(x520: SimHost, cli: Cli) -> None:
     sim = str(x520.directory)
-    r = cli("--sim", sim, "vf", "set", X520, "1", "--link-state", "disable", "--min-rate", "10",
+    r = cli("--sim", sim, "vf", "set", X520, "1", "--link-state", "disable",
             "--max-rate", "500", "--vlan", "12")
     assert r.code == 0, r.err
     vf = cli("--sim", sim, "vf", "show", X520, "--json").json()["vfs"][1]
     assert (vf["link_state"], vf["min_tx_rate"], vf["max_tx_rate"], vf["vlan"], vf["saved"]) \
-        == ("disable", 10, 500, 12, True)
+        == ("disable", 0, 500, 12, True)
     assert cli("--sim", sim, "vf", "reset", X520, "1").code == 0
     vf = cli("--sim", sim, "vf", "show", X520, "--json").json()["vfs"][1]
     assert (vf["link_state"], vf["max_tx_rate"], vf["saved"]) == ("auto", 0, False)

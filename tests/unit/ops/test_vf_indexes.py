@@ -27,14 +27,31 @@ def model(num: int, present: int | None = None) -> HostModel:
     (" 1 , 2", [1, 2]),
 ])
 def test_indexes_and_ranges(text: str, want: list[int]) -> None:
-    assert vf_indexes(text) == want
+    assert vf_indexes(text, 7) == want
 
 
-@pytest.mark.parametrize("text", ["", "a", "-1", "1-", "3-1", "1,,2", "0x1", "1-2-3"])
+@pytest.mark.parametrize("text", ["", "a", "-1", "1-", "3-1", "1,,2", "0x1", "1-2-3",
+                                  "\u00b2", "\u0663", "1_0", "0-\u0663"])
 def test_malformed_lists_are_input_errors(text: str) -> None:
     with pytest.raises(InputError, match="bad VF index list") as exc:
-        vf_indexes(text)
+        vf_indexes(text, 7)
     assert "--vf 0,2-3" in exc.value.fix
+
+
+@pytest.mark.parametrize("text", ["0-99999999999999999999", "0-100000000", "7", "2,7-9"])
+def test_indexes_past_totalvfs_are_refused_before_expanding(text: str) -> None:
+    with pytest.raises(InputError, match=r"is past the PF's sriov_totalvfs \(7\)") as exc:
+        vf_indexes(text, 7)
+    assert exc.value.fix == "give indexes 0-6"
+
+
+def test_the_enable_hint_never_asks_for_more_than_totalvfs() -> None:
+    with pytest.raises(InputError, match="sriov_totalvfs") as exc:
+        vfs_by_index(model(2), PF, "0-100000000")
+    assert "--vfs" not in exc.value.fix
+    with pytest.raises(InputError) as exc:
+        vfs_by_index(model(2), PF, "6")
+    assert f"sriov enable {PF} --vfs 7`" in exc.value.fix
 
 
 def test_indexes_become_the_vf_bdfs() -> None:

@@ -9,7 +9,7 @@ from pcipass.model.readiness import assess
 from pcipass.model.rules import BY_CODE, Code, Severity, group_busy, violations
 from pcipass.ops.doctor.facts import DoctorFacts
 from pcipass.ops.doctor.logs import hidden_bdfs, modprobe_options, options
-from pcipass.ops.doctor.verdict import Verdict, failed, passed, warned
+from pcipass.ops.doctor.verdict import Verdict, failed, passed, unknown, warned
 
 RESET_CODES = (Code.RESET_FLR, Code.RESET_METHOD, Code.RESET_BUS_ONLY, Code.RESET_UNKNOWN,
                Code.NO_FLR)
@@ -50,9 +50,45 @@ def reset(f: DoctorFacts, dev: Device) -> Verdict:
     return passed(evidence)
 
 
+PCIE_TO_PCI = "pcie-to-pci-bridge"
+
+
+def _upstream(f: DoctorFacts, dev: Device) -> list[Device]:
+    """The bridges above `dev`, nearest first."""
+    found: list[Device] = []
+    at = dev.parent
+    while at is not None and (up := f.model.devices.get(at)) is not None and up not in found:
+        found.append(up)
+        at = up.parent
+    return found
+
+
+def _below(f: DoctorFacts, bridge: Device) -> list[Device]:
+    """Every function below `bridge`, in address order."""
+    return [d for _, d in sorted(f.model.devices.items())
+            if bridge in _upstream(f, d)]
+
+
+def xen_group(f: DoctorFacts, dev: Device) -> Verdict:
+    """Xen's co-assignment: functions behind one PCIe-to-PCI bridge share its requester ID
+    and go to one domain together; phantom functions are not checked."""
+    bridge = next((b for b in _upstream(f, dev) if b.pcie_type == PCIE_TO_PCI), None)
+    if bridge is not None:
+        others = [str(d.bdf) for d in _below(f, bridge) if d.bdf != dev.bdf]
+        return warned(f"behind the PCIe-to-PCI bridge {bridge.bdf}: Xen assigns it with "
+                      + (", ".join(others) if others else "the bridge's requester ID")
+                      + " (one requester ID); phantom functions not checked",
+                      "assign those devices to the same guest, or none of them elsewhere")
+    unread = any(b.pcie_type is None for b in _upstream(f, dev))
+    return unknown("dom0: Xen's co-assignment rules are not checked (phantom functions"
+                   + (", and devices behind a PCIe-to-PCI bridge: a bridge above it has no "
+                      "PCIe type read" if unread else "; no PCIe-to-PCI bridge above it")
+                   + "); Linux has no IOMMU groups here")
+
+
 def group(f: DoctorFacts, dev: Device) -> Verdict:
     if f.kind != "kvm":
-        return passed("dom0: Xen assigns each function itself (Linux has no IOMMU groups)")
+        return xen_group(f, dev)
     if dev.iommu_group is None:
         if f.model.iommu_enabled:
             return warned("no IOMMU group", "check the kernel log for why the IOMMU skipped it")

@@ -93,13 +93,17 @@ def _run(host: Host, argv: list[str]) -> Output:
 
 
 def host_kind(host: Host) -> tuple[str, str | None]:
-    """(kind, proc/xen/capabilities) of the host."""
+    """(kind, proc/xen/capabilities) of the host: a Xen guest only when xenfs says so (the
+    capabilities without control_d); without xenfs, Xen when /sys/hypervisor/type reads
+    xen or `xl info` answers (dom0 with xenfs unmounted), else Linux without Xen."""
     caps = host.try_read_text(paths.XEN_CAPABILITIES)
-    if caps is not None and "control_d" in caps:
-        return "xen", caps
-    if caps is not None or host.try_read_text(paths.HYPERVISOR_TYPE) == "xen":
-        return "domu", caps
-    return "kvm", caps
+    if caps is not None:
+        return ("xen" if "control_d" in caps else "domu"), caps
+    if (host.try_read_text(paths.HYPERVISOR_TYPE) or "").strip() == "xen":
+        return "xen", None
+    if host.runs_programs and _run(host, ["xl", "info"]).text is not None:
+        return "xen", None
+    return "kvm", None
 
 
 def _kernel_log(host: Host) -> Output:

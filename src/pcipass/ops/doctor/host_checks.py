@@ -34,9 +34,13 @@ VFIO_PCI = "vfio_pci"
 # -- Xen ---------------------------------------------------------------------------
 def dom0(f: DoctorFacts) -> Verdict:
     caps = f.xen_capabilities
+    if caps is None:
+        return unknown("/proc/xen/capabilities is absent: xenfs not mounted?",
+                       "`mount -t xenfs xenfs /proc/xen`")
     if f.kind == "xen":
-        return passed(f"/proc/xen/capabilities: {caps}")
-    return failed(f"a Xen guest: /proc/xen/capabilities is {caps!r}, without control_d",
+        return passed(f"/proc/xen/capabilities: {caps.strip()}")
+    said = repr(caps.strip()) if caps.strip() else "empty"
+    return failed(f"a Xen guest: /proc/xen/capabilities is {said}, without control_d",
                   "run pcipass in dom0: only dom0 can hand devices to guests")
 
 

@@ -33,7 +33,8 @@ class Check:
 
 CHECKS: tuple[Check, ...] = (
     Check("dom0", "xen", "/proc/xen/capabilities",
-          "pass: control_d (dom0); fail: a Xen guest", host=h.dom0),
+          "pass: control_d (dom0); fail: present without it (a Xen guest); unknown: absent "
+          "(xenfs not mounted)", host=h.dom0),
     Check("toolstack", "xen", "`xl info`, `xenstore-read /local/domain/0/name`",
           "pass: both answer; fail: either does not", host=h.toolstack),
     Check("xen-iommu", "xen", "`xl info` virt_caps",
@@ -90,7 +91,8 @@ CHECKS: tuple[Check, ...] = (
     Check("device-reset", "device", "reset_method, config space (FLR, PM)",
           "pass: FLR or a reset method; warn: bus reset only, no FLR, unknown", device=d.reset),
     Check("device-group", "device", "/sys/kernel/iommu_groups/N/devices, members' drivers",
-          "fail: a member on a host driver (not viable for vfio); pass in a dom0",
+          "fail: a member on a host driver (not viable for vfio); in a dom0: warn behind a "
+          "PCIe-to-PCI bridge (co-assigned), unknown otherwise (phantom functions unchecked)",
           device=d.group),
     Check("device-sriov", "device", "sriov_numvfs, sriov_totalvfs, physfn",
           "warn: a PF with VFs enabled, a VF whose PF has no driver", device=d.sriov),

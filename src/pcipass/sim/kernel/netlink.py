@@ -9,7 +9,10 @@ zero MAC is taken (it removes the administratively set one). The kernel applies 
 settings in turn and stops at the first it refuses (the ones before stay). Removing the VFs
 (`sriov_numvfs` 0) forgets every setting; a VF moving between drivers keeps them.
 
-Other PF drivers (ixgbe in the demo profile) take every setting within netlink's ranges.
+ixgbe (not measured: read in Linux's ixgbe_ndo_set_vf_bw, drivers/net/ethernet/intel/ixgbe/
+ixgbe_sriov.c, the checks before "store values") answers EINVAL to any rate while the link is
+down or not at 10 Gb/s, to any minimum rate, and to a maximum rate of 1-10 Mb/s or over the
+link speed. Other PF drivers take every setting within netlink's ranges.
 The state lives in the sim's ``sim.json`` under ``netlink``: PF BDF → VF index → settings.
 """
 
@@ -26,13 +29,11 @@ from pcipass.sim.kernel import SimKernel
 DEFAULTS: dict[str, Any] = {"mac": "00:00:00:00:00:00", "vlan": 0, "qos": 0, "spoofchk": True,
                             "trust": False, "link_state": "auto", "min_tx_rate": 0,
                             "max_tx_rate": 0}
-LINK_SPEED = 1000
-"""Mb/s of the simulated PFs' links (igb's maximum rate may not exceed it)."""
+LINK_SPEED = {"igb": 1000, "ixgbe": 10000}
+"""Mb/s of the simulated PFs' links, by PF driver (a maximum rate may not exceed it)."""
 ORDER = (("mac",), ("vlan", "qos"), ("min_tx_rate", "max_tx_rate"), ("spoofchk",),
          ("link_state",), ("trust",))
 """The attributes in the order rtnetlink's do_setvfinfo applies them (a pair is one)."""
-MEASURED = ("igb",)
-"""PF drivers whose refusals above were measured; the others take every setting."""
 
 
 class SimNetlink:
@@ -89,12 +90,32 @@ def refusal(driver: str | None, key: str, value: Any, pf_up: bool) -> int:
         return errno.EINVAL
     if key == "link_state" and value not in LINK_STATE_CODES:
         return errno.EINVAL
-    if driver not in MEASURED:
-        return 0
+    if driver == "igb":
+        return _igb(key, value, pf_up)
+    if driver == "ixgbe":
+        return _ixgbe(key, value, pf_up)
+    return 0
+
+
+def _igb(key: str, value: Any, pf_up: bool) -> int:
+    """igb, as measured (igb_ndo_set_vf_bw; no ndo_set_vf_link_state)."""
     if key == "link_state":
         return errno.EOPNOTSUPP
     if key == "min_tx_rate" and value:
         return errno.EINVAL
-    if key == "max_tx_rate" and value and (not pf_up or int(value) > LINK_SPEED):
+    if key == "max_tx_rate" and value and (not pf_up or int(value) > LINK_SPEED["igb"]):
+        return errno.EINVAL
+    return 0
+
+
+def _ixgbe(key: str, value: Any, pf_up: bool) -> int:
+    """ixgbe_ndo_set_vf_bw: link up (the sim's ixgbe links at 10G, the only speed it takes
+    rates at), no minimum, a maximum of 0 or 11 to the link speed."""
+    if key not in ("min_tx_rate", "max_tx_rate"):
+        return 0
+    speed = LINK_SPEED["ixgbe"]
+    if not pf_up or (key == "min_tx_rate" and value):
+        return errno.EINVAL
+    if key == "max_tx_rate" and value and (int(value) <= 10 or int(value) > speed):
         return errno.EINVAL
     return 0
