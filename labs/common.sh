@@ -229,7 +229,7 @@ lab_reuse_disk() {
 # copy guest results (ctl/out/*) to $LAB_RESULTS, return the command's exit code
 # (124: timeout, 125: the guest never reported one; both print the console tail).
 lab_boot() {
-  local lab=$1 tmo=${LAB_TIMEOUT:-1500} qrc rc t0 tailpid conpid=; shift
+  local lab=$1 tmo=${LAB_TIMEOUT:-2700} qrc rc t0 tailpid conpid=; shift
   t0=$(date +%s.%N)
   tail -n +1 -F -s 0.5 "$LAB_RUN/ctl/output" 2>/dev/null & tailpid=$!
   if [ "${LAB_CONSOLE:-0}" = 1 ]; then tail -n +1 -F -s 0.5 "$LAB_RUN/console.log" >&2 2>/dev/null & conpid=$!; fi

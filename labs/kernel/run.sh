@@ -10,7 +10,7 @@
 #   124: LAB_TIMEOUT hit; 125: the guest never reported (failed to boot, crashed):
 #   then the last console lines are printed.
 # Guest files written to /lab/ctl/out/ are copied to LAB_RESULTS=DIR after the run.
-# Environment: LAB_SHARE, LAB_TIMEOUT (1500 s), LAB_MEM (2048), LAB_SMP (2),
+# Environment: LAB_SHARE, LAB_TIMEOUT (2700 s), LAB_MEM (2048), LAB_SMP (2),
 #   LAB_NVME_VFS (4), LAB_ACCEL=auto|tcg|kvm, LAB_APPEND (kernel cmdline),
 #   LAB_CONSOLE=1 (console to stderr), LAB_KEEP=1 (keep the run dir), LAB_RESULTS.
 set -uo pipefail

@@ -12,7 +12,7 @@
 # A PV domU: kernel /var/lib/lab/vmlinuz, ramdisk /var/lib/lab/domu-initrd.img (see
 #   labs/xen/domu-init); its console is logged to /var/log/xen/console/guest-<name>.log.
 # Guest files written to /lab/ctl/out/ are copied to LAB_RESULTS=DIR after the run.
-# Environment: LAB_SHARE, LAB_TIMEOUT (1500 s), LAB_IOMMU=intel|amd|none (intel),
+# Environment: LAB_SHARE, LAB_TIMEOUT (2700 s), LAB_IOMMU=intel|amd|none (intel),
 #   LAB_MEM (3072), LAB_SMP (2), LAB_NVME_VFS (4), LAB_XEN_ARGS, LAB_DOM0_ARGS,
 #   LAB_CONSOLE=1 (console to stderr), LAB_KEEP=1 (keep the run dir), LAB_RESULTS.
 set -uo pipefail
