@@ -157,3 +157,15 @@ class TinyKernel(RealHost):
         elif parts[-1] == "drivers_probe":
             over = self.try_read_text(f"sys/bus/pci/devices/{bdf}/driver_override")
             self.link(bdf, over if over and over != "(null)" else self.default)
+
+
+class Crash(BaseException):
+    """Stands for SIGKILL: nothing in pcipass catches it."""
+
+
+def crash_at(when: str, at: int) -> Callable[[str, int], None]:
+    """An executor fault that stands for SIGKILL at `when:at`."""
+    def fault(point: str, step: int) -> None:
+        if (point, step) == (when, at):
+            raise Crash()
+    return fault

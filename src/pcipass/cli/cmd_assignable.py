@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 import sys
 
 import click
 from rich.table import Table
 
-from pcipass.cli.context import AppContext, pass_app
+from pcipass.cli.context import AppContext, alias, pass_app
 from pcipass.cli.output import emit_json, out, run_change
 from pcipass.errors import InputError
 from pcipass.model import resolve
@@ -123,15 +122,9 @@ for _cmd in (add_cmd, list_cmd, remove_cmd):
     assignable_group.add_command(_cmd)
 
 
-def _alias(cmd: click.Command, name: str) -> click.Command:
-    alias = copy.copy(cmd)
-    alias.name = name
-    return alias
-
-
 COMMANDS: list[click.Command] = [
     assignable_group,
-    _alias(add_cmd, "pci-assignable-add"),
+    alias(add_cmd, "pci-assignable-add"),
     xl_list_cmd,
-    _alias(remove_cmd, "pci-assignable-remove"),
+    alias(remove_cmd, "pci-assignable-remove"),
 ]

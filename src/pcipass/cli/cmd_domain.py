@@ -8,7 +8,6 @@ and the config refused, before anything is done; it is written once the plan has
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from pcipass.cli.context import AppContext, json_option, pass_app
+from pcipass.cli.context import AppContext, alias, json_option, pass_app
 from pcipass.cli.output import emit_json, out, show_plan, warn
 from pcipass.errors import InputError
 from pcipass.host.base import Host
@@ -305,17 +304,11 @@ def domain_group() -> None:
 domain_group.add_command(list_cmd)
 
 
-def _alias(cmd: click.Command, name: str) -> click.Command:
-    alias = copy.copy(cmd)
-    alias.name = name
-    return alias
-
-
 COMMANDS: list[click.Command] = [
     attach_cmd,
     detach_cmd,
     domain_group,
-    _alias(attach_cmd, "pci-attach"),
-    _alias(detach_cmd, "pci-detach"),
-    _alias(list_cmd, "pci-list"),
+    alias(attach_cmd, "pci-attach"),
+    alias(detach_cmd, "pci-detach"),
+    alias(list_cmd, "pci-list"),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,3 +79,10 @@ json_option = click.option(
     "--json", "json_", is_flag=True, help="Machine output (same as the global --json)."
 )
 """The per-command `--json` (commands that take it after their name as well)."""
+
+
+def alias(cmd: click.Command, name: str) -> click.Command:
+    """`cmd` under another name (xl's spellings: pci-attach, pci-assignable-add, ...)."""
+    copied = copy.copy(cmd)
+    copied.name = name
+    return copied

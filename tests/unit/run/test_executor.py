@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from helpers.fakes import FaultyHost, TinyKernel, answer
+from helpers.fakes import Crash, FaultyHost, TinyKernel, answer, crash_at
 from pcipass.errors import OperationError
 from pcipass.host.base import Host, RunResult
-from pcipass.run.executor import Executor, Fault
+from pcipass.run.executor import Executor
 from pcipass.run.faults import KILL_ENV, from_env, kill_at
 from pcipass.run.journal import Journal
 from pcipass.run.plan import Check, Plan, Step, probe, record, set_override, unbind
@@ -93,18 +93,6 @@ def test_silent_failing_command_reports_its_exit_status(tmp_path: Path) -> None:
     plan = Plan("x", (Step("run", "xl", argv=("xl", "x")),))
     with pytest.raises(OperationError, match=r"`xl x` failed: exit 3"):
         Executor(host, RecordStore(host), settle=0).run(plan)
-
-
-class Crash(BaseException):
-    """Stands for SIGKILL: nothing in pcipass catches it."""
-
-
-def crash_at(when: str, at: int) -> Fault:
-    """A fault that stands for SIGKILL at `when:at`."""
-    def fault(point: str, step: int) -> None:
-        if (point, step) == (when, at):
-            raise Crash()
-    return fault
 
 
 @pytest.mark.parametrize("when", ["before", "after"])

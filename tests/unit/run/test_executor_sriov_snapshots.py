@@ -7,26 +7,16 @@ from pathlib import Path
 
 import pytest
 
+from helpers.fakes import Crash, crash_at
 from helpers.sims import fresh, template
 from pcipass.ops.facts import gather_facts
 from pcipass.ops.sriov import disable_plan
-from pcipass.run.executor import Executor, Fault
+from pcipass.run.executor import Executor
 from pcipass.run.records import RecordStore
 from pcipass.run.vf_snapshots import VfSnapshots
 
 PF, VF1 = "0000:03:00.0", "0000:03:10.2"
 SNAP = {"pf": PF, "ifname": "enp3s0", "vf": 1, "settings": {"mac": "00:00:00:00:00:00"}}
-
-
-class Crash(BaseException):
-    """Stands for SIGKILL: nothing in pcipass catches it."""
-
-
-def crash_at(when: str, at: int) -> Fault:
-    def fault(point: str, step: int) -> None:
-        if (point, step) == (when, at):
-            raise Crash()
-    return fault
 
 
 @pytest.fixture(scope="module")

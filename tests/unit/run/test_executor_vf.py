@@ -7,27 +7,17 @@ from pathlib import Path
 
 import pytest
 
+from helpers.fakes import Crash, crash_at
 from helpers.sims import fresh, template
 from pcipass.ops import vf as ops_vf
 from pcipass.ops.facts import gather_facts
-from pcipass.run.executor import Executor, Fault
+from pcipass.run.executor import Executor
 from pcipass.run.plan import Plan
 from pcipass.run.records import RecordStore
 from pcipass.run.vf_snapshots import VfSnapshots
 from pcipass.sim.host import SimHost
 
 PF, VF1, MAC = "0000:03:00.0", "0000:03:10.2", "02:11:22:33:44:55"
-
-
-class Crash(BaseException):
-    """Stands for SIGKILL: nothing in pcipass catches it."""
-
-
-def crash_at(when: str, at: int) -> Fault:
-    def fault(point: str, step: int) -> None:
-        if (point, step) == (when, at):
-            raise Crash()
-    return fault
 
 
 @pytest.fixture(scope="module")
