@@ -5,6 +5,12 @@ test), `kernel-lab` or `xen-lab` (inside `labs/run-scenarios`: the real machine,
 `RealHost("/")`, restored to the boot-time state after each test). Every module declares
 the targets it applies to with `pytestmark = pytest.mark.targets(...)`; others skip.
 Scenarios touch the host only through the `Host` interface.
+
+`pytest.mark.lab_iommu("none")` (or ``"amd"``) marks a scenario that needs a lab booted with
+that IOMMU (`labs/run-variants`, which exports `PCIPASS_LAB_IOMMU` into the lab). In a lab,
+only the scenarios of the boot's IOMMU are collected: marked ones in a variant boot,
+unmarked ones in the default (intel) boot; the others are deselected. On the simulated host
+every scenario runs, a marked one on the sim profile of that IOMMU (`LAB_IOMMU_PROFILES`).
 """
 
 from __future__ import annotations
@@ -23,20 +29,52 @@ from pcipass.sim.host import create_sim
 
 TARGETS = ("sim", "kernel-lab", "xen-lab")
 TARGET = os.environ.get("PCIPASS_TARGET", "sim")
+LAB_IOMMUS = ("intel", "amd", "none")
+LAB_IOMMU = os.environ.get("PCIPASS_LAB_IOMMU", "intel")
+#: (lab, LAB_IOMMU) → the sim profile of that boot.
+LAB_IOMMU_PROFILES = {
+    ("xen-lab", "intel"): "xen-lab",
+    ("xen-lab", "amd"): "xen-lab-iommu-amd",
+    ("xen-lab", "none"): "xen-lab-iommu-none",
+    ("kernel-lab", "intel"): "kernel-lab",
+    ("kernel-lab", "none"): "kernel-lab-iommu-none",
+}
 BASELINE_DRIVERS = ((E1000E, "e1000e"), (NVME_PF, "nvme"), (IGB_PF, "igb"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
     if TARGET not in TARGETS:
         raise pytest.UsageError(f"PCIPASS_TARGET={TARGET!r} is not one of {', '.join(TARGETS)}")
+    if LAB_IOMMU not in LAB_IOMMUS:
+        raise pytest.UsageError(
+            f"PCIPASS_LAB_IOMMU={LAB_IOMMU!r} is not one of {', '.join(LAB_IOMMUS)}")
     config.addinivalue_line("markers", "targets(*names, why=''): where a scenario applies")
+    config.addinivalue_line(
+        "markers", "lab_iommu(name): needs a lab booted with LAB_IOMMU=name (labs/run-variants)")
 
 
 def pytest_report_header() -> str:
-    return f"pcipass scenarios: PCIPASS_TARGET={TARGET}"
+    return f"pcipass scenarios: PCIPASS_TARGET={TARGET} PCIPASS_LAB_IOMMU={LAB_IOMMU}"
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def lab_iommu_of(item: pytest.Item) -> str:
+    """The IOMMU of the lab boot a scenario needs (``intel``, the default boot, if unmarked)."""
+    marker = item.get_closest_marker("lab_iommu")
+    if marker is None:
+        return "intel"
+    [name] = marker.args
+    if name not in LAB_IOMMUS:
+        raise pytest.UsageError(f"{item.nodeid}: lab_iommu({name!r}) is not one of "
+                                f"{', '.join(LAB_IOMMUS)}")
+    return str(name)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if TARGET != "sim":
+        other_boot = [i for i in items if lab_iommu_of(i) != LAB_IOMMU]
+        if other_boot:
+            config.hook.pytest_deselected(items=other_boot)
+            items[:] = [i for i in items if lab_iommu_of(i) == LAB_IOMMU]
     for item in items:
         marker = item.get_closest_marker("targets")
         if marker is None:
@@ -54,7 +92,11 @@ def target() -> str:
 
 def _sim_profile(node: pytest.Item) -> str:
     marker = node.get_closest_marker("targets")
-    return "xen-lab" if marker is not None and "xen-lab" in marker.args else "kernel-lab"
+    lab = "xen-lab" if marker is not None and "xen-lab" in marker.args else "kernel-lab"
+    iommu = lab_iommu_of(node)
+    if (lab, iommu) not in LAB_IOMMU_PROFILES:
+        raise pytest.UsageError(f"{node.nodeid}: the {lab} has no LAB_IOMMU={iommu} boot")
+    return LAB_IOMMU_PROFILES[lab, iommu]
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 """What the labs print at boot about their IOMMU: Xen's console ring (`xl dmesg`) and the
 kernel's log (`dmesg`), as measured in the labs (/work/shared/labs-reference/doctor/:
-Xen 4.17 with QEMU's intel-iommu, intremap=on, and without an IOMMU; Debian 6.1 with
-intel_iommu=on iommu=pt). The simulated host starts its logs with these lines."""
+Xen 4.17 with QEMU's intel-iommu,intremap=on (`LAB_IOMMU=intel`), amd-iommu,intremap=on
+(`amd`) and without an IOMMU (`none`); Debian 6.1 with intel_iommu=on iommu=pt, and
+without VT-d). The simulated host starts its logs with these lines."""
 
 from __future__ import annotations
 
@@ -26,13 +27,22 @@ XEN_VTD = (
     "(XEN)  - Dom0 mode: Relaxed",
     "(XEN) Interrupt remapping enabled",
 )
+XEN_AMD_VI = (
+    "(XEN) ACPI: IVRS 7FFE2B09, 0108 (r1 BOCHS  BXPC            1 BXPC        1)",
+    "(XEN) AMD-Vi: IOMMU Extended Features:",
+    "(XEN) AMD-Vi: Disabled HAP memory map sharing with IOMMU",
+    "(XEN) AMD-Vi: IOMMU 0 Enabled.",
+    "(XEN) I/O virtualisation enabled",
+    "(XEN) Interrupt remapping enabled",
+)
 XEN_NO_IOMMU = ("(XEN) I/O virtualisation disabled",)
+XEN_IOMMU_LINES = {"intel": XEN_VTD, "amd": XEN_AMD_VI, "none": XEN_NO_IOMMU}
 
 
-def xen_console(iommu: bool) -> list[str]:
-    """Xen's boot lines in the ring, with or without its IOMMU."""
-    return [XEN_VERSION, f"(XEN) Command line: {XEN_COMMANDLINE}",
-            *(XEN_VTD if iommu else XEN_NO_IOMMU)]
+def xen_console(iommu: str) -> list[str]:
+    """Xen's boot lines in the ring with its IOMMU: ``intel`` (VT-d), ``amd`` (AMD-Vi) or
+    ``none``."""
+    return [XEN_VERSION, f"(XEN) Command line: {XEN_COMMANDLINE}", *XEN_IOMMU_LINES[iommu]]
 
 
 KERNEL_VTD = (

@@ -9,11 +9,17 @@
   virtio disk, NVMe SR-IOV PF 01:00.0 (1b36:0010, 4 VFs), e1000e 02:00.0 (8086:10d3),
   igb 03:00.0 (8086:10c9, 7 VFs 8086:10ca/igbvf). ``xen-lab`` is the same machine as a Xen dom0:
   no IOMMU groups in Linux, xen-pciback loadable.
+- ``xen-lab-iommu-amd`` / ``xen-lab-iommu-none`` / ``kernel-lab-iommu-none``: the same labs
+  booted with `LAB_IOMMU=amd` (QEMU's amd-iommu: Xen uses AMD-Vi) or `LAB_IOMMU=none` (no
+  IOMMU: Xen without hvm_directio/pv_directio; the kernel without VT-d, so no IOMMU groups and
+  no intel_iommu=on on its command line), as `labs/run-variants` boots them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from pcipass.errors import InputError
 from pcipass.sim.kernel.state import ANY, DriverDef, ModuleDef, pci_id
@@ -30,7 +36,8 @@ class Profile:
     drivers: tuple[DriverDef, ...]
     modules: tuple[ModuleDef, ...]
     boot_modules: tuple[str, ...]
-    xen_iommu: bool = True  # Xen has an IOMMU (virt_caps hvm_directio/pv_directio)
+    xen_iommu: str = "intel"
+    """Xen's IOMMU: ``intel`` (VT-d), ``amd`` (AMD-Vi) or ``none`` (no hvm_directio)."""
 
 
 CLASS_EXACT = 0xFFFFFF
@@ -159,15 +166,21 @@ LAB_MOUNTS = (
 )
 
 
-def _kernel_lab() -> Profile:
+def _kernel_lab(vtd: bool = True) -> Profile:
+    from dataclasses import replace  # noqa: PLC0415
+
+    functions = _lab_functions() if vtd else tuple(
+        replace(f, iommu_group=None) for f in _lab_functions())
+    iommu_args = "intel_iommu=on iommu=pt " if vtd else ""
     return Profile(
-        "kernel-lab",
-        "the project's kernel lab: Debian 6.1 under QEMU q35 with VT-d, NVMe/igb SR-IOV, e1000e",
+        "kernel-lab" if vtd else "kernel-lab-iommu-none",
+        "the project's kernel lab: Debian 6.1 under QEMU q35 with VT-d, NVMe/igb SR-IOV, e1000e"
+        if vtd else "the kernel lab booted without VT-d (LAB_IOMMU=none): no IOMMU groups",
         HostSpec(
-            _lab_functions(),
+            functions,
             mounts=LAB_MOUNTS,
-            cmdline="console=ttyS0 root=/dev/vda rw init=/lab/init intel_iommu=on iommu=pt "
-            "panic=-1",
+            cmdline=f"console=ttyS0 root=/dev/vda rw init=/lab/init {iommu_args}panic=-1",
+            iommu=vtd,
         ),
         DRIVERS,
         MODULES,
@@ -175,13 +188,28 @@ def _kernel_lab() -> Profile:
     )
 
 
-def _xen_lab() -> Profile:
+XEN_LAB_IOMMUS = {
+    "intel": ("xen-lab", "the project's Xen lab: Xen 4.17 dom0 under QEMU q35 with VT-d, same "
+              "devices"),
+    "amd": ("xen-lab-iommu-amd", "the Xen lab booted with QEMU's AMD IOMMU (LAB_IOMMU=amd): "
+            "Xen uses AMD-Vi"),
+    "none": ("xen-lab-iommu-none", "the Xen lab booted without an IOMMU (LAB_IOMMU=none): no "
+             "passthrough"),
+}
+
+
+def _xen_lab(iommu: str = "intel") -> Profile:
     from dataclasses import replace  # noqa: PLC0415
 
     functions = tuple(replace(f, iommu_group=None) for f in _lab_functions())
+    if iommu == "amd":  # QEMU's amd-iommu is a PCI function of its own (dom0's dmesg)
+        sv, sd = QEMU_SUBSYS
+        functions = (functions[0], PciFunction("0000:00:01.0", 0x1022, 0x1419, 0x080600, sv, sd,
+                                               pcie_type=None), *functions[1:])
+    name, description = XEN_LAB_IOMMUS[iommu]
     return Profile(
-        "xen-lab",
-        "the project's Xen lab: Xen 4.17 dom0 under QEMU q35 with VT-d, same devices",
+        name,
+        description,
         HostSpec(
             functions,
             mounts=LAB_MOUNTS,
@@ -193,6 +221,7 @@ def _xen_lab() -> Profile:
         DRIVERS,
         MODULES,
         LAB_BOOT,
+        xen_iommu=iommu,
     )
 
 
@@ -263,7 +292,14 @@ def _xen_host() -> Profile:
     )
 
 
-PROFILES = {"xen-host": _xen_host, "kernel-lab": _kernel_lab, "xen-lab": _xen_lab}
+PROFILES: dict[str, Callable[[], Profile]] = {
+    "xen-host": _xen_host,
+    "kernel-lab": _kernel_lab,
+    "xen-lab": _xen_lab,
+    "kernel-lab-iommu-none": partial(_kernel_lab, vtd=False),
+    "xen-lab-iommu-amd": partial(_xen_lab, "amd"),
+    "xen-lab-iommu-none": partial(_xen_lab, "none"),
+}
 
 
 def get_profile(name: str) -> Profile:

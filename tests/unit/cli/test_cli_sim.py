@@ -76,7 +76,9 @@ def test_sim_on_a_directory_that_is_not_one(tmp_path: Path) -> None:
 def test_profiles_json() -> None:
     code, out, _ = pcipass("--json", "sim", "profiles")
     assert code == 0
-    assert [p["name"] for p in json.loads(out)] == ["xen-host", "kernel-lab", "xen-lab"]
+    assert [p["name"] for p in json.loads(out)] == [
+        "xen-host", "kernel-lab", "xen-lab", "kernel-lab-iommu-none", "xen-lab-iommu-amd",
+        "xen-lab-iommu-none"]
 
 
 def test_snapshot_command(tmp_path: Path) -> None:

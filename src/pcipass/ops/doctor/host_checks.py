@@ -282,6 +282,9 @@ def interrupt_remapping_kvm(f: DoctorFacts) -> Verdict:
     state = said(log.text, IR_ON, IR_OFF)
     line = evidence_line(log.text, *IR_ON, *IR_OFF)
     src = "kernel log" + (f" ({log.why})" if log.why else "")
+    if state is None and not f.class_iommu:
+        return unknown(f"the {src} has no interrupt remapping line, and the kernel runs without "
+                       "an IOMMU (see iommu-sysfs)", "turn the IOMMU on (see iommu-sysfs)")
     if state is None:
         return unknown(f"the {src} no longer holds the IOMMU's boot lines")
     if state:

@@ -14,13 +14,15 @@ from pcipass.sim.output import Output
 XsNode = dict[str, Any]
 
 
-def new_xen_state(iommu: bool, nr_cpus: int = 2, memory_mb: int = 3071) -> dict[str, Any]:
-    """A dom0's xenstore and Xen facts right after boot."""
+def new_xen_state(iommu: str, nr_cpus: int = 2, memory_mb: int = 3071) -> dict[str, Any]:
+    """A dom0's xenstore and Xen facts right after boot (`iommu`: ``intel``, ``amd`` or
+    ``none``; the state keeps whether Xen has one and its vendor for its boot lines)."""
     store: XsNode = {"v": "", "c": {}}
     xen: dict[str, Any] = {
         "xenstore": store,
         "quarantined": [],
-        "iommu": iommu,
+        "iommu": iommu != "none",
+        "iommu_vendor": iommu,
         "nr_cpus": nr_cpus,
         "memory_mb": memory_mb,
     }

@@ -46,7 +46,8 @@ def info(ctx: XlContext, args: list[str]) -> None:
 def dmesg(ctx: XlContext, args: list[str]) -> None:
     """xl dmesg: Xen's console ring (the boot lines the lab printed, then what happened)."""
     ring = ctx.xen.get("console")
-    ctx.res.out.extend(ring if ring is not None else xen_console(ctx.xen["iommu"]))
+    iommu = ctx.xen.get("iommu_vendor", "intel") if ctx.xen["iommu"] else "none"
+    ctx.res.out.extend(ring if ring is not None else xen_console(iommu))
 
 
 VERBS: dict[str, Callable[[XlContext, list[str]], None]] = {
