@@ -28,7 +28,6 @@ from pcipass.sim.host import create_sim
 from pcipass.sim.layout import Disk, HostSpec, MountSpec, NetIf, PciFunction, Route
 from pcipass.sim.profiles import PROFILES
 
-
 #: Profiles of a lab booted without an IOMMU: `add` refuses every device there for the host
 #: (OperationError: no IOMMU), which `show`'s per-device verdict does not name; that refusal is
 #: scenario-tested in tests/scenarios/test_iommu_variants.py.
