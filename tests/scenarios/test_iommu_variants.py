@@ -156,6 +156,8 @@ def test_kernel_without_vtd_fails_the_iommu_rows_with_their_fixes(host: Host) ->
     assert verdict(got["kernel-interrupt-remapping"]) == (
         "unknown", "the kernel log has no interrupt remapping line, and the kernel runs without "
         "an IOMMU (see iommu-sysfs)")
+    log = host.run(["dmesg"]).stdout  # no DMAR table: the kernel prints no DMAR line at all
+    assert "DMAR" not in log and "iommu: Default domain type: Translated" in log
     assert got["vfio-pci"]["status"] == "pass"  # the module is there; the IOMMU is not
     assert code == 1
 
