@@ -43,6 +43,12 @@ SWIOTLB_FIX = (
     "smaller bounce buffer (extra=\"swiotlb=8192\", 16 MiB); or use an HVM/PVH guest, which "
     "uses the IOMMU instead")
 
+SWIOTLB_LAB = (
+    "lab: xen lab (Xen 4.17, Debian 12 6.1 PV domU), tests/scenarios/test_swiotlb.py: the "
+    "guest created paused with pci=['02:00.0'], a paused filler domain takes Xen's free "
+    "memory and dom0 balloons up into the rest (`xl info` free_memory 0), `xl unpause` → "
+    "the guest's console (labs-reference/doctor/swiotlb-guest.log)")
+
 SIGNATURES: tuple[Signature, ...] = (
     Signature(
         "swiotlb-contiguous",
@@ -55,9 +61,17 @@ SIGNATURES: tuple[Signature, ...] = (
     Signature(
         "pcifront-swiotlb",
         r"pcifront \S+: Could not setup SWIOTLB",
-        SWIOTLB_CAUSE, "dom0-mem", SWIOTLB_FIX,
-        "Linux drivers/pci/xen-pcifront.c pcifront_connect_and_init_dma() (the string is in "
-        "Debian 12's xen-pcifront.ko); the same low-memory failure on newer guests"),
+        SWIOTLB_CAUSE, "xen-free-memory", SWIOTLB_FIX,
+        f"{SWIOTLB_LAB}; Linux 6.1 drivers/pci/xen-pcifront.c pcifront_connect_and_init_dma() "
+        "when pci_xen_swiotlb_init_late() → swiotlb_init_late(…, xen_swiotlb_fixup) fails "
+        "(it prints nothing itself)"),
+    Signature(
+        "pcifront-setup-enomem",
+        r"pcifront \S+: 12 Error setting up PCI Frontend",
+        SWIOTLB_CAUSE, "xen-free-memory", SWIOTLB_FIX,
+        f"{SWIOTLB_LAB}, the line after \"Could not setup SWIOTLB!\"; Linux 6.1 "
+        "drivers/pci/xen-pcifront.c pcifront_try_connect(): xenbus_dev_fatal(…, err, "
+        "\"Error setting up PCI Frontend\"), which prints -err (12: ENOMEM)"),
     Signature(
         "no-iommu-create",
         r"passthrough not supported on this platform",
