@@ -36,7 +36,10 @@ SWIOTLB_CAUSE = (
     "bounce buffer (swiotlb, 64 MiB by default) and Xen had none: rc -12 is -ENOMEM for any "
     "failure of XENMEM_exchange. Usually dom0 took the low memory because dom0_mem= is not "
     "set; else fragmentation after uptime, or a too large swiotlb=. pci_permissive=1 has "
-    "nothing to do with it")
+    "nothing to do with it. (Linux 6.1 sets the buffer up when pcifront connects, 4 MiB "
+    "at most; in the lab 1 MiB of free Xen memory was still enough, since each exchange "
+    "gives Xen back the guest's old pages: it fails when no free 256 KiB extent below "
+    "4 GiB is left)")
 SWIOTLB_FIX = (
     "set dom0_mem=<size>,max:<size> in GRUB_CMDLINE_XEN (with autoballoon=\"off\" in "
     "/etc/xen/xl.conf), update-grub and reboot; start PCI guests early; give the guest a "
@@ -44,10 +47,9 @@ SWIOTLB_FIX = (
     "uses the IOMMU instead")
 
 SWIOTLB_LAB = (
-    "lab: xen lab (Xen 4.17, Debian 12 6.1 PV domU), tests/scenarios/test_swiotlb.py: the "
-    "guest created paused with pci=['02:00.0'], a paused filler domain takes Xen's free "
-    "memory and dom0 balloons up into the rest (`xl info` free_memory 0), `xl unpause` → "
-    "the guest's console (labs-reference/doctor/swiotlb-guest.log)")
+    "xen lab (Xen 4.17.5, Debian 12 6.1 PV domU, labs-reference/doctor/swiotlb-README.md): "
+    "with 1 MiB of Xen memory free the guest still maps its buffer; with none, Xen crashes "
+    "the guest before pcifront runs (\"IOMMU unmapping dfn … failed: -12\")")
 
 SIGNATURES: tuple[Signature, ...] = (
     Signature(
@@ -72,6 +74,21 @@ SIGNATURES: tuple[Signature, ...] = (
         f"{SWIOTLB_LAB}, the line after \"Could not setup SWIOTLB!\"; Linux 6.1 "
         "drivers/pci/xen-pcifront.c pcifront_try_connect(): xenbus_dev_fatal(…, err, "
         "\"Error setting up PCI Frontend\"), which prints -err (12: ENOMEM)"),
+    Signature(
+        "iommu-map-enomem",
+        r"IOMMU (un)?mapping dfn \S+ (to mfn \S+ )?failed: -12",
+        "Xen had no free memory left for the IOMMU page tables of a guest with a PCI device "
+        "(a page changing type splits an IOMMU superpage, which needs a new table): Xen "
+        "crashes that guest; in the lab Xen 4.17.5 then hit BUG() in _put_page_type and "
+        "rebooted the whole host",
+        "xen-free-memory",
+        "keep memory free in Xen: set dom0_mem=<size>,max:<size> in GRUB_CMDLINE_XEN and do "
+        "not hand all free memory to domains (or to dom0 by ballooning up)",
+        "lab: xen lab, PV domU with pci=['02:00.0'] created paused, a filler domain and dom0 "
+        "ballooning up took every free page (Dom heap: 0kB free), `xl unpause` → \"(XEN) "
+        "d1: IOMMU unmapping dfn 13e84d failed: -12\", \"domain_crash called from "
+        "drivers/passthrough/iommu.c:427\", \"Xen BUG at arch/x86/mm.c:2802\" "
+        "(labs-reference/doctor/swiotlb-README.md §2)"),
     Signature(
         "no-iommu-create",
         r"passthrough not supported on this platform",
