@@ -77,12 +77,13 @@ def starved(host: Host) -> Iterator[Host]:
         # with no free memory at all Xen cannot even split the guest's IOMMU superpages
         # (measured: "d1: IOMMU unmapping dfn … failed: -12", the guest crashed); dom0 gives
         # back some of its own pages, which lie above 4 GiB (dom0 was built there first)
-        assert host.run(["xl", "mem-set", "0", str(dom0 - BACK_MB)]).returncode == 0
+        assert host.run(["xl", "mem-set", "0", str(_dom0(host) - BACK_MB)]).returncode == 0
         assert wait_for(lambda: _free(host), lambda mb: mb >= BACK_MB // 2, 60) >= BACK_MB // 2
         yield host
     finally:
         for name in (GUEST, FILLER):
             host.run(["xl", "destroy", name])
+        host.run(["xl", "mem-set", "0", str(dom0)])
         wait_for(lambda: _dom0(host), lambda mb: mb >= dom0, 120)
         removed = host.run(["xl", "pci-assignable-remove", "-r", E1000E])
         assert removed.returncode == 0, removed.stderr
