@@ -36,12 +36,20 @@ SWIOTLB_CAUSE = (
     "bounce buffer (swiotlb, 64 MiB by default) and Xen had none: rc -12 is -ENOMEM for any "
     "failure of XENMEM_exchange. Usually dom0 took the low memory because dom0_mem= is not "
     "set; else fragmentation after uptime, or a too large swiotlb=. pci_permissive=1 has "
-    "nothing to do with it")
+    "nothing to do with it. (Linux 6.1 sets the buffer up when pcifront connects, 4 MiB "
+    "at most; in the lab 1 MiB of free Xen memory was still enough, since each exchange "
+    "gives Xen back the guest's old pages: it fails when no free 256 KiB extent below "
+    "4 GiB is left)")
 SWIOTLB_FIX = (
     "set dom0_mem=<size>,max:<size> in GRUB_CMDLINE_XEN (with autoballoon=\"off\" in "
     "/etc/xen/xl.conf), update-grub and reboot; start PCI guests early; give the guest a "
     "smaller bounce buffer (extra=\"swiotlb=8192\", 16 MiB); or use an HVM/PVH guest, which "
     "uses the IOMMU instead")
+
+SWIOTLB_LAB = (
+    "xen lab (Xen 4.17.5, Debian 12 6.1 PV domU, labs-reference/doctor/swiotlb-README.md): "
+    "with 1 MiB of Xen memory free the guest still maps its buffer; with none, Xen crashes "
+    "the guest before pcifront runs (\"IOMMU unmapping dfn … failed: -12\")")
 
 SIGNATURES: tuple[Signature, ...] = (
     Signature(
@@ -55,9 +63,33 @@ SIGNATURES: tuple[Signature, ...] = (
     Signature(
         "pcifront-swiotlb",
         r"pcifront \S+: Could not setup SWIOTLB",
-        SWIOTLB_CAUSE, "dom0-mem", SWIOTLB_FIX,
-        "Linux drivers/pci/xen-pcifront.c pcifront_connect_and_init_dma() (the string is in "
-        "Debian 12's xen-pcifront.ko); the same low-memory failure on newer guests"),
+        SWIOTLB_CAUSE, "xen-free-memory", SWIOTLB_FIX,
+        "Linux 6.1 drivers/pci/xen-pcifront.c pcifront_connect_and_init_dma() when "
+        "pci_xen_swiotlb_init_late() → swiotlb_init_late(…, xen_swiotlb_fixup) fails (it "
+        "prints nothing itself; the string is in Debian 12's xen-pcifront.ko); not yet seen "
+        f"in the lab: {SWIOTLB_LAB}"),
+    Signature(
+        "pcifront-setup-enomem",
+        r"pcifront \S+: 12 Error setting up PCI Frontend",
+        SWIOTLB_CAUSE, "xen-free-memory", SWIOTLB_FIX,
+        "Linux 6.1 drivers/pci/xen-pcifront.c pcifront_try_connect(), right after \"Could "
+        "not setup SWIOTLB!\": xenbus_dev_fatal(…, err, \"Error setting up PCI Frontend\"), "
+        f"which prints -err (12: ENOMEM); not yet seen in the lab: {SWIOTLB_LAB}"),
+    Signature(
+        "iommu-map-enomem",
+        r"IOMMU (un)?mapping dfn \S+ (to mfn \S+ )?failed: -12",
+        "Xen had no free memory left for the IOMMU page tables of a guest with a PCI device "
+        "(a page changing type splits an IOMMU superpage, which needs a new table): Xen "
+        "crashes that guest; in the lab Xen 4.17.5 then hit BUG() in _put_page_type and "
+        "rebooted the whole host",
+        "xen-free-memory",
+        "keep memory free in Xen: set dom0_mem=<size>,max:<size> in GRUB_CMDLINE_XEN and do "
+        "not hand all free memory to domains (or to dom0 by ballooning up)",
+        "lab: xen lab, PV domU with pci=['02:00.0'] created paused, a filler domain and dom0 "
+        "ballooning up took every free page (Dom heap: 0kB free), `xl unpause` → \"(XEN) "
+        "d1: IOMMU unmapping dfn 13e84d failed: -12\", \"domain_crash called from "
+        "drivers/passthrough/iommu.c:427\", \"Xen BUG at arch/x86/mm.c:2802\" "
+        "(labs-reference/doctor/swiotlb-README.md §2)"),
     Signature(
         "no-iommu-create",
         r"passthrough not supported on this platform",

@@ -11,7 +11,9 @@ from pcipass.ops.doctor.table import BY_ID as CHECKS
 #: One real line per signature (labs-reference/xen-dom0/PROOF.md, Qubes forum, QEMU, Linux).
 SAMPLES = {
     "swiotlb-contiguous": "xen:swiotlb_xen: Failed to get contiguous memory for DMA from Xen!",
-    "pcifront-swiotlb": "pcifront pci-0: Could not setup SWIOTLB!",
+    "pcifront-swiotlb": "[   35.004082] pcifront pci-0: Could not setup SWIOTLB!",
+    "pcifront-setup-enomem": "[   35.012345] pcifront pci-0: 12 Error setting up PCI Frontend",
+    "iommu-map-enomem": "(XEN) d1: IOMMU unmapping dfn 13e84d failed: -12",
     "no-iommu-create": "libxl: error: libxl_create.c:1160:libxl__domain_config_setdefault: "
                        "passthrough not supported on this platform",
     "no-iommu-quarantine": "libxl: error: libxl_pci.c:848:libxl__device_pci_assignable_add: "

@@ -187,6 +187,28 @@ def dom0_mem(f: DoctorFacts) -> Verdict:
                   "(and autoballoon=\"off\" in /etc/xen/xl.conf), update-grub, reboot")
 
 
+#: The bounce buffer a PV guest with a PCI device asks Xen for, in MiB (Linux's default
+#: swiotlb size, IO_TLB_DEFAULT_SIZE; swiotlb=N slabs of 2 KiB changes it).
+SWIOTLB_MIB = 64
+
+
+def xen_free_memory(f: DoctorFacts) -> Verdict:
+    free, none = _xl_field(f, "free_memory")
+    if free is None:
+        assert none is not None
+        return none
+    if not free.isdigit():
+        return unknown(f"`xl info` free_memory is {free!r}, not a number of MiB")
+    if int(free) >= SWIOTLB_MIB:
+        return passed(f"free_memory: {free} MiB (xl does not say how much is below 4 GiB)")
+    return warned(f"free_memory: {free} MiB, less than the {SWIOTLB_MIB} MiB bounce buffer "
+                  "(swiotlb) a PV guest with a PCI device exchanges for memory below 4 GiB: "
+                  "its pcifront fails with \"Could not setup SWIOTLB!\"",
+                  "free Xen memory before starting the guest (destroy or shrink a domain: "
+                  "`xl mem-set`); set dom0_mem=<size>,max:<size> in GRUB_CMDLINE_XEN so "
+                  "dom0 leaves memory free; or give the guest extra=\"swiotlb=8192\" (16 MiB)")
+
+
 HIDE_WORDS = ("xen-pciback.hide=", "xen_pciback.hide=", "pciback.hide=")
 
 

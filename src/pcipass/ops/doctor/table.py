@@ -62,6 +62,9 @@ CHECKS: tuple[Check, ...] = (
     Check("dom0-mem", "xen", "`xl info` xen_commandline dom0_mem=",
           "pass: set; warn: not set (swiotlb failures of PV guests with PCI devices)",
           host=h.dom0_mem),
+    Check("xen-free-memory", "xen", "`xl info` free_memory",
+          "pass: at least 64 MiB free (a PV guest's swiotlb); warn: less",
+          host=h.xen_free_memory),
     Check("grub-hide", "xen", "/etc/default/grub, /etc/default/grub.d/*.cfg",
           "warn: xen-pciback.hide in GRUB_CMDLINE_XEN[_DEFAULT] (the hypervisor's line) or "
           "replaced by GRUB_CMDLINE_LINUX_XEN_REPLACE; unknown: no GRUB defaults",
