@@ -100,6 +100,17 @@ def _show_model(app: AppContext, target: str) -> tuple[HostModel, Device]:
     return model, resolve(model, target, SHOW)
 
 
+def _host_refusal(app: AppContext, model: HostModel) -> str | None:
+    """Why `assignable add` (backend auto) refuses every device here: the same check."""
+    from pcipass.host.xen import xen_directio, xl_info  # noqa: PLC0415
+    from pcipass.ops.assign import auto_backend, iommu_refusal  # noqa: PLC0415
+
+    info = xl_info(app.host())
+    directio = xen_directio(info) if info is not None else None
+    refusal = iommu_refusal(auto_backend(info is not None), model.iommu_enabled, directio)
+    return refusal.line() if refusal else None
+
+
 @click.command("show")
 @click.argument("target", metavar="BDF|IFNAME")
 @json_option
@@ -107,12 +118,13 @@ def _show_model(app: AppContext, target: str) -> tuple[HostModel, Device]:
 def show_cmd(app: AppContext, target: str, json_: bool) -> None:
     """Everything known about one device, and whether it is ready for passthrough."""
     model, dev = _show_model(app, target)
+    refusal = _host_refusal(app, model)
     if app.json or json_:
-        _emit(views.show_json(model, dev))
+        _emit(views.show_json(model, dev, refusal))
         return
     from pcipass.cli.output import out  # noqa: PLC0415 - rich only for people
 
-    subject = views.subject(model, dev)
+    subject = views.subject(model, dev, refusal)
     rows = views.show_rows(subject)
     console = out()
     console.print(f"[bold]{dev.bdf}[/bold]")

@@ -51,10 +51,13 @@ class Readiness:
         return tuple(f for f in self.findings if f.severity == BLOCKER)
 
 
-def assess(model: HostModel, dev: Device) -> Readiness:
-    """Every finding for `dev`, blockers first."""
+def assess(model: HostModel, dev: Device, host_refusal: str | None = None) -> Readiness:
+    """Every finding for `dev`, blockers first; `host_refusal`: why `assignable add` refuses
+    every device of this host (no IOMMU for its backend), a blocker no flag lifts."""
     rules = violations(dev)
     found = (
+        [Finding(Code.NO_IOMMU, BLOCKER, host_refusal)] if host_refusal else []
+    ) + (
         [_of(v.rule.code, v.hit.finding) for v in rules if v.rule.scope in ("kind", "net", "block")]
         + _group(model, dev)
         + _reset(dev)

@@ -60,6 +60,7 @@ class Code(StrEnum):
     GROUP_SHARED = "group-shared"
     NO_GROUP = "no-group"
     NO_IOMMU_GROUPS = "no-iommu-groups"
+    NO_IOMMU = "no-iommu"
     RESET_FLR = "reset-flr"
     RESET_METHOD = "reset-method"
     RESET_BUS_ONLY = "reset-bus-only"

@@ -269,15 +269,15 @@ SHOW_ROWS_OF_DEVICE_FIELDS = frozenset(
 )
 
 
-def subject(model: HostModel, dev: Device) -> Subject:
+def subject(model: HostModel, dev: Device, host_refusal: str | None = None) -> Subject:
     from pcipass.model.readiness import assess  # noqa: PLC0415 - `list` does not need it
 
-    return Subject(model, dev, assess(model, dev))
+    return Subject(model, dev, assess(model, dev, host_refusal))
 
 
-def show_json(model: HostModel, dev: Device) -> dict[str, Any]:
+def show_json(model: HostModel, dev: Device, host_refusal: str | None = None) -> dict[str, Any]:
     """Everything known about one device (docs/json.md: show)."""
-    s = subject(model, dev)
+    s = subject(model, dev, host_refusal)
     out = device_json(dev)
     out.update({f.key: f.get(s) for f in SHOW_FIELDS if f.key not in SHOW_ROWS_OF_DEVICE_FIELDS})
     out["pci_ids"] = model.pci_ids_source

@@ -144,10 +144,32 @@ class Assignable:
 def choose_backend(requested: str, facts: HostFacts) -> Backend:
     """`auto` means xen in a Xen dom0, else vfio."""
     if requested == "auto":
-        return "xen" if facts.dom0 else "vfio"
+        return auto_backend(facts.dom0)
     if requested not in STUB:
         raise InputError(f"unknown backend {requested!r}", "use xen, vfio or auto")
     return "xen" if requested == "xen" else "vfio"
+
+
+def auto_backend(dom0: bool) -> Backend:
+    """The backend `auto` picks: xen in a Xen dom0, else vfio."""
+    return "xen" if dom0 else "vfio"
+
+
+def iommu_refusal(backend: Backend, iommu_enabled: bool,
+                  xen_directio: bool | None) -> OperationError | None:
+    """The host-wide refusal when `backend` has no IOMMU to work with (None: it has one, or
+    Xen was not asked). `assignable add` raises it; `show` reports it as a blocker."""
+    if backend == "vfio" and not iommu_enabled:
+        return OperationError(
+            "vfio-pci needs an IOMMU and none is enabled on this host (no IOMMU groups)",
+            "enable VT-d/AMD-Vi in the firmware and boot with intel_iommu=on or amd_iommu=on",
+        )
+    if backend == "xen" and xen_directio is False:
+        return OperationError(
+            "Xen reports no IOMMU (`xl info` virt_caps lacks directio): passthrough is impossible",
+            "enable VT-d/AMD-Vi in the firmware and iommu=1 on Xen's command line",
+        )
+    return None
 
 
 # -- add ---------------------------------------------------------------------
@@ -207,21 +229,14 @@ def _refusal_error(refused: list[Refusal], slots: frozenset[str],
 
 
 def _check_backend(facts: HostFacts, backend: Backend) -> None:
-    if backend == "vfio" and not facts.model.iommu_enabled:
-        raise OperationError(
-            "vfio-pci needs an IOMMU and none is enabled on this host (no IOMMU groups)",
-            "enable VT-d/AMD-Vi in the firmware and boot with intel_iommu=on or amd_iommu=on",
-        )
     if backend == "xen" and not facts.dom0:
         raise OperationError(
             "the xen backend needs a Xen dom0 and this host is not one",
             "use --backend vfio, or run pcipass in dom0",
         )
-    if backend == "xen" and facts.xen_directio is False:
-        raise OperationError(
-            "Xen reports no IOMMU (`xl info` virt_caps lacks directio): passthrough is impossible",
-            "enable VT-d/AMD-Vi in the firmware and iommu=1 on Xen's command line",
-        )
+    refusal = iommu_refusal(backend, facts.model.iommu_enabled, facts.xen_directio)
+    if refusal is not None:
+        raise refusal
 
 
 def _check_name(facts: HostFacts, name: str, bdfs: Iterable[str]) -> None:

@@ -29,8 +29,8 @@ from pcipass.sim.layout import Disk, HostSpec, MountSpec, NetIf, PciFunction, Ro
 from pcipass.sim.profiles import PROFILES
 
 #: Profiles of a lab booted without an IOMMU: `add` refuses every device there for the host
-#: (OperationError: no IOMMU), which `show`'s per-device verdict does not name; that refusal is
-#: scenario-tested in tests/scenarios/test_iommu_variants.py.
+#: (OperationError: no IOMMU) and `show` names that refusal as each device's first blocker
+#: (test_no_iommu_host_refuses_every_device); scenario-tested in test_iommu_variants.py.
 WITHOUT_IOMMU = ("kernel-lab-iommu-none", "xen-lab-iommu-none")
 
 
@@ -69,8 +69,6 @@ def odd_host() -> HostSpec:
 def hosts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Host]:
     out: dict[str, Host] = {}
     for name in PROFILES:
-        if name in WITHOUT_IOMMU:
-            continue
         out[name] = create_sim(tmp_path_factory.mktemp(name), name)
     trees = {
         "model-host": xen_host(),
@@ -106,6 +104,8 @@ def add(host: Host, bdf: str, flags: tuple[str, ...]) -> int:
 def test_every_host_has_both_verdicts(hosts: dict[str, Host]) -> None:
     """The sweep below is not vacuous: each bundled profile and the odd hosts give both."""
     for name, host in hosts.items():
+        if name in WITHOUT_IOMMU:
+            continue
         ready = {pcipass("--json", "show", b, host=host).json()["ready"] for b in devices(host)}
         assert ready == {True, False}, name
 
@@ -113,6 +113,8 @@ def test_every_host_has_both_verdicts(hosts: dict[str, Host]) -> None:
 def test_show_is_what_add_does(hosts: dict[str, Host]) -> None:
     checked = 0
     for name, host in hosts.items():
+        if name in WITHOUT_IOMMU:
+            continue
         for bdf in devices(host):
             shown = pcipass("--json", "show", bdf, host=host).json()
             blockers = [f for f in shown["findings"] if f["severity"] == "blocker"]
@@ -132,6 +134,22 @@ def test_show_is_what_add_does(hosts: dict[str, Host]) -> None:
                     assert add(host, bdf, fewer) == 1, (where, fewer)
             checked += 1
     assert checked > 60
+
+
+def test_no_iommu_host_refuses_every_device(hosts: dict[str, Host]) -> None:
+    """Without an IOMMU `add` refuses the host before any device rule, with one line; `show`
+    gives every device that line as its first blocker, which no flag lifts."""
+    for name in WITHOUT_IOMMU:
+        host = hosts[name]
+        for bdf in devices(host):
+            shown = pcipass("--json", "show", bdf, host=host).json()
+            first = shown["findings"][0]
+            assert not shown["ready"], (name, bdf)
+            assert (first["code"], first["severity"], first["override"]) == \
+                ("no-iommu", "blocker", None), (name, bdf)
+            refused = pcipass("assignable", "add", "--dry-run", bdf, host=host)
+            assert refused.code == 1, (name, bdf)
+            assert refused.err.strip() == f"pcipass: error: {first['message']}", (name, bdf)
 
 
 def test_platform_functions_are_refused_and_named(hosts: dict[str, Host]) -> None:
