@@ -13,26 +13,27 @@ from typing import Any
 import click
 
 from pcipass.cli.context import AppContext, json_option, pass_app
-from pcipass.cli.output import emit_json, out, run_change, show_outcome, warn
+from pcipass.cli.output import emit_json, out, run_change, show_outcome, show_plan, warn
 from pcipass.host.base import Host
 from pcipass.model import declared as model
 from pcipass.ops import boot_files, persist_store
+from pcipass.ops.assign import HostFacts
 from pcipass.ops.boot_files import FileChange
 from pcipass.ops.persist import Preview, preview
 from pcipass.run.executor import Outcome
+from pcipass.run.faults import from_env
 from pcipass.run.plan import Plan
+from pcipass.run.session import Result
 
 
 def _say(line: str) -> None:
     out().print(line, markup=False)
 
 
-_ACTIONS = {"create": "created", "replace": "replaced", "remove": "removed", "keep": "kept"}
-
-
 @dataclass(frozen=True)
 class _Diff:
-    """`plan`'s whole answer: the phases' preview, the boot files, their programs."""
+    """`plan`'s whole answer: the phases' preview, the boot files and the plan that
+    installs them (with the programs they need)."""
 
     found: Preview
     files: list[FileChange]
@@ -52,7 +53,7 @@ def _diff(host: Host) -> _Diff:
     declared = persist_store.load(host)
     facts = boot_facts(host)
     files = boot_files.changes(host, facts, declared)
-    return _Diff(preview(facts, declared), files, boot_files.programs_plan(host, files))
+    return _Diff(preview(facts, declared), files, boot_files.boot_plan(host, files))
 
 
 def _show_diff(diff: _Diff) -> None:
@@ -66,10 +67,7 @@ def _show_diff(diff: _Diff) -> None:
             _say(f"# {note}")
     for refusal in found.refusals:
         _say(f"# refused: {refusal}")
-    for change in diff.files:
-        for line in change.diff():
-            _say(line)
-    for line in diff.programs.render():
+    for line in diff.programs.render():  # each boot file's line and diff, then programs
         _say(line)
     if found.empty and not any(c.changed for c in diff.files):
         _say("# the host is in its declared state: nothing to apply")
@@ -99,7 +97,6 @@ def apply_cmd(app: AppContext, dry_run: bool, boot: bool, json_: bool) -> None:
     """Converge the host to its declared state: VF counts, then assignable devices, each
     phase one journalled plan of the single commands' steps."""
     from pcipass.ops.persist_apply import apply, skipped_error  # noqa: PLC0415
-    from pcipass.run.faults import from_env  # noqa: PLC0415
 
     app.json = app.json or json_
     host = app.host()
@@ -121,10 +118,7 @@ def apply_cmd(app: AppContext, dry_run: bool, boot: bool, json_: bool) -> None:
     if app.json:
         emit_json({"applied": [o.to_json() for o in shown],
                    "files": [c.to_json() for c in applied.files]})
-    else:
-        for change in applied.files:
-            _say(f"# {_ACTIONS[change.action]} /{change.path} ({change.what})")
-        if not any(o.done for o in shown) and not applied.files:
+    elif not any(o.done for o in shown):
             _say("# the host is in its declared state: nothing to apply")
     failure = skipped_error(applied)
     if failure is not None:
@@ -151,6 +145,10 @@ def show_cmd(app: AppContext, json_: bool) -> None:
         _say("nothing is declared")
 
 
+_DRY_RUN = click.option("--dry-run", is_flag=True,
+                        help="Print the change of the file (a diff); write nothing.")
+
+
 @click.command("add-assignable")
 @click.argument("device", metavar="DEVICE")
 @click.option("--backend", type=click.Choice(["xen", "vfio", "auto"]), default="auto",
@@ -158,13 +156,19 @@ def show_cmd(app: AppContext, json_: bool) -> None:
 @click.option("-n", "--name", help="The device's name, as `assignable add -n`.")
 @click.option("--claim-at-boot", is_flag=True,
               help="Claim it at boot, before any host driver binds.")
+@_DRY_RUN
 @json_option
 @pass_app
 def add_assignable_cmd(app: AppContext, device: str, backend: str, name: str | None,
-                       claim_at_boot: bool, json_: bool) -> None:
+                       claim_at_boot: bool, dry_run: bool, json_: bool) -> None:
     """Declare DEVICE (a BDF or interface) assignable; `apply` makes it so."""
-    item = persist_store.declare_assignable(app.host(), device, backend, name, claim_at_boot)
-    _declared(app, json_, f"assignable {item.bdf}")
+    def change(facts: HostFacts, declared: model.Declared) -> model.Declared:
+        item = persist_store.assignable_item(facts, device, backend, name, claim_at_boot)
+        said[:] = [f"assignable {item.bdf}"]
+        return declared.with_assignable(item)
+
+    said: list[str] = []
+    _edit(app, json_, dry_run, f"state add-assignable {device}", change, said)
 
 
 @click.command("set-vfs")
@@ -172,23 +176,39 @@ def add_assignable_cmd(app: AppContext, device: str, backend: str, name: str | N
 @click.argument("count", type=click.IntRange(min=0), metavar="N")
 @click.option("--autoprobe/--no-autoprobe", default=None,
               help="Whether drivers take the new VFs (default: leave it).")
+@_DRY_RUN
 @json_option
 @pass_app
-def set_vfs_cmd(app: AppContext, pf: str, count: int, autoprobe: bool | None,
+def set_vfs_cmd(app: AppContext, pf: str, count: int, autoprobe: bool | None, dry_run: bool,
                 json_: bool) -> None:
     """Declare N VFs (0: none) on PF (a BDF or interface); `apply` makes it so."""
-    item = persist_store.declare_vfs(app.host(), pf, count, autoprobe)
-    _declared(app, json_, f"vfs {item.pf}")
+    def change(facts: HostFacts, declared: model.Declared) -> model.Declared:
+        item = persist_store.vfs_item(facts, pf, count, autoprobe)
+        said[:] = [f"vfs {item.pf}"]
+        return declared.with_vfs(item)
+
+    said: list[str] = []
+    _edit(app, json_, dry_run, f"state set-vfs {pf} {count}", change, said)
 
 
 @click.command("forget")
 @click.argument("item", metavar="BDF")
+@_DRY_RUN
 @json_option
 @pass_app
-def forget_cmd(app: AppContext, item: str, json_: bool) -> None:
+def forget_cmd(app: AppContext, item: str, dry_run: bool, json_: bool) -> None:
     """Drop every declaration of BDF (the device is left as it is now)."""
-    dropped = persist_store.forget(app.host(), item)
-    if app.json or json_:
+    def change(_facts: HostFacts, declared: model.Declared) -> model.Declared:
+        rest, dropped[:] = persist_store.forgotten(declared, item)
+        return rest
+
+    dropped: list[str] = []
+    app.json = app.json or json_
+    result = persist_store.edit(app.host(), f"state forget {item}", change, dry_run, warn,
+                                from_env())
+    if _shown_plan(app, result):
+        return
+    if app.json:
         emit_json({"forgotten": dropped})
         return
     for line in dropped:
@@ -233,11 +253,28 @@ boot_group.add_command(boot_status_cmd)
 boot_group.add_command(boot_enable_cmd)
 
 
-def _declared(app: AppContext, json_: bool, what: str) -> None:
-    if app.json or json_:
-        emit_json({"declared": what})
+def _shown_plan(app: AppContext, result: Result) -> bool:
+    """Show a dry run's plan (True), or the notes of a run (False: the caller says more)."""
+    if result.plan is not None:
+        show_plan(app, result.plan, dry_run=True)
+        return True
+    assert result.outcome is not None
+    for message in result.outcome.warnings:
+        warn(message)
+    return False
+
+
+def _edit(app: AppContext, json_: bool, dry_run: bool, command: str,
+          change: persist_store.Change, said: list[str]) -> None:
+    """Plan (and unless `dry_run`, run) one edit of the file; say what it declared."""
+    app.json = app.json or json_
+    result = persist_store.edit(app.host(), command, change, dry_run, warn, from_env())
+    if _shown_plan(app, result):
         return
-    _say(f"declared {what}; `pcipass plan` shows what `pcipass apply` changes")
+    if app.json:
+        emit_json({"declared": said[0]})
+        return
+    _say(f"declared {said[0]}; `pcipass plan` shows what `pcipass apply` changes")
 
 
 @click.group("state")

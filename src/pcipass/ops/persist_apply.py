@@ -1,8 +1,8 @@
 """`apply`: converge the host to its declared state, one journalled plan per phase.
 
-After the phases (not at boot), the boot files are installed (`ops.boot_files`) and the
-programs they need (`update-initramfs -u`) run as one more journalled plan; when those
-fail, the files are put back as they were.
+After the phases (not at boot), the boot files are installed (`ops.boot_files`) with the
+programs they need (`update-initramfs -u`) as one more journalled plan: when a program
+fails, the files are put back as they were.
 
 Each phase (`persist.PHASES`: the VF counts, then the assignable devices) runs through
 `run.session.execute` like a single command: lock → recover → plan on fresh facts →
@@ -23,13 +23,13 @@ from pcipass.errors import OperationError, PcipassError
 from pcipass.host.base import Host
 from pcipass.model.discovery import discover
 from pcipass.ops.assign import HostFacts
-from pcipass.ops.boot_files import FileChange, changes, install, programs_plan
+from pcipass.ops.boot_files import FileChange, boot_plan, changes
 from pcipass.ops.facts import gather_facts
 from pcipass.ops.persist import BLOCKING, PHASES, ItemState, phase_plan, states
 from pcipass.ops.persist_store import load
 from pcipass.ops.sriov import NUMVFS
 from pcipass.run.executor import Fault, Outcome
-from pcipass.run.lock import Lock
+from pcipass.run.plan import Plan
 from pcipass.run.session import Warn, execute
 from pcipass.run.settle import wait_settled
 
@@ -84,20 +84,20 @@ def apply(host: Host, warn: Warn, boot: bool = False, fault: Fault | None = None
             then(outcome)
         applied.outcomes.append(outcome)
     if not boot:
-        found = changes(host, boot_facts(host), declared)
-        with Lock(host):
-            install(host, found)
-        applied.files = [c for c in found if c.changed]
+        found: list[FileChange] = []
+
+        def files_plan(_facts: HostFacts) -> Plan:
+            found[:] = changes(host, boot_facts(host), declared)
+            return boot_plan(host, found)
+
         try:
-            result = execute(host, lambda _facts: programs_plan(host, found), False, warn,
-                             fault=fault)
+            result = execute(host, files_plan, False, warn, fault=fault)
         except PcipassError as exc:
-            with Lock(host):
-                install(host, [FileChange(c.path, c.new, c.old, c.what) for c in found])
-            exc.what = f"{exc.what} (the boot files were put back as they were; the " \
-                       "VF counts and devices stay applied)"
+            exc.what = f"{exc.what} (the boot files were put back as they were; the VF counts " \
+                       "and devices stay applied)"
             raise
         assert result.outcome is not None
+        applied.files = [c for c in found if c.changed]
         if then is not None:
             then(result.outcome)
         applied.outcomes.append(result.outcome)

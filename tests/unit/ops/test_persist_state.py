@@ -143,10 +143,11 @@ def test_dry_run_and_plan_write_nothing(sim: SimHost, cli: Cli) -> None:
     r = cli("apply", "--dry-run", host=sim)
     assert r.code == 0
     lines = r.out.splitlines()
-    assert lines[:5] == [
+    assert lines[:6] == [
         f"# vfs {PF}: differs (0 VFs, declared 3)",
         f"echo 0 > /sys/bus/pci/devices/{PF}/sriov_drivers_autoprobe",
         f"echo 3 > /{NUMVFS}",
+        "write /etc/systemd/system/pcipass-apply.service (15 lines)",
         "--- /dev/null",
         "+++ b/etc/systemd/system/pcipass-apply.service",
     ]
