@@ -145,6 +145,10 @@ def show_cmd(app: AppContext, json_: bool) -> None:
         _say("nothing is declared")
 
 
+persist_option = click.option(
+    "--persist", is_flag=True,
+    help=f"Also record it in the declared state (/{model.STATE_FILE}), as the last step of "
+    "the same plan: kept across reboots by `pcipass apply`, unchanged if the change fails.")
 _DRY_RUN = click.option("--dry-run", is_flag=True,
                         help="Print the change of the file (a diff); write nothing.")
 

@@ -94,6 +94,10 @@ class Declared:
         rest = tuple(v for v in self.vfs if v.pf != item.pf)
         return replace(self, vfs=(*rest, item))
 
+    def without_assignable(self, bdf: str) -> Declared:
+        """This state without the assignable entry of address `bdf` (its VFs kept)."""
+        return replace(self, assignable=tuple(a for a in self.assignable if a.bdf != bdf))
+
     def without(self, bdf: str) -> Declared:
         """This state without any entry for address `bdf`."""
         return Declared(tuple(a for a in self.assignable if a.bdf != bdf),

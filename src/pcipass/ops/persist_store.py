@@ -66,6 +66,15 @@ def edit_plan(host: Host, command: str, change: Callable[[Declared], Declared]) 
     return Plan(command, (save_step(host, after, f"declare it in /{STATE_FILE}"),))
 
 
+def persisted(host: Host, plan: Plan, change: Callable[[Declared], Declared]) -> Plan:
+    """`plan` (a single command's live change) with the declared state's edit as its last
+    step: when a live step fails, the plan is undone before the file is touched; when the
+    file cannot be written, the live change is undone."""
+    edited = edit_plan(host, plan.command, change)
+    return Plan(f"{plan.command} --persist", (*plan.steps, *edited.steps),
+                (*plan.notes, *edited.notes))
+
+
 def _ids(dev: Device) -> Ids:
     ids = live_ids(dev)
     if ids is None:
