@@ -48,7 +48,8 @@ def test_declare_plan_apply_converged_forget(clean: Host, target: str) -> None:
     assert driver_of(host, E1000E) == stub
     after = pcipass("plan", "--json", host=host).json()
     assert after["converged"] is True
-    assert [p["steps"] for p in after["plans"]] == [[], [], []]  # VFs, devices, programs
+    assert [p["steps"] for p in after["plans"]] == [[], [], [], []]  # VFs, VF settings,
+    # devices, boot files
     assert [f["action"] for f in after["files"]] == ["keep", "keep", "keep"]
     assert pcipass("apply", host=host).out == \
         "# the host is in its declared state: nothing to apply\n"

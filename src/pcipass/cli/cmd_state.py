@@ -15,8 +15,10 @@ import click
 from pcipass.cli.context import AppContext, json_option, pass_app
 from pcipass.cli.output import emit_json, out, run_change, show_outcome, show_plan, warn
 from pcipass.host.base import Host
+from pcipass.host.netlink import describe as describe_vf
 from pcipass.model import declared as model
 from pcipass.ops import boot_files, persist_store
+from pcipass.ops import vf as ops_vf
 from pcipass.ops.assign import HostFacts
 from pcipass.ops.boot_files import FileChange
 from pcipass.ops.persist import Preview, preview
@@ -48,12 +50,13 @@ class _Diff:
 
 
 def _diff(host: Host) -> _Diff:
-    from pcipass.ops.persist_apply import boot_facts  # noqa: PLC0415 - reads modules.alias
+    from pcipass.ops.persist_apply import boot_facts, vf_links  # noqa: PLC0415 - modules.alias
 
     declared = persist_store.load(host)
     facts = boot_facts(host)
     files = boot_files.changes(host, facts, declared)
-    return _Diff(preview(facts, declared), files, boot_files.boot_plan(host, files))
+    return _Diff(preview(facts, declared, vf_links(host, facts, declared)), files,
+                 boot_files.boot_plan(host, files))
 
 
 def _show_diff(diff: _Diff) -> None:
@@ -141,8 +144,18 @@ def show_cmd(app: AppContext, json_: bool) -> None:
     for v in declared.vfs:
         probe = "" if v.autoprobe is None else f" autoprobe={'on' if v.autoprobe else 'off'}"
         _say(f"vfs {v.pf} {v.ids} count={v.count}{probe}")
+        for vf in v.settings:
+            _say(f"  vf {vf.index} {describe_vf(dict(vf.values))}")
     if not declared.assignable and not declared.vfs:
         _say("nothing is declared")
+
+
+def settings_options(command: Any) -> Any:
+    """One option per row of `ops.vf.SETTINGS` (the one table of VF settings)."""
+    for setting in reversed(ops_vf.SETTINGS):
+        command = click.option(setting.flag, setting.key, metavar=setting.metavar,
+                               help=setting.help)(command)
+    return command
 
 
 persist_option = click.option(
@@ -195,6 +208,29 @@ def set_vfs_cmd(app: AppContext, pf: str, count: int, autoprobe: bool | None, dr
     _edit(app, json_, dry_run, f"state set-vfs {pf} {count}", change, said)
 
 
+@click.command("set-vf")
+@click.argument("pf", metavar="PF")
+@click.argument("vf", type=click.IntRange(min=0), metavar="VF")
+@settings_options
+@click.option("--clear", is_flag=True, help="Drop VF's declared settings first (alone: drop "
+              "them).")
+@_DRY_RUN
+@json_option
+@pass_app
+def set_vf_cmd(app: AppContext, /, pf: str, vf: int, clear: bool, dry_run: bool, json_: bool,
+               **values: str | None) -> None:
+    """Declare settings of VF number VF of PF (below its declared count), as `vf set` takes
+    them; `apply` sets them after the VF counts."""
+    given = {k: v for k, v in values.items() if v is not None}
+
+    def change(facts: HostFacts, declared: model.Declared) -> model.Declared:
+        said[:] = [f"VF {vf} of {pf}"]
+        return persist_store.with_vf_settings(facts, declared, pf, vf, given, clear)
+
+    said: list[str] = []
+    _edit(app, json_, dry_run, f"state set-vf {pf} {vf}", change, said)
+
+
 @click.command("forget")
 @click.argument("item", metavar="BDF")
 @_DRY_RUN
@@ -224,10 +260,11 @@ def forget_cmd(app: AppContext, item: str, dry_run: bool, json_: bool) -> None:
 @pass_app
 def boot_status_cmd(app: AppContext, json_: bool) -> None:
     """Per declared item: active now, applies at next boot, or differs (and why)."""
-    from pcipass.ops.persist_apply import boot_facts  # noqa: PLC0415 - reads modules.alias
+    from pcipass.ops.persist_apply import boot_facts, vf_links  # noqa: PLC0415 - modules.alias
 
     host = app.host()
-    rows = boot_files.boot_status(host, boot_facts(host), persist_store.load(host))
+    facts, declared = boot_facts(host), persist_store.load(host)
+    rows = boot_files.boot_status(host, facts, declared, vf_links(host, facts, declared))
     if app.json or json_:
         emit_json({"boot": [r.to_json() for r in rows]})
         return
@@ -286,7 +323,7 @@ def state_group() -> None:
     """The declared host state that `pcipass apply` converges to: show and edit it."""
 
 
-for _cmd in (show_cmd, add_assignable_cmd, set_vfs_cmd, forget_cmd):
+for _cmd in (show_cmd, add_assignable_cmd, set_vfs_cmd, set_vf_cmd, forget_cmd):
     state_group.add_command(_cmd)
 
 COMMANDS: list[click.Command] = [plan_cmd, apply_cmd, state_group, boot_group]

@@ -28,7 +28,7 @@ from pcipass.ops.boot import (
     UNIT_WANTS,
     boot_files,
 )
-from pcipass.ops.persist import Status, states
+from pcipass.ops.persist import Status, VfLinks, states
 from pcipass.run.plan import Action, Check, CheckKind, Plan, Step, put_file, text_diff
 
 MAX_BOOT_FILE = 1 << 20
@@ -139,8 +139,10 @@ class BootState:
 ACTIVE, AT_BOOT, DIFFERS = "active now", "applies at next boot", "differs"
 
 
-def boot_status(host: Host, facts: HostFacts, declared: Declared) -> list[BootState]:
-    """Per declared item: whether it holds now, and what the installed files do at boot."""
+def boot_status(host: Host, facts: HostFacts, declared: Declared,
+                links: VfLinks | None = None) -> list[BootState]:
+    """Per declared item: whether it holds now, and what the installed files do at boot
+    (`links`: the PFs' VF settings; the boot unit applies those)."""
     found = {c.path: c for c in changes(host, facts, declared)}
     unit = found[UNIT_FILE]
     enabled = host.exists(UNIT_WANTS)
@@ -149,7 +151,7 @@ def boot_status(host: Host, facts: HostFacts, declared: Declared) -> list[BootSt
         "the boot unit is not enabled (`pcipass boot enable`)"
     claims = {a.bdf: a for a in declared.assignable if a.claim_at_boot}
     result: list[BootState] = []
-    for item in states(facts, declared):
+    for item in states(facts, declared, links):
         mechanism = by_unit
         if item.kind == "assignable" and item.bdf in claims:
             file = found[MODPROBE_FILE if claims[item.bdf].backend == "xen" else UDEV_FILE]

@@ -24,6 +24,7 @@ from pcipass.model.declared import (
     AssignableItem,
     Declared,
     Ids,
+    VfSettings,
     VfsItem,
     parse,
     render,
@@ -33,6 +34,7 @@ from pcipass.model.resolve import SHOW, resolve
 from pcipass.ops.assign import HostFacts, choose_backend
 from pcipass.ops.persist import live_ids
 from pcipass.ops.sriov import sriov_pf
+from pcipass.ops.vf import parse_values, refuse_known
 from pcipass.run.executor import Fault
 from pcipass.run.plan import Plan, Step, file_step
 from pcipass.run.session import Result, Warn, execute
@@ -101,6 +103,30 @@ def vfs_item(facts: HostFacts, text: str, count: int, autoprobe: bool | None = N
         raise InputError(f"{count} VFs is not possible on {pf.bdf} (sriov_totalvfs {total})",
                          f"use 0-{total}")
     return VfsItem(str(pf.bdf), _ids(pf), count, autoprobe)
+
+
+def with_vf_settings(facts: HostFacts, declared: Declared, text: str, index: int,
+                     values: dict[str, str], clear: bool = False,
+                     declare_count: bool = False) -> Declared:
+    """`declared` with VF `index` of the PF `text` names given the settings `values` (the
+    texts `vf set` takes, read by its parsers and refusals); `clear`: its earlier declared
+    settings dropped first. A PF without a declared VF count is refused, or with
+    `declare_count` declared with the VFs it has now (`vf set --persist`)."""
+    pf = sriov_pf(facts.model, text)
+    item = declared.vfs_of(str(pf.bdf))
+    if item is None and declare_count and pf.sriov is not None and pf.sriov.num_vfs:
+        item = vfs_item(facts, str(pf.bdf), pf.sriov.num_vfs)
+    if item is None:
+        raise InputError(f"{pf.bdf} has no declared VF count, which its VFs' settings need",
+                         f"declare it first: `pcipass state set-vfs {pf.bdf} N`")
+    if index >= item.count:
+        raise InputError(f"VF {index} is not below the declared count {item.count} of "
+                         f"{pf.bdf}", f"`pcipass state set-vfs {pf.bdf} {index + 1}` first")
+    wanted = parse_values(values) if values or not clear else {}
+    refuse_known(pf, wanted)
+    vf = None if clear else item.vf(index)
+    return declared.with_vfs(item.with_vf((vf or VfSettings(index, ())).merged(wanted), index),
+                             keep_vf=False)
 
 
 Change = Callable[[HostFacts, Declared], Declared]

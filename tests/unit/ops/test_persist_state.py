@@ -113,14 +113,15 @@ def test_a_vf_waits_for_its_pf_then_both_phases_apply(sim: SimHost, cli: Cli) ->
     assert status(sim)[f"assignable {VF1}"][0] is Status.WAITS
     preview = cli("plan", "--json", host=sim).json()
     assert [p["command"] for p in preview["plans"]] == [
-        f"apply vfs: sriov enable {PF} --vfs 2", "apply assignable", "apply boot"]
+        f"apply vfs: sriov enable {PF} --vfs 2", "apply vf", "apply assignable", "apply boot"]
     r = cli("--json", "apply", host=sim)
     assert r.code == 0, r.err
     applied = r.json()["applied"]
     assert [a["command"] for a in applied] == [f"apply vfs: sriov enable {PF} --vfs 2",
+                                               "apply vf",
                                                f"apply assignable: assignable add {VF1}",
                                                "apply boot"]
-    assert applied[2]["steps"] == []  # no initramfs on the simulated host
+    assert applied[3]["steps"] == []  # no initramfs on the simulated host
     assert driver(sim, VF1) == "vfio-pci" and driver(sim, VF0) == "igbvf"
     assert cli("plan", "--json", host=sim).json()["converged"] is True
     assert Journal(sim).load() is not None  # journalled like every change
