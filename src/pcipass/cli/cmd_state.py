@@ -22,6 +22,7 @@ from pcipass.ops import vf as ops_vf
 from pcipass.ops.assign import HostFacts
 from pcipass.ops.boot_files import FileChange
 from pcipass.ops.persist import Preview, preview
+from pcipass.ops.sriov import sriov_pf
 from pcipass.run.executor import Outcome
 from pcipass.run.faults import from_env
 from pcipass.run.plan import Plan
@@ -224,7 +225,7 @@ def set_vf_cmd(app: AppContext, /, pf: str, vf: int, clear: bool, dry_run: bool,
     given = {k: v for k, v in values.items() if v is not None}
 
     def change(facts: HostFacts, declared: model.Declared) -> model.Declared:
-        said[:] = [f"VF {vf} of {pf}"]
+        said[:] = [f"VF {vf} of {sriov_pf(facts.model, pf).bdf}"]
         return persist_store.with_vf_settings(facts, declared, pf, vf, given, clear)
 
     said: list[str] = []

@@ -173,8 +173,9 @@ class Step:
             return f"forget the saved VF settings of {self.bdf}"
         if self.action == Action.PUT_FILE:
             new = (self.payload or {}).get("new")
+            lines = len(new.splitlines()) if new is not None else 0
             return f"rm /{self.path}" if new is None else \
-                f"write /{self.path} ({len(new.splitlines())} lines)"
+                f"write /{self.path} ({lines} line{'' if lines == 1 else 's'})"
         return f"forget the record of {self.bdf}"
 
     def diff(self) -> list[str]:

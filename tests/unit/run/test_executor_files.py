@@ -46,7 +46,7 @@ def test_the_step_writes_and_verifies_the_whole_file(tmp_path: Path) -> None:
     outcome = Executor(host, RecordStore(host), settle=0).run(plan)
     assert outcome.state == "done"
     assert (text(host, A), text(host, B)) == ("new a\n", "new b\n")
-    assert [s.render() for s in outcome.done] == [f"write /{A} (1 lines)", f"write /{B} (1 lines)"]
+    assert [s.render() for s in outcome.done] == [f"write /{A} (1 line)", f"write /{B} (1 line)"]
 
 
 def test_the_plan_renders_a_unified_diff_and_a_dry_run_writes_nothing(tmp_path: Path) -> None:
