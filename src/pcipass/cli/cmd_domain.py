@@ -60,33 +60,67 @@ class Persist:
         return diff(self.file, self.old, self.new)
 
 
-def _persist(host: Host, file: Path | None, domain: str,
-             edit: Callable[[bytes, HostFacts], bytes]) -> Persist | None:
-    """The planned edit of the domain's config, refused now if the config is not this
-    domain's (its `name`), not readable or not parseable, or the edit is refused."""
-    if file is None:
-        return None
-    from pcipass.ops.facts import gather_facts  # noqa: PLC0415 - startup cost
-    from pcipass.run.config_edit import read_config  # noqa: PLC0415
+Edit = Callable[[bytes, HostFacts], bytes]
 
-    dom = find_domain(xl_domains(host), domain)
+
+def _persist(host: Host, file: Path, dom: XlDomain, edit: Edit, facts: HostFacts) -> Persist:
+    """The planned edit of the domain's config, refused if the config is not this domain's
+    (its `name`), not readable or not parseable, or the edit is refused."""
+    from pcipass.run.config_edit import read_config  # noqa: PLC0415 - only with --persist
+
     data = read_config(host, file)
     name = parse_config(data).get_string("name")
     if name != dom.name:
         raise InputError(f"{file} is the config of {name!r}, not of domain {dom.name!r}"
                          if name else f"{file} names no domain (no name = ...)",
                          f"give the config {dom.name} was created from")
-    return Persist(file, data, edit(data, gather_facts(host)))
+    return Persist(file, data, edit(data, facts))
+
+
+@dataclass
+class Target:
+    """What one attach/detach knows of its domain, read once, inside the plan's `build`
+    (under the lock, after recovery): every domain (`read_domains`: one `xl list`, then the
+    target's details), the config edit `--persist` plans, and the domain's id for the wait
+    after the plan. With `wait`, a guest whose pcifront is still taking an earlier hot-plug
+    (its backend state, read with the devices) is waited for first, then read again."""
+
+    host: Host
+    domain: str
+    wait: bool
+    config: bool = True
+    """Read `xl list -l` (type, passthrough): attach refuses on them, detach does not."""
+    file: Path | None = None
+    edit: Edit | None = None
+    domid: int | None = None
+    persist: Persist | None = None
+
+    def read(self, facts: HostFacts) -> list[XlDomain]:
+        domains = read_domains(self.host, self.domain, self.config)
+        text = self.domain.strip()
+        dom = next((d for d in domains if text in (d.name, str(d.domid))), None)
+        if dom is not None and dom.domid != 0:
+            self.domid = dom.domid
+            if self.wait and dom.backend in RECONFIGURING:
+                said = _settle(self.host, dom.domid)
+                if said:
+                    warn(said)
+                domains = read_domains(self.host, self.domain, self.config)
+        if self.file is not None and self.edit is not None:
+            self.persist = _persist(self.host, self.file, find_domain(domains, self.domain),
+                                    self.edit, facts)
+        return domains
 
 
 def _run(app: AppContext, build: Callable[[HostFacts], Plan], dry_run: bool,
-         targets: tuple[str, ...], persist: Persist | None, domid: int | None) -> None:
-    """Run the plan, write the config, wait for the guest's pcifront (`domid`); render the
-    plan or the outcome (with the config edit)."""
+         targets: tuple[str, ...], target: Target) -> None:
+    """Run the plan, write the config, wait for the guest's pcifront; render the plan or
+    the outcome (with the config edit)."""
     from pcipass.run import session  # noqa: PLC0415 - only commands that change the host
     from pcipass.run.faults import from_env  # noqa: PLC0415
 
     result = session.execute(app.host(), build, dry_run, warn, targets, fault=from_env())
+    persist = target.persist
     edited: dict[str, object] | None = None
     if persist is not None:
         backup = None
@@ -104,6 +138,7 @@ def _run(app: AppContext, build: Callable[[HostFacts], Plan], dry_run: bool,
         return
     outcome = result.outcome
     assert outcome is not None
+    domid = target.domid
     said = _settle(app.host(), domid) if domid is not None and outcome.done else None
     outcome.warnings += [said] if said else []
     for message in outcome.warnings:
@@ -119,7 +154,7 @@ def _run(app: AppContext, build: Callable[[HostFacts], Plan], dry_run: bool,
         out().print(written, markup=False)
 
 
-def _add_entries(specs: tuple[str, ...], permissive: bool) -> Callable[[bytes, HostFacts], bytes]:
+def _add_entries(specs: tuple[str, ...], permissive: bool) -> Edit:
     """The config edit of an attach: each device not yet in pci=[…], as xl would get it."""
 
     def edit(data: bytes, facts: HostFacts) -> bytes:
@@ -142,7 +177,7 @@ def _add_entries(specs: tuple[str, ...], permissive: bool) -> Callable[[bytes, H
     return edit
 
 
-def _remove_entries(targets: tuple[str, ...]) -> Callable[[bytes, HostFacts], bytes]:
+def _remove_entries(targets: tuple[str, ...]) -> Edit:
     """The config edit of a detach: the devices' entries, where the config lists them."""
 
     def edit(data: bytes, facts: HostFacts) -> bytes:
@@ -157,6 +192,8 @@ def _remove_entries(targets: tuple[str, ...]) -> Callable[[bytes, HostFacts], by
 
 SETTLE_SECONDS = 60.0
 """How long to wait for a guest's pcifront to finish a hot-plug (a TCG guest takes ~10 s)."""
+SETTLE_POLL = 0.1
+"""How often the backend's state is re-read meanwhile (libxl's own wait polls every 0.1 s)."""
 
 
 def _settle(host: Host, domid: int) -> str | None:
@@ -164,22 +201,13 @@ def _settle(host: Host, domid: int) -> str | None:
     deadline = time.monotonic() + SETTLE_SECONDS
     state = backend_state(host, domid)
     while state in RECONFIGURING and time.monotonic() < deadline:
-        time.sleep(0.5)
+        time.sleep(SETTLE_POLL)
         state = backend_state(host, domid)
     if state in RECONFIGURING:
         return (f"domain {domid}'s pcifront has not finished the last hot-plug (PCI backend "
                 f"state {state}); xl refuses the next one with 'Backend ... not ready' until "
                 "it has")
     return None
-
-
-def _domid(app: AppContext, domain: str) -> int:
-    """The domain's id, after waiting for its pcifront to finish an earlier hot-plug."""
-    dom = find_domain(xl_domains(app.host()), domain)
-    said = _settle(app.host(), dom.domid)
-    if said:
-        warn(said)
-    return dom.domid
 
 
 def _no_domain(app: AppContext, domain: str, verb: str) -> InputError:
@@ -215,14 +243,15 @@ def attach_cmd(app: AppContext, domain: str, specs: tuple[str, ...], permissive:
     if not specs and _looks_like_device(domain):
         raise _no_domain(app, domain, "attach")
     request = AttachRequest(domain=domain, specs=specs, permissive=permissive)
-    persist = _persist(app.host(), config, domain, _add_entries(specs, permissive))
-    domid = _domid(app, domain) if not dry_run else None
+    target = Target(app.host(), domain, wait=not dry_run, file=config,
+                    edit=_add_entries(specs, permissive))
 
     def build(facts: HostFacts) -> Plan:
+        domains = target.read(facts)
         listed = frozenset((app.host().try_read_text(PERMISSIVE) or "").split())
-        return attach_plan(facts, read_domains(app.host(), domain), request, listed)
+        return attach_plan(facts, domains, request, listed)
 
-    _run(app, build, dry_run, specs, persist, domid)
+    _run(app, build, dry_run, specs, target)
 
 
 @click.command("detach")
@@ -243,13 +272,13 @@ def detach_cmd(app: AppContext, domain: str, targets: tuple[str, ...], force: bo
     if not targets and _looks_like_device(domain):
         raise _no_domain(app, domain, "detach")
     request = DetachRequest(domain=domain, targets=targets, force=force, give_back=give_back)
-    persist = _persist(app.host(), config, domain, _remove_entries(targets))
-    domid = _domid(app, domain) if not dry_run else None
+    target = Target(app.host(), domain, wait=not dry_run, config=False, file=config,
+                    edit=_remove_entries(targets))
 
     def build(facts: HostFacts) -> Plan:
-        return detach_plan(facts, read_domains(app.host(), domain), request)
+        return detach_plan(facts, target.read(facts), request)
 
-    _run(app, build, dry_run, targets, persist, domid)
+    _run(app, build, dry_run, targets, target)
 
 
 COLUMNS = ("ID", "NAME", "STATE", "TYPE", "DEVICE", "VDEV", "OPTIONS")
