@@ -2,8 +2,10 @@
 with xl's spellings `pci-attach`, `pci-detach`, `pci-list`.
 
 attach and detach are plans (`pcipass.ops.attach`) run by the executor. `--persist CONFIG`
-also edits the domain's xl config (`pcipass.run.config_edit`): its new bytes are planned,
-and the config refused, before anything is done; it is written once the plan has run.
+also edits the domain's xl config (`pcipass.xlcfg_edit`): its new text is planned, and the
+config refused, before anything is done, and written by the plan's last step (`put-file`:
+journalled before it runs, verified by re-reading, undone by putting the old text back), so
+that a failed attach leaves the config as it was and recovery finishes or undoes the edit.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pcipass.cli.context import AppContext, alias, json_option, pass_app
 from pcipass.cli.output import emit_json, out, show_plan, warn
 from pcipass.errors import InputError
 from pcipass.host.base import Host
+from pcipass.host.user_files import BACKUP_SUFFIX, host_path
 from pcipass.host.xen import RECONFIGURING, XlDomain, backend_state, read_domains, xl_domains
 from pcipass.model.resolve import REMOVE, resolve_all
 from pcipass.ops.assign import HostFacts
@@ -33,7 +36,7 @@ from pcipass.ops.attach import (
     find_domain,
     lookup_domain,
 )
-from pcipass.run.plan import Plan
+from pcipass.run.plan import Action, Plan, Step, file_step
 from pcipass.spec import PciSpec, check_spec, format_spec
 from pcipass.xlcfg import effective_pci, parse_config
 from pcipass.xlcfg_edit import plan_add, plan_remove
@@ -48,7 +51,7 @@ persist_option = click.option(
 
 @dataclass(frozen=True)
 class Persist:
-    """The config edit `--persist` makes after the plan: the file, its bytes, the diff."""
+    """The config edit `--persist` makes: the file, its bytes before and after, the diff."""
 
     file: Path
     old: bytes
@@ -58,6 +61,22 @@ class Persist:
         from pcipass.xlcfg_edit import diff  # noqa: PLC0415 - only with --persist
 
         return diff(self.file, self.old, self.new)
+
+    def steps(self, host: Host, name: str) -> tuple[Step, ...]:
+        """The plan's step that writes the new text (none when the config already says it)."""
+        if self.new == self.old:
+            return ()
+        try:
+            text = self.new.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{self.file} is not UTF-8 text (byte {exc.start})",
+                             "fix the file's encoding") from exc
+        why = f"keep {name}'s devices in {self.file} for its next `xl create`"
+        return (file_step(host, str(self.file), text, why, user=True),)
+
+    def backup(self, host: Host) -> Path:
+        """Where the replaced config's previous text is kept (beside the real file)."""
+        return Path(host_path(host.root, self.file) + BACKUP_SUFFIX)
 
 
 Edit = Callable[[bytes, HostFacts], bytes]
@@ -93,7 +112,14 @@ class Target:
     file: Path | None = None
     edit: Edit | None = None
     domid: int | None = None
+    name: str = ""
     persist: Persist | None = None
+
+    def plan(self, plan: Plan) -> Plan:
+        """`plan` with the config edit as its last step (after the hot-plugs it records)."""
+        if self.persist is None:
+            return plan
+        return replace(plan, steps=plan.steps + self.persist.steps(self.host, self.name))
 
     def read(self, facts: HostFacts) -> list[XlDomain]:
         domains = read_domains(self.host, self.domain, self.config)
@@ -107,8 +133,9 @@ class Target:
                     warn(said)
                 domains = read_domains(self.host, self.domain, self.config)
         if self.file is not None and self.edit is not None:
-            self.persist = _persist(self.host, self.file, find_domain(domains, self.domain),
-                                    self.edit, facts)
+            dom = find_domain(domains, self.domain)
+            self.name = dom.name
+            self.persist = _persist(self.host, self.file, dom, self.edit, facts)
         return domains
 
 
@@ -122,10 +149,10 @@ def _run(app: AppContext, build: Callable[[HostFacts], Plan], dry_run: bool,
     result = session.execute(app.host(), build, dry_run, warn, targets, fault=from_env())
     persist = target.persist
     edited: dict[str, object] | None = None
+    written = persist is not None and result.outcome is not None and any(
+        s.action == Action.PUT_FILE for s in result.outcome.done)
     if persist is not None:
-        backup = None
-        if not dry_run and persist.new != persist.old:
-            backup = app.host().replace_user_file(persist.file, persist.old, persist.new)
+        backup = persist.backup(app.host()) if written else None
         edited = {"file": str(persist.file), "changed": persist.new != persist.old,
                   "backup": str(backup) if backup else None, "diff": persist.diff()}
     if result.plan is not None:
@@ -133,13 +160,14 @@ def _run(app: AppContext, build: Callable[[HostFacts], Plan], dry_run: bool,
             emit_json(dict(result.plan.to_json(), dry_run=True, persist=edited))
             return
         show_plan(app, result.plan, dry_run=True)
-        if persist is not None:
-            out().print(persist.diff() or f"# {persist.file}: no change", markup=False, end="")
+        if persist is not None and persist.new == persist.old:
+            out().print(f"# {persist.file}: no change", markup=False)
         return
     outcome = result.outcome
     assert outcome is not None
     domid = target.domid
-    said = _settle(app.host(), domid) if domid is not None and outcome.done else None
+    plugged = any(s.argv[:1] == ("xl",) for s in outcome.done)
+    said = _settle(app.host(), domid) if domid is not None and plugged else None
     outcome.warnings += [said] if said else []
     for message in outcome.warnings:
         warn(message)
@@ -149,9 +177,9 @@ def _run(app: AppContext, build: Callable[[HostFacts], Plan], dry_run: bool,
     for step in outcome.done:
         out().print(step.render(), markup=False)
     if edited is not None:
-        written = f"wrote {persist.file} (previous version kept as {edited['backup']})" \
-            if edited["backup"] and persist is not None else f"{edited['file']}: already as asked"
-        out().print(written, markup=False)
+        said = f"wrote {edited['file']} (previous version kept as {edited['backup']})" \
+            if written else f"{edited['file']}: already as asked"
+        out().print(said, markup=False)
 
 
 def _add_entries(specs: tuple[str, ...], permissive: bool) -> Edit:
@@ -249,7 +277,7 @@ def attach_cmd(app: AppContext, domain: str, specs: tuple[str, ...], permissive:
     def build(facts: HostFacts) -> Plan:
         domains = target.read(facts)
         listed = frozenset((app.host().try_read_text(PERMISSIVE) or "").split())
-        return attach_plan(facts, domains, request, listed)
+        return target.plan(attach_plan(facts, domains, request, listed))
 
     _run(app, build, dry_run, specs, target)
 
@@ -276,7 +304,7 @@ def detach_cmd(app: AppContext, domain: str, targets: tuple[str, ...], force: bo
                     edit=_remove_entries(targets))
 
     def build(facts: HostFacts) -> Plan:
-        return detach_plan(facts, target.read(facts), request)
+        return target.plan(detach_plan(facts, target.read(facts), request))
 
     _run(app, build, dry_run, targets, target)
 
