@@ -122,6 +122,7 @@ class Target:
         return replace(plan, steps=plan.steps + self.persist.steps(self.host, self.name))
 
     def read(self, facts: HostFacts) -> list[XlDomain]:
+        """The domains for the planner (after the wait), with the `--persist` edit planned."""
         domains = read_domains(self.host, self.domain, self.config)
         text = self.domain.strip()
         dom = next((d for d in domains if text in (d.name, str(d.domid))), None)
@@ -141,8 +142,8 @@ class Target:
 
 def _run(app: AppContext, build: Callable[[HostFacts], Plan], dry_run: bool,
          targets: tuple[str, ...], target: Target) -> None:
-    """Run the plan, write the config, wait for the guest's pcifront; render the plan or
-    the outcome (with the config edit)."""
+    """Run the plan (the config edit is its last step), wait for the guest's pcifront;
+    render the plan or the outcome (with the config edit)."""
     from pcipass.run import session  # noqa: PLC0415 - only commands that change the host
     from pcipass.run.faults import from_env  # noqa: PLC0415
 
