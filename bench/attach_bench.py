@@ -1,12 +1,19 @@
 #!/usr/bin/env python3
 """Attach benchmark: the e1000e into a running PV guest and out again, side by side.
 
-Compares, median of --rounds runs of "attach, wait for the guest, detach, wait":
-  xl       `xl pci-attach DOMID BDF` and `xl pci-detach DOMID BDF` (the raw tool);
-  library  pcipass in-process: facts, domains, plan, lock, journal, verification re-reads;
-  cli      `python3 -m pcipass attach/detach` as a user runs it.
-Only the commands are timed, not the wait for the guest's pcifront between them (a second
-device, an igb VF, stays attached so that pcifront keeps its bus). Goal: cli within 1.2x of xl.
+Three ways, interleaved (each round runs all three, in a rotating order), medians of --rounds:
+  xl       `xl pci-attach DOMID BDF`, later `xl pci-detach DOMID BDF` (the raw tool);
+  library  pcipass in-process, what the command runs: facts, the domain read once, plan,
+           lock, journal, xl, verification (`session.execute`), without the interpreter;
+  cli      `python3 -m pcipass attach/detach DOMID BDF` as a user runs it: the library, the
+           interpreter's start-up and imports, and the wait for the guest's pcifront.
+Two clocks per command: until the command returns, and until the guest has taken the
+hot-plug (xl lists the device, or no longer does, and the PCI backend is no longer
+reconfiguring, polled every 20 ms). xl returns before the guest has finished an attach; the
+CLI waits for it; the library way does not (the bench's poll then does). A second device, an
+igb VF, stays attached so that pcifront keeps its bus. The backend's xenbus state right after
+each command returns is counted, and so are the programs the library way runs.
+Bytecode is cached (PYTHONPYCACHEPREFIX) as an installed pcipass has it. Goal: ≤ 1.2x of xl.
 
 Run inside the Xen lab:  labs/xen/run.sh 'PYTHONPATH=$PWD/src python3 bench/attach_bench.py'
 On the simulated host:   python3 bench/attach_bench.py --sim
@@ -15,6 +22,7 @@ On the simulated host:   python3 bench/attach_bench.py --sim
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import statistics
 import subprocess
@@ -25,16 +33,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pcipass.host import paths
-from pcipass.host.base import Host
+from pcipass.host.base import DEFAULT_RUN_TIMEOUT, Host, RunResult
 from pcipass.host.real import RealHost
 from pcipass.host.xen import RECONFIGURING, backend_state, read_domains, xl_pci_list
 from pcipass.ops.assign import HostFacts
 from pcipass.ops.attach import AttachRequest, DetachRequest, attach_plan, detach_plan
-from pcipass.ops.facts import gather_facts
-from pcipass.run.executor import Executor
-from pcipass.run.lock import Lock
 from pcipass.run.plan import Plan
-from pcipass.run.records import RecordStore
+from pcipass.run.session import execute
 
 E1000E = "0000:02:00.0"
 IGB_PF = "0000:03:00.0"
@@ -42,9 +47,30 @@ VF = "0000:03:10.0"
 GUEST = "bench"
 CONFIG = (
     f'name = "{GUEST}"\ntype = "pv"\nkernel = "/var/lib/lab/vmlinuz"\n'
-    'ramdisk = "/var/lib/lab/domu-initrd.img"\nextra = "console=hvc0 quiet labsecs=1200"\n'
+    'ramdisk = "/var/lib/lab/domu-initrd.img"\nextra = "console=hvc0 quiet labsecs=1800"\n'
     f'memory = 256\nvcpus = 1\non_poweroff = "destroy"\npci = [ \'{VF}\' ]\n'
 )
+WAYS = ("xl", "library", "cli")
+CLOCKS = ("attach", "attach+guest", "detach", "detach+guest")
+
+
+class Counted:
+    """Counts the programs a `Host` runs while `active` (the library way's subprocesses),
+    by program and verb (paths, ids and addresses left out)."""
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+        self.runs: collections.Counter[str] = collections.Counter()
+        self.active = False
+        original = host.run
+
+        def run(argv: list[str], timeout: float = DEFAULT_RUN_TIMEOUT) -> RunResult:
+            if self.active:
+                self.runs[" ".join(a for a in argv if not a[:1].isdigit() and
+                                   not a.startswith("/"))] += 1
+            return original(argv, timeout)
+
+        host.run = run  # type: ignore[method-assign]
 
 
 def run(host: Host, *argv: str) -> None:
@@ -53,14 +79,14 @@ def run(host: Host, *argv: str) -> None:
         sys.exit(f"attach_bench: `{' '.join(argv)}` failed: {result.stderr.strip()}")
 
 
-def settle(host: Host, domid: int, attached: bool, timeout: float = 120.0) -> None:
-    """Wait (untimed) until xl lists the e1000e or not and the guest's pcifront is done."""
+def settled(host: Host, domid: int, attached: bool, timeout: float = 120.0) -> None:
+    """Poll until xl lists the e1000e (or not) and the guest's pcifront is done."""
     deadline = time.monotonic() + timeout
     while ((E1000E in xl_pci_list(host, domid)) != attached
            or backend_state(host, domid) in RECONFIGURING):
         if time.monotonic() > deadline:
             sys.exit(f"attach_bench: domain {domid} did not settle (attached={attached})")
-        time.sleep(0.2)
+        time.sleep(0.02)
 
 
 def prepare(host: Host) -> int:
@@ -77,36 +103,97 @@ def prepare(host: Host) -> int:
     host.write_state_file("tmp/bench.cfg", CONFIG)
     run(host, "xl", "create", "/tmp/bench.cfg")
     domid = next(d.domid for d in read_domains(host) if d.name == GUEST)
-    settle(host, domid, attached=False)
+    deadline = time.monotonic() + 180
+    while backend_state(host, domid) != "4":  # the guest's pcifront has connected
+        if time.monotonic() > deadline:
+            sys.exit("attach_bench: the guest's pcifront did not connect")
+        time.sleep(0.2)
     return domid
 
 
 def library(host: Host, build: Callable[[HostFacts], Plan]) -> None:
-    with Lock(host):
-        Executor(host, RecordStore(host)).run(build(gather_facts(host)))
+    outcome = execute(host, build, dry_run=False).outcome
+    if outcome is None or outcome.state != "done":
+        sys.exit(f"attach_bench: the library way ended {outcome}")
 
 
-def rounds(host: Host, domid: int, count: int, attach: Callable[[], None],
-           detach: Callable[[], None]) -> float:
-    """Median seconds of attach + detach (the waits for the guest in between not counted)."""
-    times = []
+class Bench:
+    """The three ways on one guest, and what each clock measured."""
+
+    def __init__(self, counted: Counted, domid: int, cli: list[str]) -> None:
+        self.host, self.domid, self.cli = counted.host, domid, cli
+        self.times: dict[str, dict[str, list[float]]] = {
+            w: {c: [] for c in CLOCKS} for w in WAYS}
+        self.states: dict[str, collections.Counter[str]] = {
+            w: collections.Counter() for w in WAYS}
+        self.counted = counted
+        self.counted.runs.clear()
+
+    def command(self, way: str, verb: str) -> None:
+        dom = str(self.domid)
+        if way == "xl":
+            run(self.host, "xl", f"pci-{verb}", dom, E1000E)
+        elif way == "cli":
+            subprocess.run([*self.cli, verb, dom, E1000E], check=True, stdout=subprocess.DEVNULL)
+        elif verb == "attach":
+            library(self.host, lambda f: attach_plan(
+                f, read_domains(self.host, dom), AttachRequest(dom, (E1000E,))))
+        else:
+            library(self.host, lambda f: detach_plan(
+                f, read_domains(self.host, dom, config=False), DetachRequest(dom, (E1000E,))))
+
+    def one(self, way: str, verb: str) -> None:
+        self.counted.active = way == "library"
+        start = time.perf_counter()
+        self.command(way, verb)
+        returned = time.perf_counter() - start
+        self.counted.active = False
+        self.states[way][f"{verb}:{backend_state(self.host, self.domid)}"] += 1
+        settled(self.host, self.domid, attached=verb == "attach")
+        self.times[way][verb].append(returned)
+        self.times[way][f"{verb}+guest"].append(time.perf_counter() - start)
+
+    def round(self, order: tuple[str, ...]) -> None:
+        for way in order:
+            self.one(way, "attach")
+            self.one(way, "detach")
+
+
+def startup(argv: list[str], count: int) -> float:
+    """Median seconds of running `argv` (the interpreter's start-up, imports)."""
+    spent = []
     for _ in range(count):
         start = time.perf_counter()
-        attach()
-        spent = time.perf_counter() - start
-        settle(host, domid, attached=True)
-        start = time.perf_counter()
-        detach()
-        times.append(spent + time.perf_counter() - start)
-        settle(host, domid, attached=False)
-    return statistics.median(times)
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+        spent.append(time.perf_counter() - start)
+    return statistics.median(spent)
+
+
+def report(bench: Bench, rounds: int, where: str, starts: dict[str, float]) -> None:
+    med = {w: {c: statistics.median(bench.times[w][c]) for c in CLOCKS} for w in WAYS}
+    print(f"attach_bench: {E1000E} attached to and detached from a PV guest ({where}), "
+          f"medians of {rounds} interleaved rounds, ms (x: ratio to xl on the same clock)")
+    print(f"{'way':<8}" + "".join(f"{c:>22}" for c in CLOCKS))
+    for way in WAYS:
+        cells = "".join(f"{med[way][c] * 1000:13.0f} ({med[way][c] / med['xl'][c]:5.2f}x)"
+                        for c in CLOCKS)
+        print(f"{way:<8}{cells}")
+    for way in WAYS:
+        print(f"  backend state right after {way} returned: {dict(bench.states[way])}")
+    each = {name: count / rounds for name, count in bench.counted.runs.items()}
+    print(f"  programs the library way ran per attach + detach: {sum(each.values()):.0f}: "
+          + ", ".join(f"{name} {n:g}" for name, n in each.items()))
+    for name, seconds in starts.items():
+        print(f"  {name}: {seconds * 1000:.0f} ms")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sim", action="store_true", help="use a fresh simulated xen-lab host")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
+    os.environ.setdefault("PYTHONPYCACHEPREFIX", "/tmp/pcipass-pycache")
+    sys.pycache_prefix = os.environ["PYTHONPYCACHEPREFIX"]
     if args.sim:
         from pcipass.sim.host import create_sim  # noqa: PLC0415
 
@@ -118,27 +205,17 @@ def main() -> None:
             sys.exit("attach_bench: run as root in the Xen lab's dom0 (or pass --sim)")
         host, prefix = RealHost("/"), []
     domid = prepare(host)
-    dom = str(domid)
     cli = [sys.executable, "-m", "pcipass", *prefix]
-    quiet = {"check": True, "stdout": subprocess.DEVNULL}
-    results = {
-        "xl": rounds(host, domid, args.rounds,
-                     lambda: run(host, "xl", "pci-attach", dom, E1000E),
-                     lambda: run(host, "xl", "pci-detach", dom, E1000E)),
-        "library": rounds(host, domid, args.rounds,
-                          lambda: library(host, lambda f: attach_plan(
-                              f, read_domains(host), AttachRequest(dom, (E1000E,)))),
-                          lambda: library(host, lambda f: detach_plan(
-                              f, read_domains(host), DetachRequest(dom, (E1000E,))))),
-        "cli": rounds(host, domid, args.rounds,
-                      lambda: subprocess.run([*cli, "attach", dom, E1000E], **quiet),  # type: ignore[call-overload]
-                      lambda: subprocess.run([*cli, "detach", dom, E1000E], **quiet)),  # type: ignore[call-overload]
-    }
+    counted = Counted(host)
+    Bench(counted, domid, cli).round(WAYS)  # warm: bytecode, page cache, the first hot-plug
+    bench = Bench(counted, domid, cli)
+    for i in range(args.rounds):
+        bench.round(WAYS[i % 3:] + WAYS[:i % 3])
+    starts = {"python3 -c pass": startup([sys.executable, "-c", "pass"], args.rounds),
+              "python3 -m pcipass --version (start-up + imports)":
+              startup([*cli, "--version"], args.rounds)}
     run(host, "xl", "destroy", GUEST)
-    print(f"attach_bench: {E1000E} attached to and detached from a PV guest, median of "
-          f"{args.rounds} ({'simulated host' if args.sim else 'Xen'})")
-    for name, seconds in results.items():
-        print(f"  {name:8s} {seconds * 1000:9.1f} ms   {seconds / results['xl']:6.2f}x xl")
+    report(bench, args.rounds, "simulated host" if args.sim else "Xen lab", starts)
 
 
 if __name__ == "__main__":

@@ -34,21 +34,24 @@ def answer(code: int = 0, out: str = "", err: str = "") -> Program:
 
 
 def xenstore(keys: Mapping[str, str]) -> dict[str, Program]:
-    """`xenstore-read` and `xenstore-list` over a fixed set of keys."""
+    """`xenstore-read` and `xenstore-ls -f` over a fixed set of keys."""
 
     def read(argv: list[str]) -> RunResult:
         if argv[1] in keys:
             return RunResult(tuple(argv), 0, keys[argv[1]] + "\n", "")
         return RunResult(tuple(argv), 1, "", "xenstore-read: couldn't read path\n")
 
-    def ls(argv: list[str]) -> RunResult:
-        path = argv[1]
-        kids = sorted({k[len(path) + 1:].split("/")[0] for k in keys if k.startswith(path + "/")})
-        if kids:
-            return RunResult(tuple(argv), 0, "\n".join(kids) + "\n", "")
-        return RunResult(tuple(argv), 1, "", "xenstore-list: couldn't read path\n")
+    def flat(argv: list[str]) -> RunResult:
+        out: list[str] = []
+        for path in argv[2:]:
+            under = sorted(k for k in keys if k.startswith(path + "/"))
+            if not under:
+                said = f"xenstore-ls: xs_directory ({path}): No such file or directory\n"
+                return RunResult(tuple(argv), 1, "".join(out), said)
+            out += [f'{k} = "{keys[k]}"\n' for k in under]
+        return RunResult(tuple(argv), 0, "".join(out), "")
 
-    return {"xenstore-read": read, "xenstore-list": ls}
+    return {"xenstore-read": read, "xenstore-ls": flat}
 
 
 class FaultyHost(Host):

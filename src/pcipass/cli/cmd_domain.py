@@ -2,8 +2,10 @@
 with xl's spellings `pci-attach`, `pci-detach`, `pci-list`.
 
 attach and detach are plans (`pcipass.ops.attach`) run by the executor. `--persist CONFIG`
-also edits the domain's xl config (`pcipass.run.config_edit`): its new bytes are planned,
-and the config refused, before anything is done; it is written once the plan has run.
+also edits the domain's xl config (`pcipass.xlcfg_edit`): its new text is planned, and the
+config refused, before anything is done, and written by the plan's last step (`put-file`:
+journalled before it runs, verified by re-reading, undone by putting the old text back), so
+that a failed attach leaves the config as it was and recovery finishes or undoes the edit.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pcipass.cli.context import AppContext, alias, json_option, pass_app
 from pcipass.cli.output import emit_json, out, show_plan, warn
 from pcipass.errors import InputError
 from pcipass.host.base import Host
+from pcipass.host.user_files import BACKUP_SUFFIX, host_path
 from pcipass.host.xen import RECONFIGURING, XlDomain, backend_state, read_domains, xl_domains
 from pcipass.model.resolve import REMOVE, resolve_all
 from pcipass.ops.assign import HostFacts
@@ -33,7 +36,7 @@ from pcipass.ops.attach import (
     find_domain,
     lookup_domain,
 )
-from pcipass.run.plan import Plan
+from pcipass.run.plan import Action, Plan, Step, file_step
 from pcipass.spec import PciSpec, check_spec, format_spec
 from pcipass.xlcfg import effective_pci, parse_config
 from pcipass.xlcfg_edit import plan_add, plan_remove
@@ -48,7 +51,7 @@ persist_option = click.option(
 
 @dataclass(frozen=True)
 class Persist:
-    """The config edit `--persist` makes after the plan: the file, its bytes, the diff."""
+    """The config edit `--persist` makes: the file, its bytes before and after, the diff."""
 
     file: Path
     old: bytes
@@ -59,39 +62,98 @@ class Persist:
 
         return diff(self.file, self.old, self.new)
 
+    def steps(self, host: Host, name: str) -> tuple[Step, ...]:
+        """The plan's step that writes the new text (none when the config already says it)."""
+        if self.new == self.old:
+            return ()
+        try:
+            text = self.new.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{self.file} is not UTF-8 text (byte {exc.start})",
+                             "fix the file's encoding") from exc
+        why = f"keep {name}'s devices in {self.file} for its next `xl create`"
+        return (file_step(host, str(self.file), text, why, user=True),)
 
-def _persist(host: Host, file: Path | None, domain: str,
-             edit: Callable[[bytes, HostFacts], bytes]) -> Persist | None:
-    """The planned edit of the domain's config, refused now if the config is not this
-    domain's (its `name`), not readable or not parseable, or the edit is refused."""
-    if file is None:
-        return None
-    from pcipass.ops.facts import gather_facts  # noqa: PLC0415 - startup cost
-    from pcipass.run.config_edit import read_config  # noqa: PLC0415
+    def backup(self, host: Host) -> Path:
+        """Where the replaced config's previous text is kept (beside the real file)."""
+        return Path(host_path(host.root, self.file) + BACKUP_SUFFIX)
 
-    dom = find_domain(xl_domains(host), domain)
+
+Edit = Callable[[bytes, HostFacts], bytes]
+
+
+def _persist(host: Host, file: Path, dom: XlDomain, edit: Edit, facts: HostFacts) -> Persist:
+    """The planned edit of the domain's config, refused if the config is not this domain's
+    (its `name`), not readable or not parseable, or the edit is refused."""
+    from pcipass.run.config_edit import read_config  # noqa: PLC0415 - only with --persist
+
     data = read_config(host, file)
     name = parse_config(data).get_string("name")
     if name != dom.name:
         raise InputError(f"{file} is the config of {name!r}, not of domain {dom.name!r}"
                          if name else f"{file} names no domain (no name = ...)",
                          f"give the config {dom.name} was created from")
-    return Persist(file, data, edit(data, gather_facts(host)))
+    return Persist(file, data, edit(data, facts))
+
+
+@dataclass
+class Target:
+    """What one attach/detach knows of its domain, read once, inside the plan's `build`
+    (under the lock, after recovery): every domain (`read_domains`: one `xl list`, then the
+    target's details), the config edit `--persist` plans, and the domain's id for the wait
+    after the plan. With `wait`, a guest whose pcifront is still taking an earlier hot-plug
+    (its backend state, read with the devices) is waited for first, then read again."""
+
+    host: Host
+    domain: str
+    wait: bool
+    config: bool = True
+    """Read `xl list -l` (type, passthrough): attach refuses on them, detach does not."""
+    file: Path | None = None
+    edit: Edit | None = None
+    domid: int | None = None
+    name: str = ""
+    persist: Persist | None = None
+
+    def plan(self, plan: Plan) -> Plan:
+        """`plan` with the config edit as its last step (after the hot-plugs it records)."""
+        if self.persist is None:
+            return plan
+        return replace(plan, steps=plan.steps + self.persist.steps(self.host, self.name))
+
+    def read(self, facts: HostFacts) -> list[XlDomain]:
+        """The domains for the planner (after the wait), with the `--persist` edit planned."""
+        domains = read_domains(self.host, self.domain, self.config)
+        text = self.domain.strip()
+        dom = next((d for d in domains if text in (d.name, str(d.domid))), None)
+        if dom is not None and dom.domid != 0:
+            self.domid = dom.domid
+            if self.wait and dom.backend in RECONFIGURING:
+                said = _settle(self.host, dom.domid)
+                if said:
+                    warn(said)
+                domains = read_domains(self.host, self.domain, self.config)
+        if self.file is not None and self.edit is not None:
+            dom = find_domain(domains, self.domain)
+            self.name = dom.name
+            self.persist = _persist(self.host, self.file, dom, self.edit, facts)
+        return domains
 
 
 def _run(app: AppContext, build: Callable[[HostFacts], Plan], dry_run: bool,
-         targets: tuple[str, ...], persist: Persist | None, domid: int | None) -> None:
-    """Run the plan, write the config, wait for the guest's pcifront (`domid`); render the
-    plan or the outcome (with the config edit)."""
+         targets: tuple[str, ...], target: Target) -> None:
+    """Run the plan (the config edit is its last step), wait for the guest's pcifront;
+    render the plan or the outcome (with the config edit)."""
     from pcipass.run import session  # noqa: PLC0415 - only commands that change the host
     from pcipass.run.faults import from_env  # noqa: PLC0415
 
     result = session.execute(app.host(), build, dry_run, warn, targets, fault=from_env())
+    persist = target.persist
     edited: dict[str, object] | None = None
+    written = persist is not None and result.outcome is not None and any(
+        s.action == Action.PUT_FILE for s in result.outcome.done)
     if persist is not None:
-        backup = None
-        if not dry_run and persist.new != persist.old:
-            backup = app.host().replace_user_file(persist.file, persist.old, persist.new)
+        backup = persist.backup(app.host()) if written else None
         edited = {"file": str(persist.file), "changed": persist.new != persist.old,
                   "backup": str(backup) if backup else None, "diff": persist.diff()}
     if result.plan is not None:
@@ -99,12 +161,14 @@ def _run(app: AppContext, build: Callable[[HostFacts], Plan], dry_run: bool,
             emit_json(dict(result.plan.to_json(), dry_run=True, persist=edited))
             return
         show_plan(app, result.plan, dry_run=True)
-        if persist is not None:
-            out().print(persist.diff() or f"# {persist.file}: no change", markup=False, end="")
+        if persist is not None and persist.new == persist.old:
+            out().print(f"# {persist.file}: no change", markup=False)
         return
     outcome = result.outcome
     assert outcome is not None
-    said = _settle(app.host(), domid) if domid is not None and outcome.done else None
+    domid = target.domid
+    plugged = any(s.argv[:1] == ("xl",) for s in outcome.done)
+    said = _settle(app.host(), domid) if domid is not None and plugged else None
     outcome.warnings += [said] if said else []
     for message in outcome.warnings:
         warn(message)
@@ -114,12 +178,12 @@ def _run(app: AppContext, build: Callable[[HostFacts], Plan], dry_run: bool,
     for step in outcome.done:
         out().print(step.render(), markup=False)
     if edited is not None:
-        written = f"wrote {persist.file} (previous version kept as {edited['backup']})" \
-            if edited["backup"] and persist is not None else f"{edited['file']}: already as asked"
-        out().print(written, markup=False)
+        said = f"wrote {edited['file']} (previous version kept as {edited['backup']})" \
+            if written else f"{edited['file']}: already as asked"
+        out().print(said, markup=False)
 
 
-def _add_entries(specs: tuple[str, ...], permissive: bool) -> Callable[[bytes, HostFacts], bytes]:
+def _add_entries(specs: tuple[str, ...], permissive: bool) -> Edit:
     """The config edit of an attach: each device not yet in pci=[…], as xl would get it."""
 
     def edit(data: bytes, facts: HostFacts) -> bytes:
@@ -142,7 +206,7 @@ def _add_entries(specs: tuple[str, ...], permissive: bool) -> Callable[[bytes, H
     return edit
 
 
-def _remove_entries(targets: tuple[str, ...]) -> Callable[[bytes, HostFacts], bytes]:
+def _remove_entries(targets: tuple[str, ...]) -> Edit:
     """The config edit of a detach: the devices' entries, where the config lists them."""
 
     def edit(data: bytes, facts: HostFacts) -> bytes:
@@ -157,6 +221,8 @@ def _remove_entries(targets: tuple[str, ...]) -> Callable[[bytes, HostFacts], by
 
 SETTLE_SECONDS = 60.0
 """How long to wait for a guest's pcifront to finish a hot-plug (a TCG guest takes ~10 s)."""
+SETTLE_POLL = 0.1
+"""How often the backend's state is re-read meanwhile (libxl's own wait polls every 0.1 s)."""
 
 
 def _settle(host: Host, domid: int) -> str | None:
@@ -164,22 +230,13 @@ def _settle(host: Host, domid: int) -> str | None:
     deadline = time.monotonic() + SETTLE_SECONDS
     state = backend_state(host, domid)
     while state in RECONFIGURING and time.monotonic() < deadline:
-        time.sleep(0.5)
+        time.sleep(SETTLE_POLL)
         state = backend_state(host, domid)
     if state in RECONFIGURING:
         return (f"domain {domid}'s pcifront has not finished the last hot-plug (PCI backend "
                 f"state {state}); xl refuses the next one with 'Backend ... not ready' until "
                 "it has")
     return None
-
-
-def _domid(app: AppContext, domain: str) -> int:
-    """The domain's id, after waiting for its pcifront to finish an earlier hot-plug."""
-    dom = find_domain(xl_domains(app.host()), domain)
-    said = _settle(app.host(), dom.domid)
-    if said:
-        warn(said)
-    return dom.domid
 
 
 def _no_domain(app: AppContext, domain: str, verb: str) -> InputError:
@@ -215,14 +272,15 @@ def attach_cmd(app: AppContext, domain: str, specs: tuple[str, ...], permissive:
     if not specs and _looks_like_device(domain):
         raise _no_domain(app, domain, "attach")
     request = AttachRequest(domain=domain, specs=specs, permissive=permissive)
-    persist = _persist(app.host(), config, domain, _add_entries(specs, permissive))
-    domid = _domid(app, domain) if not dry_run else None
+    target = Target(app.host(), domain, wait=not dry_run, file=config,
+                    edit=_add_entries(specs, permissive))
 
     def build(facts: HostFacts) -> Plan:
+        domains = target.read(facts)
         listed = frozenset((app.host().try_read_text(PERMISSIVE) or "").split())
-        return attach_plan(facts, read_domains(app.host(), domain), request, listed)
+        return target.plan(attach_plan(facts, domains, request, listed))
 
-    _run(app, build, dry_run, specs, persist, domid)
+    _run(app, build, dry_run, specs, target)
 
 
 @click.command("detach")
@@ -243,13 +301,13 @@ def detach_cmd(app: AppContext, domain: str, targets: tuple[str, ...], force: bo
     if not targets and _looks_like_device(domain):
         raise _no_domain(app, domain, "detach")
     request = DetachRequest(domain=domain, targets=targets, force=force, give_back=give_back)
-    persist = _persist(app.host(), config, domain, _remove_entries(targets))
-    domid = _domid(app, domain) if not dry_run else None
+    target = Target(app.host(), domain, wait=not dry_run, config=False, file=config,
+                    edit=_remove_entries(targets))
 
     def build(facts: HostFacts) -> Plan:
-        return detach_plan(facts, read_domains(app.host(), domain), request)
+        return target.plan(detach_plan(facts, target.read(facts), request))
 
-    _run(app, build, dry_run, targets, persist, domid)
+    _run(app, build, dry_run, targets, target)
 
 
 COLUMNS = ("ID", "NAME", "STATE", "TYPE", "DEVICE", "VDEV", "OPTIONS")

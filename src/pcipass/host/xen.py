@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 
 from pcipass.errors import OperationError
@@ -59,34 +60,71 @@ def xenstore_read(host: Host, path: str) -> str | None:
     return result.stdout.strip() if result.returncode == 0 else None
 
 
-def xenstore_list(host: Host, path: str) -> list[str]:
-    """Children of a xenstore node; empty if absent."""
-    try:
-        result = host.run(["xenstore-list", path])
-    except CommandFailed:
-        return []
-    return result.stdout.split() if result.returncode == 0 else []
+def unsanitise(text: str) -> str:
+    """A value as xenstore holds it, from the quoted form `xenstore-ls` (and `xenstore-read`)
+    print: `\\\\`, `\\t`, `\\n`, `\\r`, `\\xNN` and `\\NNN` (octal) escapes undone
+    (xenstore_client.c `sanitise_value`)."""
+    if "\\" not in text:
+        return text
+    simple = {"t": "\t", "n": "\n", "r": "\r", "\\": "\\"}
+
+    def one(m: re.Match[str]) -> str:
+        esc = m[1]
+        if esc in simple:
+            return simple[esc]
+        return chr(int(esc[1:], 16) if esc[0] == "x" else int(esc, 8))
+
+    return re.sub(r"\\(x[0-9a-fA-F]{2}|[0-7]{3}|.)", one, text)
+
+
+def xenstore_tree(host: Host, *paths: str) -> dict[str, str]:
+    """Every key under `paths` (full path → value), in one `xenstore-ls -f PATH...` call.
+
+    xenstore-ls stops at the first path that does not exist (`xs_directory (PATH): No such
+    file or directory`, exit 1), keeping what it printed before: the paths after it are then
+    asked again, so an absent path costs one more call and hides nothing."""
+    found: dict[str, str] = {}
+    left = list(paths)
+    while left:
+        try:
+            result = host.run(["xenstore-ls", "-f", *left])
+        except CommandFailed:
+            return found
+        for line in result.stdout.splitlines():
+            path, sep, value = line.partition(" = ")
+            if sep and value.startswith('"') and value.endswith('"'):
+                found[path] = unsanitise(value[1:-1])
+        if result.returncode == 0:
+            return found
+        failed = next((i for i, p in enumerate(left) if f"({p})" in result.stderr), None)
+        if failed is None:  # not an absent path: xenstore itself failed
+            return found
+        left = left[failed + 1:]
+    return found
 
 
 def xen_devices(host: Host) -> dict[str, XenDevice]:
     """Every device libxl keeps keys for (old `pciback` node first, `pci` wins): BDF → facts.
 
     xenstore `/libxl/pci/DDDD-BB-DD-F/{driver_path,name,domid}` (and `/libxl/pciback/...`
-    before Xen 4.15), through `xenstore-read`."""
+    before Xen 4.15), read in one `xenstore-ls -f /libxl`."""
+    keys = xenstore_tree(host, "/libxl")
     out: dict[str, XenDevice] = {}
     for node in ("pciback", "pci"):
-        for key in xenstore_list(host, f"/libxl/{node}"):
+        prefix = f"/libxl/{node}/"
+        names = {p[len(prefix):].split("/")[0] for p in keys if p.startswith(prefix)}
+        for key in sorted(names):
             parts = key.split("-")
             if len(parts) != 4:
                 continue
             bdf = f"{parts[0]}:{parts[1]}:{parts[2]}.{parts[3]}"
-            base = f"/libxl/{node}/{key}"
-            path = xenstore_read(host, f"{base}/driver_path")
-            domid = xenstore_read(host, f"{base}/domid") if node == "pci" else None
+            base = f"{prefix}{key}"
+            path = keys.get(f"{base}/driver_path")
+            domid = keys.get(f"{base}/domid") if node == "pci" else None
             prev = out.get(bdf, XenDevice())
             out[bdf] = XenDevice(
                 driver=os.path.basename(path.rstrip("/")) if path else prev.driver,
-                name=(xenstore_read(host, f"{base}/name") if node == "pci" else None) or prev.name,
+                name=(keys.get(f"{base}/name") if node == "pci" else None) or prev.name,
                 domid=int(domid) if domid and domid.isdigit() else None,
             )
     return out
@@ -124,6 +162,9 @@ class XlDomain:
     `passthrough = "enabled"` (then xl cannot hot-plug into it), `enabled`, `sync_pt`..."""
     pci: tuple[XlPci, ...] = ()
     """The devices it holds (`xl pci-list`), with their backend options."""
+    backend: str | None = None
+    """The xenbus state of its PCI backend (`RECONFIGURING` while its pcifront takes a
+    hot-plug; None: it has no PCI backend, or it was not read)."""
 
     @property
     def flags(self) -> frozenset[str]:
@@ -209,16 +250,17 @@ HEX = frozenset("0123456789abcdefABCDEF")
 def backend_pci(host: Host, domid: int) -> list[XlPci]:
     """The devices in dom0's pci backend of a domain (`xenstore-ls -f`, one call):
     `/local/domain/0/backend/pci/DOMID/0/{num_devs,dev-N,vdev-N,vdevfn-N,opts-N}`."""
+    return _backend_devices(_backend_keys(host, domid))
+
+
+def _backend_keys(host: Host, domid: int) -> dict[str, str]:
+    """The keys of the domain's pci backend, relative to it (`num_devs`, `state`, ...)."""
     base = f"{BACKEND_PCI}/{domid}/0"
-    try:
-        result = host.run(["xenstore-ls", "-f", base])
-    except CommandFailed:
-        return []
-    keys: dict[str, str] = {}
-    for line in result.stdout.splitlines() if result.returncode == 0 else []:
-        path, sep, value = line.partition(" = ")
-        if sep and path.startswith(base + "/"):
-            keys[path[len(base) + 1:]] = value.strip().strip('"')
+    keys = xenstore_tree(host, base)
+    return {p[len(base) + 1:]: v for p, v in keys.items() if p.startswith(base + "/")}
+
+
+def _backend_devices(keys: dict[str, str]) -> list[XlPci]:
     count = int(keys["num_devs"]) if keys.get("num_devs", "").isdigit() else 0
     out: list[XlPci] = []
     for i in range(count):
@@ -234,20 +276,24 @@ def backend_pci(host: Host, domid: int) -> list[XlPci]:
     return out
 
 
-def read_domains(host: Host, only: str | None = None) -> list[XlDomain]:
+def read_domains(host: Host, only: str | None = None, config: bool = True) -> list[XlDomain]:
     """Every domain with its type, passthrough and devices: `xl list`, then for each domU
-    (or only the one named `only`, by name or id) `xl list -l`, `xl pci-list` and its
-    backend keys (the options of each device). `XlUnavailable` when xl does not answer
-    (`xl list`, or a domain's `xl pci-list`: not "it holds nothing")."""
+    (or only the one named `only`, by name or id) `xl list -l` (not with `config` False:
+    type and passthrough stay None), `xl pci-list` and its backend keys in one
+    `xenstore-ls` (the options of each device, the backend's xenbus state). `XlUnavailable`
+    when xl does not answer (`xl list`, or a domain's `xl pci-list`: not "it holds
+    nothing")."""
     found: list[XlDomain] = []
     for row in xl_domains(host):
         if row.domid == 0 or only is not None and only.strip() not in (row.name, str(row.domid)):
             found.append(row)
             continue
-        kind, passthrough = xl_domain_config(host, row.domid)
-        options = {p.bdf: p for p in backend_pci(host, row.domid)}
+        kind, passthrough = xl_domain_config(host, row.domid) if config else (None, None)
+        keys = _backend_keys(host, row.domid)
+        options = {p.bdf: p for p in _backend_devices(keys)}
         pci = tuple(options.get(bdf, XlPci(bdf)) for bdf in xl_pci_list(host, row.domid))
-        found.append(XlDomain(row.domid, row.name, row.state, kind, passthrough, pci))
+        found.append(XlDomain(row.domid, row.name, row.state, kind, passthrough, pci,
+                              keys.get("state")))
     return found
 
 
