@@ -104,12 +104,15 @@ def test_boot2_claimed_early_then_the_boot_unit(booted: Host, target: str) -> No
     show(host, f"{target}, boot 2, before pcipass changed anything")
     assert driver_of(host, E1000E) == STUB[target]
     log = kernel_log(host)
+    print(f"\n===== dmesg lines naming {E1000E} or pciback =====")
+    print("\n".join(line for line in log if E1000E in line or "pciback" in line))
     assert any(line.find(f"igb {IGB_PF}") >= 0 for line in log)  # the log shows probes
     assert host.exists("sys/module/e1000e")  # its driver was loaded, and did not bind:
     assert [line for line in log if f"e1000e {E1000E}" in line] == []
     if target == "xen-lab":
         assert any(f"pciback {E1000E}: seizing device" in line for line in log), log[-30:]
         listed = host.run(["xl", "pci-assignable-list"])
+        print(f"===== xl pci-assignable-list =====\n{listed.stdout}{listed.stderr}", end="")
         assert listed.returncode == 0 and E1000E in listed.stdout.split(), listed
     else:
         assert host.try_read_text(dev(E1000E, "driver_override")) == "vfio-pci"
