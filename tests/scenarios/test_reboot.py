@@ -3,7 +3,8 @@ pcipass's own commands and applies it; boot 2 finds, before pcipass changed anyt
 the devices claimed early (KVM: the e1000e on vfio-pci through the udev rule; Xen: the
 e1000e hidden on pciback through the modprobe.d softdep), its driver never bound, then
 runs the boot unit's ExecStart as systemd would after udev settled, which creates the
-igb VFs. Each phase prints `pcipass plan` and `pcipass boot status`.
+igb VFs (and, in the kernel lab, sets VF 0's declared MAC). Each phase prints
+`pcipass plan` and `pcipass boot status`.
 
 The phase comes from PCIPASS_REBOOT_PHASE (1 or 2, set by labs/run-twoboot); without
 it both tests skip. The labs have no systemd: `systemctl enable` is done by its effect
@@ -31,6 +32,7 @@ pytestmark = pytest.mark.targets(
         "neither modprobe.d nor udev rules")
 PHASE = os.environ.get("PCIPASS_REBOOT_PHASE", "")
 VF_COUNT = 2
+VF_MAC = "02:00:00:0b:00:01"  # declared for VF 0 in the kernel lab
 STUB = {"kernel-lab": "vfio-pci", "xen-lab": "pciback"}
 BACKEND = {"kernel-lab": "vfio", "xen-lab": "xen"}
 CLAIM_FILE = {"kernel-lab": UDEV_FILE, "xen-lab": MODPROBE_FILE}
@@ -64,6 +66,28 @@ def status(host: Host) -> dict[str, tuple[str, str]]:
     return {r["bdf"]: (r["verdict"], r["next_boot"]) for r in rows}
 
 
+def expected(target: str, vfs: tuple[str, str]) -> dict[str, tuple[str, str]]:
+    """`boot status` rows: the VF count (and VF 0's MAC in the kernel lab) as `vfs` says,
+    the e1000e active, claimed early."""
+    rows = {IGB_PF: vfs}
+    if target == "kernel-lab":
+        rows[IGB_VFS[0]] = vfs
+    rows[E1000E] = ("active now", f"claimed early by /{CLAIM_FILE[target]}")
+    return rows
+
+
+def ip_link_mac(host: Host, vf: int) -> str | None:
+    """VF `vf`'s MAC as `ip link show PF` (netlink) reports it."""
+    netdev = pcipass("vf", "show", IGB_PF, "--json", host=host).json()["netdev"]
+    r = host.run(["ip", "link", "show", netdev])
+    assert r.returncode == 0, r.stderr
+    for line in r.stdout.splitlines():
+        words = line.split()
+        if words[:2] == ["vf", str(vf)] and "link/ether" in words:
+            return words[words.index("link/ether") + 1]
+    return None
+
+
 def kernel_log(host: Host) -> list[str]:
     r = host.run(["dmesg"])
     assert r.returncode == 0, r.stderr
@@ -79,6 +103,9 @@ def test_boot1_declare_apply_enable(booted: Host, target: str) -> None:
     r = pcipass("state", "add-assignable", E1000E, "--backend", BACKEND[target],
                 "--claim-at-boot", host=host)
     assert r.code == 0, r.err
+    if target == "kernel-lab":
+        r = pcipass("state", "set-vf", IGB_PF, "0", "--mac", VF_MAC, host=host)
+        assert r.code == 0, r.err
     r = pcipass("apply", host=host)
     assert r.code == 0, r.err
     print(r.out, end="")
@@ -91,10 +118,9 @@ def test_boot1_declare_apply_enable(booted: Host, target: str) -> None:
     wants.parent.mkdir(parents=True, exist_ok=True)
     wants.symlink_to(f"/{UNIT_FILE}")
     assert "already enabled" in pcipass("boot", "enable", host=host).err
-    assert status(host) == {
-        IGB_PF: ("active now", "by the boot unit"),
-        E1000E: ("active now", f"claimed early by /{CLAIM_FILE[target]}"),
-    }
+    assert status(host) == expected(target, ("active now", "by the boot unit"))
+    if target == "kernel-lab":
+        assert ip_link_mac(host, 0) == VF_MAC
     show(host, f"{target}, end of boot 1 (before the second boot)")
 
 
@@ -117,10 +143,7 @@ def test_boot2_claimed_early_then_the_boot_unit(booted: Host, target: str) -> No
     else:
         assert host.try_read_text(dev(E1000E, "driver_override")) == "vfio-pci"
     assert host.try_read_text(dev(IGB_PF, "sriov_numvfs")) == "0"
-    assert status(host) == {
-        IGB_PF: ("applies at next boot", "by the boot unit"),
-        E1000E: ("active now", f"claimed early by /{CLAIM_FILE[target]}"),
-    }
+    assert status(host) == expected(target, ("applies at next boot", "by the boot unit"))
     unit = host.try_read_text(UNIT_FILE)
     assert unit is not None
     execstart = [line.split("=", 1)[1] for line in unit.splitlines()
@@ -133,6 +156,8 @@ def test_boot2_claimed_early_then_the_boot_unit(booted: Host, target: str) -> No
     assert host.try_read_text(dev(IGB_PF, "sriov_numvfs")) == str(VF_COUNT)
     assert [wait_driver(host, v, "igbvf") for v in IGB_VFS[:VF_COUNT]] == ["igbvf"] * VF_COUNT
     assert not host.exists(dev(IGB_VFS[VF_COUNT]))
+    if target == "kernel-lab":
+        assert ip_link_mac(host, 0) == VF_MAC
     assert wait_for(lambda: pcipass("plan", "--json", host=host).json()["converged"],
                     lambda done: done is True, timeout=10)
     show(host, f"{target}, boot 2, after the boot unit's ExecStart")
