@@ -178,6 +178,23 @@ def test_modules_from_modules_alias(tmp_path: Path) -> None:
     assert ModuleIndex(None).match("pci:v00008086") is None
 
 
+def test_module_index_buckets_match_as_fnmatch_does() -> None:
+    index = ModuleIndex(
+        "alias pci:v00008086d000010D3sv*sd*bc*sc*i* e1000e\n"
+        "alias pci:v00008086d000010D*sv*sd*bc*sc*i* partial_device\n"
+        "alias pci:v00008086d*sv*sd*bc02sc*i* intel_nic\n"
+        "alias pci:v0000808*d*sv*sd*bc*sc*i* partial_vendor\n"
+        "alias pci:v00008086d000010C9sv*sd*bc*sc*i* igb\n"
+        "alias pci:v*d*sv*sd*bc02sc00i* generic\n"
+    )
+    nic = "pci:v00008086d000010D3sv00008086sd0000A01Fbc02sc00i00"
+    assert index.match(nic) == ("e1000e", "partial_device", "intel_nic", "partial_vendor",
+                                "generic")
+    assert index.match(nic.replace("10D3", "10C9")) == ("intel_nic", "igb", "partial_vendor",
+                                                          "generic")
+    assert index.match("pci:v00001B36d00000010sv00001AF4sd00001100bc01sc08i02") == ()
+
+
 def test_this_machine() -> None:
     names = pci_functions()
     model = discover(RealHost("/"))
