@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: (c) 2026, pcipass contributors
 # MIT License (see the pcipass repository's pyproject.toml)
 """The options every pcipass module shares: which host it works on."""
@@ -21,9 +20,9 @@ options:
   root:
     description:
       - Another host's tree on the managed host (an unpacked C(pcipass snapshot), for
-        example; pcipass's C(--root DIR)): every host path is read, and pcipass's own files
-        written, under it, and no program (C(xl), C(modprobe)) is run because of it, so a
-        change that needs one is refused.
+        example), as pcipass's C(--root DIR). Every host path is read, and pcipass's own
+        files written, under it, and no program (C(xl), C(modprobe)) is run because of it,
+        so a change that needs one is refused.
       - A directory without C(sys/bus/pci) is refused with nothing created.
       - Default is the managed host itself (C(/)).
     type: path

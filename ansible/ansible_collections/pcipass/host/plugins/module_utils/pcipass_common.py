@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: (c) 2026, pcipass contributors
 # MIT License (see the pcipass repository's pyproject.toml)
 """What every pcipass module shares: the guarded import of pcipass (missing, or too old for
@@ -58,16 +57,16 @@ def require_pcipass(module):
     have = getattr(pcipass, "__version__", "0")
     where = getattr(pcipass, "__file__", None) or "an unknown path"
     if _version(have) < _version(MIN_VERSION):
-        module.fail_json(msg="pcipass %s at %s is too old for the pcipass.host collection, which "
-                             "needs pcipass %s or later: upgrade pcipass on the managed host"
-                             % (have, where, MIN_VERSION), pcipass_version=have)
+        module.fail_json(msg=f"pcipass {have} at {where} is too old for the pcipass.host "
+                             f"collection, which needs pcipass {MIN_VERSION} or later: upgrade "
+                             "pcipass on the managed host", pcipass_version=have)
     for name in NEEDED:
         try:
             importlib.import_module(name)
         except ImportError:
-            module.fail_json(msg="pcipass %s at %s is too old for the pcipass.host collection: "
-                                 "it has no %s (the declared host state and plan/apply): "
-                                 "upgrade pcipass on the managed host" % (have, where, name),
+            module.fail_json(msg=f"pcipass {have} at {where} is too old for the pcipass.host "
+                                 f"collection: it has no {name} (the declared host state and "
+                                 "plan/apply): upgrade pcipass on the managed host",
                              pcipass_version=have, exception=traceback.format_exc())
     return have
 

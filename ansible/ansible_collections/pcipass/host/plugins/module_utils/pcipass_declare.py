@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: (c) 2026, pcipass contributors
 # MIT License (see the pcipass repository's pyproject.toml)
 """The declared host state a `pcipass_state` task asks for, its plan, and applying it.
@@ -140,18 +139,31 @@ def _assignable_items(facts, spec, counts):
     return items, pending
 
 
+def _put(items, item, key):
+    """`items` with `item` in the place of the entry of the same `key` (else at the end), so
+    that declaring an entry again leaves the file as it is."""
+    found = [getattr(i, key) for i in items]
+    if getattr(item, key) not in found:
+        return (*items, item)
+    return tuple(item if getattr(i, key) == getattr(item, key) else i for i in items)
+
+
+def with_assignable(declared, item):
+    return Declared(_put(declared.assignable, item, "bdf"), declared.vfs)
+
+
 def wanted_state(facts, current, params):
-    """The declared state the task asks for (its items replace the entries of the same
-    address; with `purge`, only the task's items stay) and the pending VFs."""
+    """The declared state the task asks for (its items take the place of the entries of the
+    same address; with `purge`, only the task's items stay) and the pending VFs."""
     wanted = Declared() if params.get("purge") else current
     for spec in params.get("vfs") or []:
-        wanted = wanted.with_vfs(_vfs_item(facts, spec))
+        wanted = Declared(wanted.assignable, _put(wanted.vfs, _vfs_item(facts, spec), "pf"))
     counts = {v.pf: v.count for v in wanted.vfs}
     pending = []
     for spec in params.get("assignable") or []:
         items, waiting = _assignable_items(facts, spec, counts)
         for item in items:
-            wanted = wanted.with_assignable(item)
+            wanted = with_assignable(wanted, item)
         pending += waiting
     pending_bdfs = {p.bdf for p in pending}
     wanted = Declared(tuple(a for a in wanted.assignable if a.bdf not in pending_bdfs),
@@ -169,8 +181,8 @@ def resolve_pending(facts, wanted, pending):
             raise OperationError(f"VF {p.index} of {p.pf} ({p.bdf}) is not on the PCI bus "
                                  "after the VF phase", "see dmesg; `pcipass sriov list "
                                  f"{p.pf}` shows the VFs the host has")
-        wanted = wanted.with_assignable(
-            AssignableItem(p.bdf, _ids(dev), p.backend, p.name, p.claim_at_boot))
+        wanted = with_assignable(
+            wanted, AssignableItem(p.bdf, _ids(dev), p.backend, p.name, p.claim_at_boot))
     return wanted
 
 

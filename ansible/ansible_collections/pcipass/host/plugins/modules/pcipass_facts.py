@@ -1,10 +1,7 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright: (c) 2026, pcipass contributors
 # MIT License (see the pcipass repository's pyproject.toml)
 """The pcipass_facts module: a host's PCI devices, SR-IOV, assignable devices, doctor."""
-
-from __future__ import annotations
 
 DOCUMENTATION = r"""
 ---
@@ -22,7 +19,7 @@ description:
   - Reads only; under C(root), no program is run (doctor's checks that need one say
     C(unknown)).
 author:
-  - pcipass contributors
+  - pcipass contributors (!UNKNOWN)
 extends_documentation_fragment:
   - pcipass.host.host
 attributes:
@@ -64,7 +61,8 @@ EXAMPLES = r"""
 - name: Stop when the host cannot pass devices through
   ansible.builtin.assert:
     that: pcipass.doctor.verdict != 'fail'
-    fail_msg: "{{ pcipass.doctor.checks | selectattr('status', 'equalto', 'fail') | map(attribute='evidence') }}"
+    fail_msg: "{{ pcipass.doctor.checks | selectattr('status', 'equalto', 'fail')
+                  | map(attribute='evidence') }}"
 
 - name: Facts without doctor's checks, from a simulated host
   pcipass.host.pcipass_facts:
@@ -113,7 +111,8 @@ ansible_facts:
           type: list
           elements: dict
         declared:
-          description: The declared host state (assignable, vfs), as in C(pcipass state show --json).
+          description:
+            - The declared host state (assignable, vfs), as in C(pcipass state show --json).
           type: dict
         doctor:
           description:
@@ -149,6 +148,7 @@ def read_facts(host, params):
     """Everything the module returns, read from `host` with the pcipass library."""
     from pcipass import __version__
     from pcipass.model import views
+    from pcipass.model.declared import to_json
     from pcipass.model.discovery import discover
     from pcipass.model.resolve import SHOW, resolve
     from pcipass.ops.assign import assignable
@@ -158,7 +158,6 @@ def read_facts(host, params):
     from pcipass.ops.persist_store import load
     from pcipass.ops.sriov import list_json, list_pfs
     from pcipass.ops.vf import pf_links
-    from pcipass.model.declared import to_json
 
     model = discover(host)
     facts = gather_facts(host, model)
@@ -180,7 +179,7 @@ def read_facts(host, params):
     return {
         "version": __version__,
         "host": {"kind": kind, "dom0": facts.dom0, **views.listing_head(model)},
-        "devices": [views.device_json(d) for _, d in sorted(model.devices.items())],
+        "devices": [views.device_json(model.devices[bdf]) for bdf in sorted(model.devices)],
         "sriov": sriov,
         "assignable": [a.to_json() for a in assignable(facts)],
         "declared": to_json(load(host)),

@@ -1,10 +1,7 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright: (c) 2026, pcipass contributors
 # MIT License (see the pcipass repository's pyproject.toml)
 """The pcipass_state module: declare a host's passthrough state and converge to it."""
-
-from __future__ import annotations
 
 DOCUMENTATION = r"""
 ---
@@ -32,7 +29,7 @@ description:
     PF whose VFs are in use) fails the task with pcipass's one-line reason before anything
     is written.
 author:
-  - pcipass contributors
+  - pcipass contributors (!UNKNOWN)
 extends_documentation_fragment:
   - pcipass.host.host
 attributes:

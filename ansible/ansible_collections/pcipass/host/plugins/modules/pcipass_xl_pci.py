@@ -1,10 +1,7 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright: (c) 2026, pcipass contributors
 # MIT License (see the pcipass repository's pyproject.toml)
 """The pcipass_xl_pci module: one device in a domain's xl config, edited byte for byte."""
-
-from __future__ import annotations
 
 DOCUMENTATION = r"""
 ---
@@ -25,7 +22,7 @@ description:
   - The previous version is kept as C(FILE.pcipass-bak); the file's owner, group and mode
     are kept.
 author:
-  - pcipass contributors
+  - pcipass contributors (!UNKNOWN)
 extends_documentation_fragment:
   - pcipass.host.host
 attributes:
