@@ -19,6 +19,9 @@ ROOT = Path(__file__).resolve().parents[2]
 COLLECTIONS = ROOT / "ansible"
 COLLECTION = COLLECTIONS / "ansible_collections" / "pcipass" / "host"
 EXAMPLE_PLAY = ROOT / "ansible" / "examples" / "sriov-fleet.yml"
+CALLBACKS = ROOT / "ansible" / "tests" / "callback_plugins"
+JSON_CALLBACK = "fleet_json"
+"""The tests' stdout callback: task results per host and the stats as one JSON document."""
 ANSIBLE_FLOOR = (2, 14)
 """Debian 12's ansible-core: the oldest the collection is tested with."""
 
@@ -72,6 +75,7 @@ def play_env(collections: Path, work: Path, callback: str = "default") -> dict[s
         "ANSIBLE_COLLECTIONS_PATH": str(collections),
         "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "false",
         "ANSIBLE_STDOUT_CALLBACK": callback,
+        "ANSIBLE_CALLBACK_PLUGINS": str(CALLBACKS),
         "ANSIBLE_LOCAL_TEMP": str(work / "ansible-local"),
         "ANSIBLE_REMOTE_TEMP": str(work / "ansible-remote"),
         "ANSIBLE_NOCOLOR": "1",
@@ -88,10 +92,18 @@ def run_play(inventory: Path, env: Mapping[str, str], *args: str,
                    cwd=inventory.parent)
 
 
+SIM_BOOKKEEPING = frozenset({".lock", ".sim.json.tmp"})
+"""The simulator's own lock and write probe (any simulated program run makes them, a plain
+`pcipass list` too): not host state, so not in a simulated host's digest."""
+
+
 def tree_digest(path: Path) -> str:
-    """sha256 over a tree: every entry's relative path, kind, mode, and bytes or link."""
+    """sha256 over a simulated host's tree (less `SIM_BOOKKEEPING`): every entry's relative
+    path, mode, and bytes or link target."""
     digest = hashlib.sha256()
     for entry in sorted(path.rglob("*")):
+        if entry.parent == path and entry.name in SIM_BOOKKEEPING:
+            continue
         digest.update(str(entry.relative_to(path)).encode() + b"\0")
         st = entry.lstat()
         digest.update(f"{st.st_mode:o}\0".encode())

@@ -34,7 +34,6 @@ if PCIPASS_IMPORT_ERROR is None:
         to_json,
     )
     from pcipass.model.resolve import SHOW, resolve
-    from pcipass.model.views import description
     from pcipass.ops import boot_files
     from pcipass.ops.assign import choose_backend
     from pcipass.ops.persist import BLOCKING, PHASES, phase_plan, preview
@@ -74,8 +73,7 @@ def _check_id(dev, expected, what):
     found = "unknown" if dev.vendor_id is None or dev.device_id is None else \
         f"{dev.vendor_id:04x}:{dev.device_id:04x}"
     if found != expected.strip().lower():
-        raise InputError(f"{what} {dev.bdf} is {description(dev)}, not the {expected} the "
-                         "task declares",
+        raise InputError(f"{what} {dev.bdf} is {found}, not the {expected} the task declares",
                          "check the inventory: this host has another device at that address "
                          "(nothing was changed)")
 

@@ -123,11 +123,11 @@ def _removal_key(spec):
 def new_text(data, params, functions):
     """The config's bytes with the device present or absent (`data` when already so)."""
     from pcipass.spec import parse_spec, with_defaults
-    from pcipass.xlcfg import effective_pci, global_flags, parse_config, same_device
-    from pcipass.xlcfg_edit import plan_add, plan_remove
+    from pcipass.xlcfg import effective_pci, global_flags, same_device
+    from pcipass.xlcfg_edit import _parse, plan_add, plan_remove
 
     device = params["device"]
-    cfg = parse_config(data.decode("latin-1"))
+    cfg = _parse(data.decode("latin-1"))  # the editor's refusal of a config xl cannot parse
     current = effective_pci(cfg)
     if params["state"] == "absent":
         text = device.strip()
