@@ -12,7 +12,6 @@ Run by scripts/test (`python3 -m pytest ansible/tests`), not by the fast suite.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest

@@ -8,7 +8,6 @@ import importlib
 from pathlib import Path
 
 from conftest import RunModule
-
 from helpers.cli import pcipass
 from helpers.fleet import tree_digest
 from pcipass.sim.host import SimHost

@@ -8,8 +8,8 @@ import importlib
 from typing import Any
 
 import pytest
-from conftest import RunModule
 
+from conftest import RunModule
 from helpers.cli import pcipass
 from helpers.fleet import tree_digest
 from pcipass.model.declared import STATE_FILE
