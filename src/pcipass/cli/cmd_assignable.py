@@ -7,10 +7,13 @@ import sys
 import click
 from rich.table import Table
 
+from pcipass.cli.cmd_state import persist_option
 from pcipass.cli.context import AppContext, alias, pass_app
 from pcipass.cli.output import emit_json, out, run_change
 from pcipass.errors import InputError
 from pcipass.model import resolve
+from pcipass.model.declared import Declared
+from pcipass.ops import persist_store
 from pcipass.ops.assign import (
     AddRequest,
     HostFacts,
@@ -43,10 +46,11 @@ from pcipass.run.plan import Plan
 @click.option("--vf", "vf_list", metavar="INDEXES",
               help="SPEC is an SR-IOV PF: take its VFs of these indexes (e.g. 0-3 or 0,2-3).")
 @click.option("--dry-run", is_flag=True, help="Print the exact writes; change nothing.")
+@persist_option
 @pass_app
 def add_cmd(app: AppContext, specs: tuple[str, ...], backend: str, name: str | None,
             group: bool, force_storage: bool, force_net: bool, force_vfs: bool,
-            vf_list: str | None, dry_run: bool) -> None:
+            vf_list: str | None, dry_run: bool, persist: bool) -> None:
     """Make devices assignable to guests: SPEC is a BDF, `BB:DD.*`, or an interface name."""
     flags = {FORCE_STORAGE: force_storage, FORCE_NET: force_net, FORCE_VFS: force_vfs}
     overrides = frozenset(f for f, on in flags.items() if on)
@@ -61,7 +65,19 @@ def add_cmd(app: AppContext, specs: tuple[str, ...], backend: str, name: str | N
             bdfs, slots = resolve_targets(facts, specs, resolve.ADD)
         request = AddRequest(bdfs=bdfs, backend=choose_backend(backend, facts), name=name,
                              group=group, overrides=overrides, slots=slots)
-        return add_plan(facts, request)
+        plan = add_plan(facts, request)
+        if not persist:
+            return plan
+        # the devices named and every other one the plan moves (an IOMMU group's members)
+        moved = dict.fromkeys([*bdfs, *(s.bdf for s in plan.steps if s.action == "record")])
+        items = [persist_store.assignable_item(facts, b, request.backend, name) for b in moved]
+
+        def declare(declared: Declared) -> Declared:
+            for item in items:
+                declared = declared.with_assignable(item)
+            return declared
+
+        return persist_store.persisted(app.host(), plan, declare)
 
     run_change(app, build, dry_run, specs)
 
@@ -70,12 +86,24 @@ def add_cmd(app: AppContext, specs: tuple[str, ...], backend: str, name: str | N
 @click.argument("devices", nargs=-1, required=True)
 @click.option("-r", "--rebind", is_flag=True, help="Give the device back to its original driver.")
 @click.option("--dry-run", is_flag=True, help="Print the exact writes; change nothing.")
+@persist_option
 @pass_app
-def remove_cmd(app: AppContext, devices: tuple[str, ...], rebind: bool, dry_run: bool) -> None:
+def remove_cmd(app: AppContext, devices: tuple[str, ...], rebind: bool, dry_run: bool,
+               persist: bool) -> None:
     """Give devices back to the host (BDF or NAME); `-r` restores the original driver."""
 
     def build(facts: HostFacts) -> Plan:
-        return remove_plan(facts, resolve_targets(facts, devices, resolve.REMOVE)[0], rebind)
+        bdfs = resolve_targets(facts, devices, resolve.REMOVE)[0]
+        plan = remove_plan(facts, bdfs, rebind)
+        if not persist:
+            return plan
+
+        def undeclare(declared: Declared) -> Declared:
+            for bdf in bdfs:
+                declared = declared.without_assignable(bdf)
+            return declared
+
+        return persist_store.persisted(app.host(), plan, undeclare)
 
     run_change(app, build, dry_run, devices)
 

@@ -14,10 +14,12 @@ from contextlib import contextmanager
 
 import click
 
+from pcipass.cli.cmd_state import persist_option
 from pcipass.cli.context import AppContext, json_option, pass_app
 from pcipass.cli.output import columns, emit_json, err, out, run_change
 from pcipass.errors import InputError
 from pcipass.model import views
+from pcipass.ops import persist_store
 from pcipass.ops.assign import HostFacts
 from pcipass.ops.sriov import (
     EnableRequest,
@@ -75,8 +77,8 @@ def _changed(app: AppContext, build: Callable[[HostFacts], Plan], dry_run: bool,
     """Run the plan; after an enable, wait for the VFs to settle (warnings if they do not)."""
 
     def settle(outcome: Outcome) -> None:
-        if wait and outcome.done:  # every step of an enable names the PF
-            bdf = outcome.done[-1].bdf
+        bdf = next((s.bdf for s in reversed(outcome.done) if s.bdf), "")
+        if wait and bdf:  # every step of an enable names the PF (--persist's file: none)
             with _vf_bar(app, bdf) as tell:
                 outcome.warnings += wait_settled(app.host(), bdf, progress=tell)
 
@@ -118,10 +120,11 @@ def _vf_bar(app: AppContext, pf: str) -> Iterator[Progress | None]:
               help="Set sriov_drivers_autoprobe first: whether drivers take the new VFs "
               "(default: leave it).")
 @dry_run_option
+@persist_option
 @json_option
 @pass_app
 def enable_cmd(app: AppContext, pf: str, count: int, method: str, reload_others: bool,
-               autoprobe: bool | None, dry_run: bool, json_: bool) -> None:
+               autoprobe: bool | None, dry_run: bool, persist: bool, json_: bool) -> None:
     """Enable N VFs on PF (a BDF or interface), and wait until they settle."""
     app.json = app.json or json_
     if reload_others and method != "module":
@@ -129,20 +132,36 @@ def enable_cmd(app: AppContext, pf: str, count: int, method: str, reload_others:
                          f"add --method module, or leave out {RELOAD_OTHERS}")
     request = EnableRequest(pf=pf, vfs=count, autoprobe=autoprobe, reload_others=reload_others)
     plan = METHODS[method]
-    _changed(app, lambda facts: plan(facts, request, VfSnapshots(app.host()).all()), dry_run, pf,
-             wait=True)
+
+    def build(facts: HostFacts) -> Plan:
+        live = plan(facts, request, VfSnapshots(app.host()).all())
+        return _persisted(app, facts, live, pf, count, autoprobe) if persist else live
+
+    _changed(app, build, dry_run, pf, wait=True)
 
 
 @click.command("disable")
 @click.argument("pf", metavar="PF")
 @dry_run_option
+@persist_option
 @json_option
 @pass_app
-def disable_cmd(app: AppContext, pf: str, dry_run: bool, json_: bool) -> None:
+def disable_cmd(app: AppContext, pf: str, dry_run: bool, persist: bool, json_: bool) -> None:
     """Remove every VF of PF (refused while one is assignable or in a domain)."""
     app.json = app.json or json_
-    _changed(app, lambda facts: disable_plan(facts, pf, VfSnapshots(app.host()).all()), dry_run,
-             pf, wait=False)
+
+    def build(facts: HostFacts) -> Plan:
+        live = disable_plan(facts, pf, VfSnapshots(app.host()).all())
+        return _persisted(app, facts, live, pf, 0, None) if persist else live
+
+    _changed(app, build, dry_run, pf, wait=False)
+
+
+def _persisted(app: AppContext, facts: HostFacts, live: Plan, pf: str, count: int,
+               autoprobe: bool | None) -> Plan:
+    """`live` with the declaration of `count` VFs on PF as its last step."""
+    item = persist_store.vfs_item(facts, pf, count, autoprobe)
+    return persist_store.persisted(app.host(), live, lambda d: d.with_vfs(item))
 
 
 @click.group("sriov")

@@ -13,26 +13,30 @@ from typing import Any
 import click
 
 from pcipass.cli.context import AppContext, json_option, pass_app
-from pcipass.cli.output import emit_json, out, run_change, show_outcome, warn
+from pcipass.cli.output import emit_json, out, run_change, show_outcome, show_plan, warn
 from pcipass.host.base import Host
+from pcipass.host.netlink import describe as describe_vf
 from pcipass.model import declared as model
 from pcipass.ops import boot_files, persist_store
+from pcipass.ops import vf as ops_vf
+from pcipass.ops.assign import HostFacts
 from pcipass.ops.boot_files import FileChange
 from pcipass.ops.persist import Preview, preview
+from pcipass.ops.sriov import sriov_pf
 from pcipass.run.executor import Outcome
+from pcipass.run.faults import from_env
 from pcipass.run.plan import Plan
+from pcipass.run.session import Result
 
 
 def _say(line: str) -> None:
     out().print(line, markup=False)
 
 
-_ACTIONS = {"create": "created", "replace": "replaced", "remove": "removed", "keep": "kept"}
-
-
 @dataclass(frozen=True)
 class _Diff:
-    """`plan`'s whole answer: the phases' preview, the boot files, their programs."""
+    """`plan`'s whole answer: the phases' preview, the boot files and the plan that
+    installs them (with the programs they need)."""
 
     found: Preview
     files: list[FileChange]
@@ -47,12 +51,13 @@ class _Diff:
 
 
 def _diff(host: Host) -> _Diff:
-    from pcipass.ops.persist_apply import boot_facts  # noqa: PLC0415 - reads modules.alias
+    from pcipass.ops.persist_apply import boot_facts, vf_links  # noqa: PLC0415 - modules.alias
 
     declared = persist_store.load(host)
     facts = boot_facts(host)
     files = boot_files.changes(host, facts, declared)
-    return _Diff(preview(facts, declared), files, boot_files.programs_plan(host, files))
+    return _Diff(preview(facts, declared, vf_links(host, facts, declared)), files,
+                 boot_files.boot_plan(host, files))
 
 
 def _show_diff(diff: _Diff) -> None:
@@ -66,10 +71,7 @@ def _show_diff(diff: _Diff) -> None:
             _say(f"# {note}")
     for refusal in found.refusals:
         _say(f"# refused: {refusal}")
-    for change in diff.files:
-        for line in change.diff():
-            _say(line)
-    for line in diff.programs.render():
+    for line in diff.programs.render():  # each boot file's line and diff, then programs
         _say(line)
     if found.empty and not any(c.changed for c in diff.files):
         _say("# the host is in its declared state: nothing to apply")
@@ -99,7 +101,6 @@ def apply_cmd(app: AppContext, dry_run: bool, boot: bool, json_: bool) -> None:
     """Converge the host to its declared state: VF counts, then assignable devices, each
     phase one journalled plan of the single commands' steps."""
     from pcipass.ops.persist_apply import apply, skipped_error  # noqa: PLC0415
-    from pcipass.run.faults import from_env  # noqa: PLC0415
 
     app.json = app.json or json_
     host = app.host()
@@ -121,10 +122,7 @@ def apply_cmd(app: AppContext, dry_run: bool, boot: bool, json_: bool) -> None:
     if app.json:
         emit_json({"applied": [o.to_json() for o in shown],
                    "files": [c.to_json() for c in applied.files]})
-    else:
-        for change in applied.files:
-            _say(f"# {_ACTIONS[change.action]} /{change.path} ({change.what})")
-        if not any(o.done for o in shown) and not applied.files:
+    elif not any(o.done for o in shown):
             _say("# the host is in its declared state: nothing to apply")
     failure = skipped_error(applied)
     if failure is not None:
@@ -147,8 +145,26 @@ def show_cmd(app: AppContext, json_: bool) -> None:
     for v in declared.vfs:
         probe = "" if v.autoprobe is None else f" autoprobe={'on' if v.autoprobe else 'off'}"
         _say(f"vfs {v.pf} {v.ids} count={v.count}{probe}")
+        for vf in v.settings:
+            _say(f"  vf {vf.index} {describe_vf(dict(vf.values))}")
     if not declared.assignable and not declared.vfs:
         _say("nothing is declared")
+
+
+def settings_options(command: Any) -> Any:
+    """One option per row of `ops.vf.SETTINGS` (the one table of VF settings)."""
+    for setting in reversed(ops_vf.SETTINGS):
+        command = click.option(setting.flag, setting.key, metavar=setting.metavar,
+                               help=setting.help)(command)
+    return command
+
+
+persist_option = click.option(
+    "--persist", is_flag=True,
+    help=f"Also record it in the declared state (/{model.STATE_FILE}), as the last step of "
+    "the same plan: kept across reboots by `pcipass apply`, unchanged if the change fails.")
+_DRY_RUN = click.option("--dry-run", is_flag=True,
+                        help="Print the change of the file (a diff); write nothing.")
 
 
 @click.command("add-assignable")
@@ -158,13 +174,19 @@ def show_cmd(app: AppContext, json_: bool) -> None:
 @click.option("-n", "--name", help="The device's name, as `assignable add -n`.")
 @click.option("--claim-at-boot", is_flag=True,
               help="Claim it at boot, before any host driver binds.")
+@_DRY_RUN
 @json_option
 @pass_app
 def add_assignable_cmd(app: AppContext, device: str, backend: str, name: str | None,
-                       claim_at_boot: bool, json_: bool) -> None:
+                       claim_at_boot: bool, dry_run: bool, json_: bool) -> None:
     """Declare DEVICE (a BDF or interface) assignable; `apply` makes it so."""
-    item = persist_store.declare_assignable(app.host(), device, backend, name, claim_at_boot)
-    _declared(app, json_, f"assignable {item.bdf}")
+    def change(facts: HostFacts, declared: model.Declared) -> model.Declared:
+        item = persist_store.assignable_item(facts, device, backend, name, claim_at_boot)
+        said[:] = [f"assignable {item.bdf}"]
+        return declared.with_assignable(item)
+
+    said: list[str] = []
+    _edit(app, json_, dry_run, f"state add-assignable {device}", change, said)
 
 
 @click.command("set-vfs")
@@ -172,23 +194,62 @@ def add_assignable_cmd(app: AppContext, device: str, backend: str, name: str | N
 @click.argument("count", type=click.IntRange(min=0), metavar="N")
 @click.option("--autoprobe/--no-autoprobe", default=None,
               help="Whether drivers take the new VFs (default: leave it).")
+@_DRY_RUN
 @json_option
 @pass_app
-def set_vfs_cmd(app: AppContext, pf: str, count: int, autoprobe: bool | None,
+def set_vfs_cmd(app: AppContext, pf: str, count: int, autoprobe: bool | None, dry_run: bool,
                 json_: bool) -> None:
     """Declare N VFs (0: none) on PF (a BDF or interface); `apply` makes it so."""
-    item = persist_store.declare_vfs(app.host(), pf, count, autoprobe)
-    _declared(app, json_, f"vfs {item.pf}")
+    def change(facts: HostFacts, declared: model.Declared) -> model.Declared:
+        item = persist_store.vfs_item(facts, pf, count, autoprobe)
+        said[:] = [f"vfs {item.pf}"]
+        return declared.with_vfs(item)
+
+    said: list[str] = []
+    _edit(app, json_, dry_run, f"state set-vfs {pf} {count}", change, said)
+
+
+@click.command("set-vf")
+@click.argument("pf", metavar="PF")
+@click.argument("vf", type=click.IntRange(min=0), metavar="VF")
+@settings_options
+@click.option("--clear", is_flag=True, help="Drop VF's declared settings first (alone: drop "
+              "them).")
+@_DRY_RUN
+@json_option
+@pass_app
+def set_vf_cmd(app: AppContext, /, pf: str, vf: int, clear: bool, dry_run: bool, json_: bool,
+               **values: str | None) -> None:
+    """Declare settings of VF number VF of PF (below its declared count), as `vf set` takes
+    them; `apply` sets them after the VF counts."""
+    given = {k: v for k, v in values.items() if v is not None}
+
+    def change(facts: HostFacts, declared: model.Declared) -> model.Declared:
+        said[:] = [f"VF {vf} of {sriov_pf(facts.model, pf).bdf}"]
+        return persist_store.with_vf_settings(facts, declared, pf, vf, given, clear)
+
+    said: list[str] = []
+    _edit(app, json_, dry_run, f"state set-vf {pf} {vf}", change, said)
 
 
 @click.command("forget")
 @click.argument("item", metavar="BDF")
+@_DRY_RUN
 @json_option
 @pass_app
-def forget_cmd(app: AppContext, item: str, json_: bool) -> None:
+def forget_cmd(app: AppContext, item: str, dry_run: bool, json_: bool) -> None:
     """Drop every declaration of BDF (the device is left as it is now)."""
-    dropped = persist_store.forget(app.host(), item)
-    if app.json or json_:
+    def change(_facts: HostFacts, declared: model.Declared) -> model.Declared:
+        rest, dropped[:] = persist_store.forgotten(declared, item)
+        return rest
+
+    dropped: list[str] = []
+    app.json = app.json or json_
+    result = persist_store.edit(app.host(), f"state forget {item}", change, dry_run, warn,
+                                from_env())
+    if _shown_plan(app, result):
+        return
+    if app.json:
         emit_json({"forgotten": dropped})
         return
     for line in dropped:
@@ -200,10 +261,11 @@ def forget_cmd(app: AppContext, item: str, json_: bool) -> None:
 @pass_app
 def boot_status_cmd(app: AppContext, json_: bool) -> None:
     """Per declared item: active now, applies at next boot, or differs (and why)."""
-    from pcipass.ops.persist_apply import boot_facts  # noqa: PLC0415 - reads modules.alias
+    from pcipass.ops.persist_apply import boot_facts, vf_links  # noqa: PLC0415 - modules.alias
 
     host = app.host()
-    rows = boot_files.boot_status(host, boot_facts(host), persist_store.load(host))
+    facts, declared = boot_facts(host), persist_store.load(host)
+    rows = boot_files.boot_status(host, facts, declared, vf_links(host, facts, declared))
     if app.json or json_:
         emit_json({"boot": [r.to_json() for r in rows]})
         return
@@ -233,11 +295,28 @@ boot_group.add_command(boot_status_cmd)
 boot_group.add_command(boot_enable_cmd)
 
 
-def _declared(app: AppContext, json_: bool, what: str) -> None:
-    if app.json or json_:
-        emit_json({"declared": what})
+def _shown_plan(app: AppContext, result: Result) -> bool:
+    """Show a dry run's plan (True), or the notes of a run (False: the caller says more)."""
+    if result.plan is not None:
+        show_plan(app, result.plan, dry_run=True)
+        return True
+    assert result.outcome is not None
+    for message in result.outcome.warnings:
+        warn(message)
+    return False
+
+
+def _edit(app: AppContext, json_: bool, dry_run: bool, command: str,
+          change: persist_store.Change, said: list[str]) -> None:
+    """Plan (and unless `dry_run`, run) one edit of the file; say what it declared."""
+    app.json = app.json or json_
+    result = persist_store.edit(app.host(), command, change, dry_run, warn, from_env())
+    if _shown_plan(app, result):
         return
-    _say(f"declared {what}; `pcipass plan` shows what `pcipass apply` changes")
+    if app.json:
+        emit_json({"declared": said[0]})
+        return
+    _say(f"declared {said[0]}; `pcipass plan` shows what `pcipass apply` changes")
 
 
 @click.group("state")
@@ -245,7 +324,7 @@ def state_group() -> None:
     """The declared host state that `pcipass apply` converges to: show and edit it."""
 
 
-for _cmd in (show_cmd, add_assignable_cmd, set_vfs_cmd, forget_cmd):
+for _cmd in (show_cmd, add_assignable_cmd, set_vfs_cmd, set_vf_cmd, forget_cmd):
     state_group.add_command(_cmd)
 
 COMMANDS: list[click.Command] = [plan_cmd, apply_cmd, state_group, boot_group]

@@ -7,16 +7,18 @@ the lock, after recovery, when the plan is made.
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
+from pcipass.cli.cmd_state import persist_option, settings_options
 from pcipass.cli.context import AppContext, json_option, pass_app
 from pcipass.cli.output import emit_json, out, run_change
 from pcipass.errors import InputError
 from pcipass.model import views
+from pcipass.model.declared import Declared
+from pcipass.ops import persist_store
 from pcipass.ops import vf as ops_vf
 from pcipass.ops.assign import HostFacts
+from pcipass.ops.sriov import sriov_pf
 from pcipass.run.plan import Plan
 from pcipass.run.vf_snapshots import VfSnapshots
 
@@ -63,22 +65,15 @@ def show_cmd(app: AppContext, pf: str, json_: bool) -> None:
     out().print(table)
 
 
-def _settings_options(command: Any) -> Any:
-    """One option per row of `ops.vf.SETTINGS` (the one table of VF settings)."""
-    for setting in reversed(ops_vf.SETTINGS):
-        command = click.option(setting.flag, setting.key, metavar=setting.metavar,
-                               help=setting.help)(command)
-    return command
-
-
 @click.command("set")
 @click.argument("pf", metavar="PF")
 @click.argument("vf", metavar="VF")
-@_settings_options
+@settings_options
 @dry_run_option
+@persist_option
 @json_option
 @pass_app
-def set_cmd(app: AppContext, /, pf: str, vf: str, dry_run: bool, json_: bool,
+def set_cmd(app: AppContext, /, pf: str, vf: str, dry_run: bool, persist: bool, json_: bool,
             **values: str | None) -> None:
     """Change VF number VF of PF (a BDF or interface); its settings before the first change
     are saved for `vf reset`."""
@@ -90,8 +85,12 @@ def set_cmd(app: AppContext, /, pf: str, vf: str, dry_run: bool, json_: bool,
 
     def build(facts: HostFacts) -> Plan:
         t = ops_vf.target(facts.model, request.pf, request.vf)
-        return ops_vf.set_plan(t, request, host.vf_states(t.ifname),
+        plan = ops_vf.set_plan(t, request, host.vf_states(t.ifname),
                                VfSnapshots(host).get(t.bdf))
+        if not persist:
+            return plan
+        return persist_store.persisted(host, plan, lambda d: persist_store.with_vf_settings(
+            facts, d, request.pf, request.vf, request.values, declare_count=True))
 
     run_change(app, build, dry_run, (pf,))
 
@@ -100,9 +99,11 @@ def set_cmd(app: AppContext, /, pf: str, vf: str, dry_run: bool, json_: bool,
 @click.argument("pf", metavar="PF")
 @click.argument("vf", metavar="VF")
 @dry_run_option
+@persist_option
 @json_option
 @pass_app
-def reset_cmd(app: AppContext, pf: str, vf: str, dry_run: bool, json_: bool) -> None:
+def reset_cmd(app: AppContext, pf: str, vf: str, dry_run: bool, persist: bool,
+              json_: bool) -> None:
     """Give VF number VF of PF back the settings it had before pcipass changed it."""
     app.json = app.json or json_
     index = _index(vf)
@@ -110,9 +111,19 @@ def reset_cmd(app: AppContext, pf: str, vf: str, dry_run: bool, json_: bool) -> 
 
     def build(facts: HostFacts) -> Plan:
         t = ops_vf.target(facts.model, pf, index)
-        return ops_vf.reset_plan(t, host.vf_states(t.ifname), VfSnapshots(host).get(t.bdf))
+        plan = ops_vf.reset_plan(t, host.vf_states(t.ifname), VfSnapshots(host).get(t.bdf))
+        return persist_store.persisted(host, plan, lambda d: _undeclared(facts, d, pf, index)) \
+            if persist else plan
 
     run_change(app, build, dry_run, (pf,))
+
+
+def _undeclared(facts: HostFacts, declared: Declared, pf: str, index: int) -> Declared:
+    """`declared` without VF `index`'s settings (as it is when none are declared)."""
+    item = declared.vfs_of(str(sriov_pf(facts.model, pf).bdf))
+    if item is None or item.vf(index) is None:
+        return declared
+    return persist_store.with_vf_settings(facts, declared, pf, index, {}, clear=True)
 
 
 @click.group("vf")

@@ -1,13 +1,15 @@
 """The declared host state (`/etc/pcipass/host.toml`): parsed, validated and written. Pure.
 
 What pcipass keeps across reboots: devices to keep assignable (backend, name, whether they
-are claimed at boot before a host driver can bind) and VF counts per PF (with autoprobe).
+are claimed at boot before a host driver can bind), VF counts per PF (with autoprobe) and
+per-VF settings (`[[vfs.vf]]` under their PF: the netlink keys of `ops.vf.SETTINGS`, whose
+parsers check them).
 Each device is keyed by its address *and* its vendor/device/subsystem IDs, so a changed
 card at the same address is noticed and reported, never configured.
 
 The file is TOML, for people to read and edit; pcipass writes it with the small
-serializer below (the file holds only arrays of flat tables of strings, integers and
-booleans, and `tomllib` reads it back). An error names the file's line and key.
+serializer below (the file holds only arrays of tables of strings, integers and booleans,
+one level deep, and `tomllib` reads it back). An error names the file's line and key.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from typing import Any
 
 from pcipass.address import PciAddress
 from pcipass.errors import InputError
+from pcipass.host.netlink import text as setting_text
+from pcipass.ops.vf import BY_KEY, SETTINGS
 
 STATE_FILE = "etc/pcipass/host.toml"
 """Host path (under the root) of the declared state."""
@@ -65,13 +69,43 @@ class AssignableItem:
 
 
 @dataclass(frozen=True)
+class VfSettings:
+    """The declared settings of VF `index`: netlink key → value, in `SETTINGS` order."""
+
+    index: int
+    values: tuple[tuple[str, bool | int | str], ...]
+
+    def texts(self) -> dict[str, str]:
+        """The values as `vf set` takes them (`--spoofchk on`, `--vlan 10`)."""
+        return {k: str(setting_text(v)) for k, v in self.values}
+
+    def merged(self, values: dict[str, bool | int | str]) -> VfSettings:
+        """These settings with `values` set (in `SETTINGS` order)."""
+        both = dict(self.values) | values
+        return VfSettings(self.index, tuple((s.key, both[s.key]) for s in SETTINGS
+                                            if s.key in both))
+
+
+@dataclass(frozen=True)
 class VfsItem:
-    """A PF to keep with `count` VFs (0: none), and its `sriov_drivers_autoprobe`."""
+    """A PF to keep with `count` VFs (0: none), its `sriov_drivers_autoprobe`, and the
+    settings of some of its VFs (each index below `count`)."""
 
     pf: str
     ids: Ids
     count: int
     autoprobe: bool | None = None
+    settings: tuple[VfSettings, ...] = ()
+
+    def vf(self, index: int) -> VfSettings | None:
+        return next((v for v in self.settings if v.index == index), None)
+
+    def with_vf(self, vf: VfSettings | None, index: int) -> VfsItem:
+        """This item with VF `index`'s settings replaced by `vf` (None: dropped)."""
+        rest = [v for v in self.settings if v.index != index]
+        kept = sorted([*rest, *([vf] if vf is not None and vf.values else [])],
+                      key=lambda v: v.index)
+        return replace(self, settings=tuple(kept))
 
 
 @dataclass(frozen=True)
@@ -89,10 +123,22 @@ class Declared:
         rest = tuple(a for a in self.assignable if a.bdf != item.bdf)
         return replace(self, assignable=(*rest, item))
 
-    def with_vfs(self, item: VfsItem) -> Declared:
-        """This state with `item` added, or replacing the entry of the same PF."""
-        rest = tuple(v for v in self.vfs if v.pf != item.pf)
-        return replace(self, vfs=(*rest, item))
+    def vfs_of(self, pf: str) -> VfsItem | None:
+        return next((v for v in self.vfs if v.pf == pf), None)
+
+    def with_vfs(self, item: VfsItem, keep_vf: bool = True) -> Declared:
+        """This state with `item` added, or replacing the entry of the same PF (with
+        `keep_vf`, an item without VF settings keeps the earlier entry's for the VFs below
+        its count)."""
+        old = self.vfs_of(item.pf)
+        if old is not None and not item.settings and keep_vf:
+            item = replace(item, settings=tuple(v for v in old.settings if v.index < item.count))
+        return replace(self, vfs=tuple(item if v.pf == item.pf else v for v in self.vfs)
+                       if old is not None else (*self.vfs, item))
+
+    def without_assignable(self, bdf: str) -> Declared:
+        """This state without the assignable entry of address `bdf` (its VFs kept)."""
+        return replace(self, assignable=tuple(a for a in self.assignable if a.bdf != bdf))
 
     def without(self, bdf: str) -> Declared:
         """This state without any entry for address `bdf`."""
@@ -105,9 +151,12 @@ ID_KEYS = {"id": (str, True), "subsystem": (str, True)}
 TABLES: dict[str, dict[str, tuple[type, bool]]] = {
     "assignable": {"bdf": (str, True), **ID_KEYS, "backend": (str, True),
                    "name": (str, False), "claim_at_boot": (bool, False)},
-    "vfs": {"pf": (str, True), **ID_KEYS, "count": (int, True), "autoprobe": (bool, False)},
+    "vfs": {"pf": (str, True), **ID_KEYS, "count": (int, True), "autoprobe": (bool, False),
+            "vf": (list, False)},
+    "vfs.vf": {"index": (int, True), **{s.key: (object, False) for s in SETTINGS}},
 }
-TOP_KEYS = {"version", *TABLES}
+"""`vfs.vf`: the settings of one VF of the `[[vfs]]` before it, checked by their parsers."""
+TOP_KEYS = {"version", "assignable", "vfs"}
 
 
 class _Where:
@@ -156,30 +205,37 @@ def parse(text: str, name: str = "/" + STATE_FILE) -> Declared:
     if doc.get("version", VERSION) != VERSION:
         raise where.error(None, 0, "version", f"version {doc['version']!r} is not {VERSION}",
                           f"write version = {VERSION}")
-    tables = {t: _entries(where, doc, t) for t in TABLES}
+    tables = {t: _entries(where, doc, t) for t in ("assignable", "vfs")}
     declared = Declared(
         tuple(_assignable(where, i, e) for i, e in enumerate(tables["assignable"])),
-        tuple(_vfs(where, i, e) for i, e in enumerate(tables["vfs"])),
+        tuple(_vfs(where, i, e, sum(len(p.get("vf", [])) for p in tables["vfs"][:i]))
+              for i, e in enumerate(tables["vfs"])),
     )
     _no_duplicates(where, "assignable", [a.bdf for a in declared.assignable], "bdf")
     _no_duplicates(where, "vfs", [v.pf for v in declared.vfs], "pf")
     return declared
 
 
-def _entries(where: _Where, doc: dict[str, Any], table: str) -> list[dict[str, Any]]:
-    """The `[[table]]` entries, each checked against the table's keys and types."""
-    entries = doc.get(table, [])
+def _entries(where: _Where, doc: dict[str, Any], table: str,
+             first: int = 0) -> list[dict[str, Any]]:
+    """The `[[table]]` entries, each checked against the table's keys and types (`first`:
+    the file's count of `[[table]]` sections before them, for the error's line)."""
+    name = table.rpartition(".")[2]
+    entries = doc.get(name, [])
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-        raise where.error(None, 0, table, f"{table!r} must be an array of tables",
+        raise where.error(None, 0, name, f"{name!r} must be an array of tables",
                           f"write each entry as a [[{table}]] section")
     keys = TABLES[table]
-    for index, entry in enumerate(entries):
+    for index, entry in enumerate(entries, first):
         for key, value in entry.items():
             if key not in keys:
                 raise where.error(table, index, key, f"unknown key {key!r}",
                                   f"known keys: {', '.join(keys)}")
             kind = keys[key][0]
-            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            # a VF setting (object) is any scalar: its parser checks it
+            fits = isinstance(value, bool | int | str) if kind is object else \
+                isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+            if not fits:
                 raise where.error(table, index, key,
                                   f"{key} must be {_KIND[kind]}, not {value!r}",
                                   f"e.g. {_example(kind)}")
@@ -190,11 +246,13 @@ def _entries(where: _Where, doc: dict[str, Any], table: str) -> list[dict[str, A
     return entries
 
 
-_KIND = {str: "a string", int: "an integer", bool: "a boolean"}
+_KIND = {str: "a string", int: "an integer", bool: "a boolean", list: "[[vfs.vf]] sections",
+         object: "a string, an integer or a boolean"}
 
 
 def _example(kind: type) -> str:
-    return {str: 'key = "text"', int: "key = 2", bool: "key = true"}[kind]
+    return {str: 'key = "text"', int: "key = 2", bool: "key = true", object: 'key = "text"',
+            list: "[[vfs.vf]] then index = 0"}[kind]
 
 
 def _address(where: _Where, table: str, index: int, key: str, text: str) -> str:
@@ -236,23 +294,49 @@ def _assignable(where: _Where, index: int, entry: dict[str, Any]) -> AssignableI
     )
 
 
-def _vfs(where: _Where, index: int, entry: dict[str, Any]) -> VfsItem:
+def _vfs(where: _Where, index: int, entry: dict[str, Any], first: int) -> VfsItem:
+    """One `[[vfs]]` entry; `first`: the file's count of `[[vfs.vf]]` before its own."""
     if entry["count"] < 0:
         raise where.error("vfs", index, "count", f"count {entry['count']} is negative",
                           "use 0 (no VFs) or more")
+    vfs = _entries(where, entry, "vfs.vf", first)
+    settings = tuple(_vf(where, first + i, e, entry["count"]) for i, e in enumerate(vfs))
+    _no_duplicates(where, "vfs.vf", [str(v.index) for v in settings], "index", first)
     return VfsItem(
         pf=_address(where, "vfs", index, "pf", entry["pf"]),
         ids=_ids(where, "vfs", index, entry),
         count=entry["count"],
         autoprobe=entry.get("autoprobe"),
+        settings=tuple(sorted(settings, key=lambda v: v.index)),
     )
 
 
-def _no_duplicates(where: _Where, table: str, keys: list[str], key: str) -> None:
+def _vf(where: _Where, index: int, entry: dict[str, Any], count: int) -> VfSettings:
+    """One `[[vfs.vf]]` entry, each setting read by `SETTINGS`' parser (as `vf set` reads
+    its flags)."""
+    number = entry["index"]
+    if not 0 <= number < count:
+        raise where.error("vfs.vf", index, "index", f"VF {number} is not below the PF's "
+                          f"count {count}", f"use 0-{count - 1}, or raise count" if count
+                          else "raise count, or drop this [[vfs.vf]]")
+    values: dict[str, bool | int | str] = {}
+    for key in (k for k in entry if k != "index"):
+        try:
+            values[key] = BY_KEY[key].parse(str(setting_text(entry[key])))
+        except InputError as exc:
+            raise where.error("vfs.vf", index, key, f"{key}: {exc.what}", exc.fix) from exc
+    if not values:
+        raise where.error("vfs.vf", index, None, f"VF {number} declares no setting",
+                          f"add one of {', '.join(s.key for s in SETTINGS)}, or drop it")
+    return VfSettings(number, ()).merged(values)
+
+
+def _no_duplicates(where: _Where, table: str, keys: list[str], key: str,
+                   first: int = 0) -> None:
     for index, value in enumerate(keys):
         if value in keys[:index]:
-            raise where.error(table, index, key, f"{value} is declared twice",
-                              "keep one entry per device")
+            raise where.error(table, first + index, key, f"{value} is declared twice",
+                              "keep one entry per device (per VF in [[vfs.vf]])")
 
 
 # -- writing -------------------------------------------------------------------
@@ -267,6 +351,8 @@ def render(declared: Declared) -> str:
         parts.append(_table("vfs", {
             "pf": v.pf, "id": v.ids.id, "subsystem": v.ids.subsystem, "count": v.count,
             "autoprobe": v.autoprobe}))
+        for vf in v.settings:
+            parts.append(_table("vfs.vf", {"index": vf.index, **dict(vf.values)}))
     return "".join(parts)
 
 
@@ -304,5 +390,7 @@ def to_json(declared: Declared) -> dict[str, Any]:
              "name": a.name, "claim_at_boot": a.claim_at_boot} for a in declared.assignable],
         "vfs": [
             {"pf": v.pf, "id": v.ids.id, "subsystem": v.ids.subsystem, "count": v.count,
-             "autoprobe": v.autoprobe} for v in declared.vfs],
+             "autoprobe": v.autoprobe,
+             "vf": [{"index": vf.index, **dict(vf.values)} for vf in v.settings]}
+            for v in declared.vfs],
     }

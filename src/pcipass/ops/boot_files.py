@@ -1,15 +1,16 @@
-"""The boot files on a host: what differs from the wanted text, their installation, the
-programs that follow (`update-initramfs -u`, `systemctl enable`), and `boot status`.
+"""The boot files on a host: what differs from the wanted text, the plan that installs
+them and runs the programs that follow (`update-initramfs -u`), `systemctl enable`, and
+`boot status`.
 
-A boot file is written atomically (`Host.write_state_file`) and removed when no longer
-wanted, only when it is absent or carries pcipass's mark in its first line; anything else
-in its place is refused before anything is written. The programs run as plan steps
-through the executor (refused on another host's tree by the host layer).
+A boot file is written (or removed when no longer wanted) by a `put-file` step, atomic and
+journalled, undone by putting the old text back; only when it is absent or carries
+pcipass's mark in its first line: anything else in its place is refused before anything
+is written. The programs are steps of the same plan (refused on another host's tree by
+the host layer), so a failing `update-initramfs` puts the files back as they were.
 """
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,8 +28,8 @@ from pcipass.ops.boot import (
     UNIT_WANTS,
     boot_files,
 )
-from pcipass.ops.persist import Status, states
-from pcipass.run.plan import Action, Check, CheckKind, Plan, Step
+from pcipass.ops.persist import Status, VfLinks, states
+from pcipass.run.plan import Action, Check, CheckKind, Plan, Step, put_file, text_diff
 
 MAX_BOOT_FILE = 1 << 20
 
@@ -48,10 +49,7 @@ class FileChange:
 
     def diff(self) -> list[str]:
         """The unified diff of the change (empty when none)."""
-        return list(difflib.unified_diff(
-            (self.old or "").splitlines(), (self.new or "").splitlines(),
-            "/dev/null" if self.old is None else f"a/{self.path}",
-            "/dev/null" if self.new is None else f"b/{self.path}", lineterm=""))
+        return text_diff(self.path, self.old, self.new)
 
     @property
     def action(self) -> str:
@@ -91,28 +89,22 @@ def initrd(host: Host) -> str | None:
     return path if release and host.exists(path) else None
 
 
-def install(host: Host, found: list[FileChange]) -> None:
-    """Write (or remove) every changed boot file."""
-    for change in found:
-        if not change.changed:
-            continue
-        if change.new is None:
-            host.remove_state_file(change.path)
-        else:
-            host.write_state_file(change.path, change.new)
-
-
-def programs_plan(host: Host, found: list[FileChange]) -> Plan:
-    """`update-initramfs -u` when modprobe.d changed and the kernel has an initramfs (which
-    keeps a copy of modprobe.d, and may hold the hidden device's driver)."""
+def boot_plan(host: Host, found: list[FileChange]) -> Plan:
+    """One plan: a `put-file` step per changed boot file, then `update-initramfs -u` when
+    modprobe.d changed and the kernel has an initramfs (which keeps a copy of modprobe.d,
+    and may hold the hidden device's driver)."""
+    steps = [put_file(c.path, c.new, c.old, f"{_VERBS[c.action]} the {c.what} file")
+             for c in found if c.changed]
     image = initrd(host)
     modprobe = next(c for c in found if c.path == MODPROBE_FILE)
-    if not modprobe.changed or image is None:
-        return Plan("apply boot")
-    step = Step(Action.RUN, f"refresh the initramfs: it keeps a copy of /{MODPROBE_FILE}",
-                argv=("update-initramfs", "-u"),
-                expect=(Check(CheckKind.EXISTS, path=image),))
-    return Plan("apply boot: update-initramfs -u", (step,))
+    if modprobe.changed and image is not None:
+        steps.append(Step(Action.RUN, f"refresh the initramfs: it keeps a copy of "
+                          f"/{MODPROBE_FILE}", argv=("update-initramfs", "-u"),
+                          expect=(Check(CheckKind.EXISTS, path=image),)))
+    return Plan("apply boot", tuple(steps))
+
+
+_VERBS = {"create": "install", "replace": "update", "remove": "remove"}
 
 
 def enable_plan(host: Host) -> Plan:
@@ -147,8 +139,10 @@ class BootState:
 ACTIVE, AT_BOOT, DIFFERS = "active now", "applies at next boot", "differs"
 
 
-def boot_status(host: Host, facts: HostFacts, declared: Declared) -> list[BootState]:
-    """Per declared item: whether it holds now, and what the installed files do at boot."""
+def boot_status(host: Host, facts: HostFacts, declared: Declared,
+                links: VfLinks | None = None) -> list[BootState]:
+    """Per declared item: whether it holds now, and what the installed files do at boot
+    (`links`: the PFs' VF settings; the boot unit applies those)."""
     found = {c.path: c for c in changes(host, facts, declared)}
     unit = found[UNIT_FILE]
     enabled = host.exists(UNIT_WANTS)
@@ -157,7 +151,7 @@ def boot_status(host: Host, facts: HostFacts, declared: Declared) -> list[BootSt
         "the boot unit is not enabled (`pcipass boot enable`)"
     claims = {a.bdf: a for a in declared.assignable if a.claim_at_boot}
     result: list[BootState] = []
-    for item in states(facts, declared):
+    for item in states(facts, declared, links):
         mechanism = by_unit
         if item.kind == "assignable" and item.bdf in claims:
             file = found[MODPROBE_FILE if claims[item.bdf].backend == "xen" else UDEV_FILE]

@@ -1,25 +1,40 @@
 """The declared state against the live host: each item's status, and the plans `apply` runs.
 
-Pure, on `HostFacts` and a `Declared`. `apply` converges in two phases, each one plan of
-the single commands' planners (`sriov enable/disable`, then `assignable add`) and one
-journalled run: the VFs first, because a declared-assignable VF exists only once its
-PF's VFs do, and the second phase is planned on facts read after the first. A device
+Pure, on `HostFacts`, the PFs' VF settings (`VfLinks`) and a `Declared`. `apply` converges
+in phases, each one plan of the single commands' planners (`sriov enable/disable`, `vf
+set`, then `assignable add`) and one journalled run: the VF counts first, because a
+declared VF exists only once its PF's VFs do, and each later phase is planned on facts
+read after the one before. A device
 whose IDs differ from the declared ones, or that is gone, is reported and never touched.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from pcipass.address import PciAddress
 from pcipass.errors import PcipassError
-from pcipass.model.declared import AssignableItem, Declared, Ids, VfsItem
+from pcipass.host.netlink import VfState
+from pcipass.host.netlink import describe as describe_vf
+from pcipass.host.netlink import text as setting_text
+from pcipass.model.declared import AssignableItem, Declared, Ids, VfSettings, VfsItem
 from pcipass.model.device import Device
+from pcipass.ops import vf as ops_vf
 from pcipass.ops.assign import STUB, AddRequest, Backend, HostFacts, add_plan
 from pcipass.ops.sriov import EnableRequest, disable_plan, enable_plan, vf_addresses
 from pcipass.run.plan import Plan, Step
+
+
+@dataclass(frozen=True)
+class VfLinks:
+    """What the VF settings need besides the facts: each PF interface's VF states (None:
+    not readable) and pcipass's saved originals (VF BDF → them)."""
+
+    states: Mapping[str, list[VfState] | None] = field(default_factory=dict)
+    saved: Mapping[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class Status(StrEnum):
@@ -119,26 +134,76 @@ def _made_by(facts: HostFacts, declared: Declared, bdf: str) -> bool:
     return False
 
 
+def vf_state(facts: HostFacts, item: VfsItem, vf: VfSettings, links: VfLinks) -> ItemState:
+    """One VF's declared settings against what its PF reports (`bdf`: the VF's address)."""
+    parsed = PciAddress.try_parse(item.pf)
+    pf = facts.model.get(parsed) if parsed else None
+    found = vf_addresses(pf, vf.index + 1) if pf is not None else ()
+    bdf = str(found[vf.index]) if len(found) > vf.index else f"{item.pf} VF {vf.index}"
+    wrong = identity(facts, item.pf, item.ids)
+    if wrong:
+        return ItemState("vf", bdf, *wrong)
+    try:
+        t = ops_vf.target(facts.model, item.pf, vf.index)
+    except PcipassError as exc:  # no such VF yet, or its PF has no interface
+        count = pf.sriov.num_vfs if pf is not None and pf.sriov else 0
+        if (count or 0) <= vf.index:
+            return ItemState("vf", bdf, Status.WAITS,
+                             f"VF {vf.index} of {item.pf}, created by the declared VF count")
+        return ItemState("vf", bdf, Status.DIFFERS, exc.what)
+    current = next((s for s in links.states.get(t.ifname) or [] if s.vf == vf.index), None)
+    if current is None:
+        return ItemState("vf", t.bdf, Status.DIFFERS,
+                         f"{t.ifname} does not report VF {vf.index}'s settings")
+    now = current.settings()
+    wrong_keys = [f"{k} {setting_text(now[k])}, declared {setting_text(v)}"
+                  for k, v in vf.values if setting_text(now[k]) != setting_text(v)]
+    if wrong_keys:
+        return ItemState("vf", t.bdf, Status.DIFFERS, "; ".join(wrong_keys))
+    return ItemState("vf", t.bdf, Status.HOLDS,
+                     f"VF {vf.index} of {t.ifname}: {describe_vf(dict(vf.values))}")
+
+
 def _onoff(value: bool | None) -> str:
     return "unknown" if value is None else "on" if value else "off"
 
 
-def states(facts: HostFacts, declared: Declared) -> list[ItemState]:
-    """Every declared item's status, VF counts first (the order `apply` takes them)."""
-    return [vfs_state(facts, v) for v in declared.vfs] + \
+def states(facts: HostFacts, declared: Declared, links: VfLinks | None = None
+           ) -> list[ItemState]:
+    """Every declared item's status, in the order `apply` takes them (`links`: the VF
+    settings as the PFs report them; without, the VF settings are left out)."""
+    vfs = [vf_state(facts, v, s, links) for v in declared.vfs for s in v.settings] \
+        if links is not None else []
+    return [vfs_state(facts, v) for v in declared.vfs] + vfs + \
         [assignable_state(facts, a, declared) for a in declared.assignable]
 
 
-# -- the two phases ------------------------------------------------------------
-PHASES = ("vfs", "assignable")
+# -- the phases ----------------------------------------------------------------
+PHASES = ("vfs", "vf", "assignable")
 
 
-def phase_plan(facts: HostFacts, declared: Declared, phase: str) -> Plan:
+def _vf_plans(facts: HostFacts, declared: Declared, links: VfLinks) -> list[Plan]:
+    """`vf set` plans for the declared VF settings that differ."""
+    plans = []
+    for v in declared.vfs:
+        for vf in v.settings:
+            if vf_state(facts, v, vf, links).status is Status.DIFFERS:
+                t = ops_vf.target(facts.model, v.pf, vf.index)
+                request = ops_vf.SetRequest(v.pf, vf.index, vf.texts())
+                plans.append(ops_vf.set_plan(t, request, links.states.get(t.ifname),
+                                             links.saved.get(t.bdf)))
+    return plans
+
+
+def phase_plan(facts: HostFacts, declared: Declared, phase: str,
+               links: VfLinks | None = None) -> Plan:
     """One phase of `apply` as one plan: the single commands' plans for every item of the
     phase that differs, their steps in order (their notes kept)."""
     found = {(s.kind, s.bdf): s.status for s in states(facts, declared)}
     plans: list[Plan] = []
-    if phase == "vfs":
+    if phase == "vf":
+        plans = _vf_plans(facts, declared, links or VfLinks())
+    elif phase == "vfs":
         for v in declared.vfs:
             if found[("vfs", v.pf)] is Status.DIFFERS:
                 plans.append(enable_plan(facts, EnableRequest(v.pf, v.count, v.autoprobe))
@@ -193,13 +258,13 @@ class Preview:
                 "converged": self.empty}
 
 
-def preview(facts: HostFacts, declared: Declared) -> Preview:
+def preview(facts: HostFacts, declared: Declared, links: VfLinks) -> Preview:
     """The diff between declared and live, as the steps `apply` would take."""
     plans: list[Plan] = []
     refusals: list[str] = []
     for phase in PHASES:
         try:
-            plans.append(phase_plan(facts, declared, phase))
+            plans.append(phase_plan(facts, declared, phase, links))
         except PcipassError as exc:
             refusals.append(f"{phase}: {exc.line()}")
-    return Preview(states(facts, declared), plans, refusals)
+    return Preview(states(facts, declared, links), plans, refusals)

@@ -1,16 +1,17 @@
 """`apply`: converge the host to its declared state, one journalled plan per phase.
 
-After the phases (not at boot), the boot files are installed (`ops.boot_files`) and the
-programs they need (`update-initramfs -u`) run as one more journalled plan; when those
-fail, the files are put back as they were.
+After the phases (not at boot), the boot files are installed (`ops.boot_files`) with the
+programs they need (`update-initramfs -u`) as one more journalled plan: when a program
+fails, the files are put back as they were.
 
-Each phase (`persist.PHASES`: the VF counts, then the assignable devices) runs through
-`run.session.execute` like a single command: lock → recover → plan on fresh facts →
-journal → run → verify, undone whole when a step fails. The second phase is planned
-after the first ran and its new VFs settled. When the second fails, the first stays
-done, and the error says so. A declared device that is gone or was replaced stops the
-whole apply before anything runs; at boot (`boot=True`) the rest is applied and
-`skipped_error` names each such device.
+Each phase (`persist.PHASES`: the VF counts, the VF settings, the assignable devices) runs
+through
+`run.session.execute` like a single command: lock → recover → plan on fresh facts (and
+the PFs' VF settings, `vf_links`) → journal → run → verify, undone whole when a step
+fails. A phase is planned after the one before ran and its new VFs settled. When a later
+one fails, the earlier stay done, and the error says so. A declared device that is gone
+or was replaced stops the whole apply before anything runs; at boot (`boot=True`) the
+rest is applied and `skipped_error` names each such device.
 """
 
 from __future__ import annotations
@@ -19,19 +20,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 
+from pcipass.address import PciAddress
 from pcipass.errors import OperationError, PcipassError
 from pcipass.host.base import Host
+from pcipass.host.netlink import VfState
+from pcipass.model.declared import Declared
 from pcipass.model.discovery import discover
 from pcipass.ops.assign import HostFacts
-from pcipass.ops.boot_files import FileChange, changes, install, programs_plan
+from pcipass.ops.boot_files import FileChange, boot_plan, changes
 from pcipass.ops.facts import gather_facts
-from pcipass.ops.persist import BLOCKING, PHASES, ItemState, phase_plan, states
+from pcipass.ops.persist import BLOCKING, PHASES, ItemState, VfLinks, phase_plan, states
 from pcipass.ops.persist_store import load
 from pcipass.ops.sriov import NUMVFS
 from pcipass.run.executor import Fault, Outcome
-from pcipass.run.lock import Lock
+from pcipass.run.plan import Plan
 from pcipass.run.session import Warn, execute
 from pcipass.run.settle import wait_settled
+from pcipass.run.vf_snapshots import VfSnapshots
 
 FORGET_FIX = ("`pcipass state forget BDF` for a device that is gone or was replaced "
               "(then declare the new one)")
@@ -51,6 +56,17 @@ def boot_facts(host: Host) -> HostFacts:
     return gather_facts(host, discover(host, names=False, modules=True))
 
 
+def vf_links(host: Host, facts: HostFacts, declared: Declared) -> VfLinks:
+    """The VF states of each PF with declared VF settings, and the saved originals."""
+    found: dict[str, list[VfState] | None] = {}
+    for v in declared.vfs:
+        parsed = PciAddress.try_parse(v.pf)
+        pf = facts.model.get(parsed) if parsed and v.settings else None
+        if pf is not None and pf.net:
+            found[pf.net[0].name] = host.vf_states(pf.net[0].name)
+    return VfLinks(found, VfSnapshots(host).all())
+
+
 def apply(host: Host, warn: Warn, boot: bool = False, fault: Fault | None = None,
           then: Callable[[Outcome], None] | None = None) -> Applied:
     """Converge `host` to its declared state (see the module's docstring)."""
@@ -67,8 +83,8 @@ def apply(host: Host, warn: Warn, boot: bool = False, fault: Fault | None = None
         warn(f"not applied: {message}")
     for phase in PHASES:
         try:
-            result = execute(host, partial(phase_plan, declared=declared, phase=phase),
-                             False, warn, fault=fault)
+            result = execute(host, partial(_phase, host, declared, phase), False, warn,
+                             fault=fault)
         except PcipassError as exc:
             if applied.outcomes and any(o.done for o in applied.outcomes):
                 done = "; ".join(o.plan.command for o in applied.outcomes if o.done)
@@ -84,24 +100,28 @@ def apply(host: Host, warn: Warn, boot: bool = False, fault: Fault | None = None
             then(outcome)
         applied.outcomes.append(outcome)
     if not boot:
-        found = changes(host, boot_facts(host), declared)
-        with Lock(host):
-            install(host, found)
-        applied.files = [c for c in found if c.changed]
+        found: list[FileChange] = []
+
+        def files_plan(_facts: HostFacts) -> Plan:
+            found[:] = changes(host, boot_facts(host), declared)
+            return boot_plan(host, found)
+
         try:
-            result = execute(host, lambda _facts: programs_plan(host, found), False, warn,
-                             fault=fault)
+            result = execute(host, files_plan, False, warn, fault=fault)
         except PcipassError as exc:
-            with Lock(host):
-                install(host, [FileChange(c.path, c.new, c.old, c.what) for c in found])
-            exc.what = f"{exc.what} (the boot files were put back as they were; the " \
-                       "VF counts and devices stay applied)"
+            exc.what = f"{exc.what} (the boot files were put back as they were; the VF counts " \
+                       "and devices stay applied)"
             raise
         assert result.outcome is not None
+        applied.files = [c for c in found if c.changed]
         if then is not None:
             then(result.outcome)
         applied.outcomes.append(result.outcome)
     return applied
+
+
+def _phase(host: Host, declared: Declared, phase: str, facts: HostFacts) -> Plan:
+    return phase_plan(facts, declared, phase, vf_links(host, facts, declared))
 
 
 def skipped_error(applied: Applied) -> OperationError | None:

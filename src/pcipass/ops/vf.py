@@ -223,6 +223,12 @@ def reset_plan(t: VfTarget, states: list[VfState] | None,
     return Plan(command, (*steps, _forget(t, saved)))
 
 
+def refuse_known(pf: Device, wanted: dict[str, Any]) -> None:
+    """What PF's driver is known to refuse (`DRIVER_REFUSES`), before any VF exists (a
+    declared VF setting): one `InputError`."""
+    _refuse_known(VfTarget(pf, "", -1, ""), wanted)
+
+
 def _refuse_known(t: VfTarget, wanted: dict[str, Any]) -> None:
     for key, refused, errname in DRIVER_REFUSES.get(t.pf.driver or "", ()):
         words, fix, hit = REFUSED[refused]

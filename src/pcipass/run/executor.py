@@ -31,7 +31,7 @@ from pcipass.host.netlink import text as setting_text
 from pcipass.host.xen import XlUnavailable, xenstore_read, xl_pci_list
 from pcipass.run.journal import Entry, Journal, State
 from pcipass.run.leftover import observe, xl_listed
-from pcipass.run.plan import EMPTY_OVERRIDE, Action, Check, Plan, Step
+from pcipass.run.plan import EMPTY_OVERRIDE, Action, Check, Plan, Step, digest, read_file
 from pcipass.run.vf_snapshots import VfSnapshots
 
 Fault = Callable[[str, int], None]
@@ -125,6 +125,11 @@ def holds(host: Host, records: RecordKeeper, check: Check) -> bool:
         return (check.bdf in listed) is (check.value == "listed")
     if check.kind == "listed":
         return check.value in (host.try_read_text(check.path) or "").splitlines()
+    if check.kind == "file":
+        try:
+            return digest(read_file(host, check.path)) == check.value
+        except PcipassError:  # not a regular file, too large: not the planned text
+            return False
     return records.has(check.bdf) == (check.value == "present")
 
 
@@ -320,6 +325,8 @@ class Executor:
             VfSnapshots(self.host).save(step.bdf, step.payload or {})
         elif step.action == "vf-forget":
             VfSnapshots(self.host).drop(step.bdf)
+        elif step.action == "put-file":
+            put_file(self.host, step)
         elif step.action == "record":
             self.records.save(step.bdf, step.payload or {}, defer=True)
         else:
@@ -353,6 +360,23 @@ class Executor:
             self._taken += 1
         if self.fault is not None:
             self.fault(when, self._taken)
+
+
+def put_file(host: Host, step: Step) -> None:
+    """Take a `put-file` step: pcipass's own file written atomically (tmp + fsync + rename)
+    or removed; a user's file replaced by its one writer (`Host.replace_user_file`)."""
+    p = step.payload or {}
+    new, old = p.get("new"), p.get("old")
+    try:
+        if p.get("user"):
+            host.replace_user_file("/" + step.path, str(old).encode(), str(new).encode())
+        elif new is None:
+            host.remove_state_file(step.path)
+        else:
+            host.write_state_file(step.path, new)
+    except OSError as exc:
+        raise StepFailed(f"cannot write {host.name_of(step.path)}: {exc.strerror or exc}",
+                         "check the permissions of its directory") from exc
 
 
 def vf_setting(host: Host, path: str) -> str | None:

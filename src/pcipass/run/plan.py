@@ -9,13 +9,20 @@ whose expected state already holds needs not run again.
 
 from __future__ import annotations
 
+import difflib
+import hashlib
+import os
 import shlex
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from pcipass.errors import InputError
 from pcipass.host import paths
 from pcipass.host.netlink import describe as describe_vf
+
+if TYPE_CHECKING:
+    from pcipass.host.base import Host
 
 
 class CheckKind(StrEnum):
@@ -32,6 +39,7 @@ class CheckKind(StrEnum):
     VF_SAVED = "vf-saved"
     XL_ATTACHED = "xl-attached"
     LISTED = "listed"
+    FILE = "file"
 
 
 class Action(StrEnum):
@@ -45,6 +53,7 @@ class Action(StrEnum):
     VF_SET = "vf-set"
     VF_SAVE = "vf-save"
     VF_FORGET = "vf-forget"
+    PUT_FILE = "put-file"
 
 
 EMPTY_OVERRIDE = "(null)"
@@ -66,6 +75,7 @@ class Check:
     VF `bdf` (`value` "present") or not ("absent").
     `xl-attached`: `xl pci-list DOMID` (`path`) lists `bdf` (`value` "listed" or "unlisted").
     `listed`: one line of the file `path` is `value` (pciback's `permissive` list).
+    `file`: the file `path` holds bytes whose sha256 is `value` (None: the file is absent).
     """
 
     kind: CheckKind
@@ -93,6 +103,9 @@ class Check:
             return f"{' '.join(self.path.split('/'))} {self.value}"
         if self.kind == CheckKind.VF_SAVED:
             return f"saved settings of {self.bdf} {self.value}"
+        if self.kind == CheckKind.FILE:
+            return f"/{self.path} holds the planned text (sha256 {self.value[:12]}...)" \
+                if self.value else f"/{self.path} is absent"
         return f"/{self.path} {'exists' if self.kind == CheckKind.EXISTS else 'is absent'}"
 
     def to_json(self) -> dict[str, Any]:
@@ -113,6 +126,9 @@ class Step:
     memory of device `bdf` (`record` carries it in `payload`). `vf-set`: send VF settings
     (`payload`: `ifname`, `vf`, `settings`) through the PF over netlink; `vf-save` /
     `vf-forget`: store or drop the original settings of VF `bdf` (`payload`).
+    `put-file`: replace the whole file `path` atomically (`payload`: `new` text, None to
+    remove it; `old` text, None when it was absent; `user`: a user's file such as an xl
+    config, replaced keeping its owner and mode, with a backup); see `put_file`.
 
     Recovery and rollback skip a step whose `unless` checks hold (None: its
     `expect`; an empty tuple: never skip, for a step that is harmless to repeat
@@ -155,7 +171,19 @@ class Step:
             return f"remember the VF settings of {self.bdf}"
         if self.action == Action.VF_FORGET:
             return f"forget the saved VF settings of {self.bdf}"
+        if self.action == Action.PUT_FILE:
+            new = (self.payload or {}).get("new")
+            lines = len(new.splitlines()) if new is not None else 0
+            return f"rm /{self.path}" if new is None else \
+                f"write /{self.path} ({lines} line{'' if lines == 1 else 's'})"
         return f"forget the record of {self.bdf}"
+
+    def diff(self) -> list[str]:
+        """A `put-file` step's unified diff (empty for other steps)."""
+        if self.action != Action.PUT_FILE:
+            return []
+        p = self.payload or {}
+        return text_diff(self.path, p.get("old"), p.get("new"))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -201,8 +229,8 @@ class Plan:
         return bool(self.steps)
 
     def render(self) -> list[str]:
-        """`--dry-run` text: one line per change, in order."""
-        return [step.render() for step in self.steps]
+        """`--dry-run` text: one line per change, in order (a file's diff after its line)."""
+        return [line for step in self.steps for line in (step.render(), *step.diff())]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -223,6 +251,14 @@ class Plan:
 def vf_check_path(ifname: str, vf: int, key: str) -> str:
     """The `path` of a `vf` check: PF interface, VF index and netlink key."""
     return f"{ifname}/vf/{vf}/{key}"
+
+
+def text_diff(path: str, old: str | None, new: str | None) -> list[str]:
+    """The unified diff of host file `path` from `old` to `new` (None: absent)."""
+    return list(difflib.unified_diff(
+        (old or "").splitlines(), (new or "").splitlines(),
+        "/dev/null" if old is None else f"a/{path}",
+        "/dev/null" if new is None else f"b/{path}", lineterm=""))
 
 
 def _payload_summary(payload: dict[str, Any]) -> str:
@@ -345,3 +381,55 @@ def _plain_unbind(bdf: str, driver: str) -> Step:
         data=bdf,
         expect=(Check(CheckKind.DRIVER, bdf, value=None),),
     )
+
+
+# -- whole files ---------------------------------------------------------------
+MAX_FILE_BYTES = 1 << 20
+"""The largest file a `put-file` step replaces (and its `file` check reads)."""
+
+
+def digest(data: bytes | None) -> str | None:
+    """The `file` check's value for a file's bytes (None: absent)."""
+    return None if data is None else hashlib.sha256(data).hexdigest()
+
+
+def _text_digest(text: str | None) -> str | None:
+    return digest(None if text is None else text.encode("utf-8"))
+
+
+def read_file(host: Host, path: str) -> bytes | None:
+    """The bytes of host file `path` (None: absent), read as a user's file is (every link
+    resolved inside the root, regular files only, at most `MAX_FILE_BYTES`)."""
+    if not host.exists(path):
+        return None
+    return host.read_user_file("/" + path.lstrip("/"), MAX_FILE_BYTES)
+
+
+def put_file(path: str, new: str | None, old: str | None, why: str, user: bool = False,
+             undo_why: str = "") -> Step:
+    """Replace host file `path` (`old`: its text now, None = absent) by `new` (None: remove
+    it); undone by putting `old` back. A user's file (`user`) is only ever replaced."""
+    path = path.lstrip("/")
+    if user and (new is None or old is None):
+        raise ValueError("a user's file is replaced, never created or removed")
+    back = Step(Action.PUT_FILE, undo_why or f"put /{path} back as it was", path=path,
+                payload={"new": old, "old": new, "user": user},
+                expect=(Check(CheckKind.FILE, path=path, value=_text_digest(old)),))
+    return Step(Action.PUT_FILE, why, path=path,
+                payload={"new": new, "old": old, "user": user},
+                expect=(Check(CheckKind.FILE, path=path, value=_text_digest(new)),),
+                undo=(back,))
+
+
+def file_step(host: Host, path: str, new: str | None, why: str, user: bool = False) -> Step:
+    """The step that makes host file `path` hold `new` (None: absent), its text now read
+    from `host` for the undo step; an `InputError` when it is not UTF-8 text. A user's
+    relative path is taken from the current directory (the journal keeps it absolute)."""
+    path = os.path.abspath(path) if user else path
+    data = read_file(host, path)
+    try:
+        old = None if data is None else data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{host.name_of(path)} is not UTF-8 text (byte {exc.start})",
+                         "fix or remove the file") from exc
+    return put_file(path, new, old, why, user)

@@ -119,4 +119,4 @@ def test_json_has_one_entry_per_item() -> None:
                                   "subsystem": "8086:0000", "backend": "vfio", "name": "nic0",
                                   "claim_at_boot": False}]
     assert doc["vfs"] == [{"pf": "0000:03:00.0", "id": "8086:10c9", "subsystem": "1af4:1100",
-                           "count": 2, "autoprobe": False}]
+                           "count": 2, "autoprobe": False, "vf": []}]

@@ -113,14 +113,15 @@ def test_a_vf_waits_for_its_pf_then_both_phases_apply(sim: SimHost, cli: Cli) ->
     assert status(sim)[f"assignable {VF1}"][0] is Status.WAITS
     preview = cli("plan", "--json", host=sim).json()
     assert [p["command"] for p in preview["plans"]] == [
-        f"apply vfs: sriov enable {PF} --vfs 2", "apply assignable", "apply boot"]
+        f"apply vfs: sriov enable {PF} --vfs 2", "apply vf", "apply assignable", "apply boot"]
     r = cli("--json", "apply", host=sim)
     assert r.code == 0, r.err
     applied = r.json()["applied"]
     assert [a["command"] for a in applied] == [f"apply vfs: sriov enable {PF} --vfs 2",
+                                               "apply vf",
                                                f"apply assignable: assignable add {VF1}",
                                                "apply boot"]
-    assert applied[2]["steps"] == []  # no initramfs on the simulated host
+    assert applied[3]["steps"] == []  # no initramfs on the simulated host
     assert driver(sim, VF1) == "vfio-pci" and driver(sim, VF0) == "igbvf"
     assert cli("plan", "--json", host=sim).json()["converged"] is True
     assert Journal(sim).load() is not None  # journalled like every change
@@ -143,10 +144,11 @@ def test_dry_run_and_plan_write_nothing(sim: SimHost, cli: Cli) -> None:
     r = cli("apply", "--dry-run", host=sim)
     assert r.code == 0
     lines = r.out.splitlines()
-    assert lines[:5] == [
+    assert lines[:6] == [
         f"# vfs {PF}: differs (0 VFs, declared 3)",
         f"echo 0 > /sys/bus/pci/devices/{PF}/sriov_drivers_autoprobe",
         f"echo 3 > /{NUMVFS}",
+        "write /etc/systemd/system/pcipass-apply.service (15 lines)",
         "--- /dev/null",
         "+++ b/etc/systemd/system/pcipass-apply.service",
     ]

@@ -1,0 +1,71 @@
+"""`--persist` on the single commands: the live change and the declared state's edit are
+steps of one plan; a dry run shows both and writes nothing; a failed live change leaves
+the declared state as it was."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from helpers.cli import Cli
+from helpers.sims import fresh, template
+from pcipass.model.declared import STATE_FILE
+from pcipass.ops.persist_store import declare_vfs, load
+from pcipass.sim.host import SimHost
+
+PF, NIC = "0000:03:00.0", "0000:02:00.0"
+NUMVFS = f"sys/bus/pci/devices/{PF}/sriov_numvfs"
+
+
+@pytest.fixture(scope="module")
+def kernel_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return template(tmp_path_factory, "kernel-lab")
+
+
+@pytest.fixture
+def sim(kernel_template: Path, tmp_path: Path) -> SimHost:
+    return fresh(kernel_template, tmp_path)
+
+
+def driver(host: SimHost, bdf: str) -> str | None:
+    return host.link_name(f"sys/bus/pci/devices/{bdf}/driver")
+
+
+def test_assignable_add_and_remove_persist(sim: SimHost, cli: Cli) -> None:
+    r = cli("--json", "assignable", "add", NIC, "--persist", "--dry-run", host=sim)
+    assert r.code == 0, r.err
+    steps = r.json()["steps"]
+    assert steps[-1]["action"] == "put-file" and steps[-1]["path"] == STATE_FILE
+    assert r.json()["command"] == f"assignable add {NIC} --persist"
+    assert not sim.exists(STATE_FILE) and driver(sim, NIC) == "e1000e"
+    r = cli("assignable", "add", NIC, "--persist", host=sim)
+    assert r.code == 0, r.err
+    assert driver(sim, NIC) == "vfio-pci"
+    assert [(a.bdf, a.backend) for a in load(sim).assignable] == [(NIC, "vfio")]
+    assert cli("plan", "--json", host=sim).json()["items"][0]["status"] == "holds"
+    r = cli("assignable", "remove", "-r", NIC, "--persist", host=sim)
+    assert r.code == 0, r.err
+    assert driver(sim, NIC) == "e1000e" and load(sim).assignable == ()
+
+
+def test_sriov_enable_and_disable_persist(sim: SimHost, cli: Cli) -> None:
+    r = cli("sriov", "enable", PF, "--vfs", "2", "--persist", host=sim)
+    assert r.code == 0, r.err
+    assert sim.try_read_text(NUMVFS) == "2"
+    assert [(v.pf, v.count) for v in load(sim).vfs] == [(PF, 2)]
+    r = cli("sriov", "disable", PF, "--persist", host=sim)
+    assert r.code == 0, r.err
+    assert sim.try_read_text(NUMVFS) == "0" and [v.count for v in load(sim).vfs] == [0]
+
+
+def test_a_failed_live_change_leaves_the_declared_state(sim: SimHost, cli: Cli) -> None:
+    declare_vfs(sim, PF, 1)
+    before = (sim.root / STATE_FILE).read_text()
+    # the PF's VFs cannot be removed while one of them is assignable: refused, nothing written
+    assert cli("sriov", "enable", PF, "--vfs", "1", host=sim).code == 0
+    assert cli("assignable", "add", "0000:03:10.0", host=sim).code == 0
+    r = cli("sriov", "disable", PF, "--persist", host=sim)
+    assert r.code != 0
+    assert (sim.root / STATE_FILE).read_text() == before
+    assert sim.try_read_text(NUMVFS) == "1"

@@ -1,0 +1,123 @@
+"""Per-VF settings in the declared state: `[[vfs.vf]]` read by `vf set`'s parsers (errors
+with line and key), declared by `state set-vf` and `vf set --persist`, converged by
+`apply` after the VF counts, reported by `plan` and `boot status`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from helpers.cli import Cli
+from helpers.sims import fresh, template
+from pcipass.errors import InputError
+from pcipass.model.declared import parse, render
+from pcipass.ops.persist_store import load
+from pcipass.sim.host import SimHost
+
+PF, VF0, VF1 = "0000:03:00.0", "0000:03:10.0", "0000:03:10.2"
+TEXT = '''version = 1
+[[vfs]]
+pf = "0000:03:00.0"
+id = "8086:10c9"
+subsystem = "1af4:1100"
+count = 2
+
+[[vfs.vf]]
+index = 1
+mac = "02:00:00:00:00:11"
+vlan = 10
+spoofchk = false
+'''
+
+
+@pytest.fixture(scope="module")
+def kernel_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return template(tmp_path_factory, "kernel-lab")
+
+
+@pytest.fixture
+def sim(kernel_template: Path, tmp_path: Path) -> SimHost:
+    return fresh(kernel_template, tmp_path)
+
+
+def test_the_file_reads_back_as_written() -> None:
+    declared = parse(TEXT)
+    vf = declared.vfs[0].settings[0]
+    assert (vf.index, vf.values) == (1, (("mac", "02:00:00:00:00:11"), ("vlan", 10),
+                                         ("spoofchk", False)))
+    assert parse(render(declared)) == declared
+
+
+@pytest.mark.parametrize(("old", "new", "error"), [
+    ("vlan = 10", "vlan = 5000", "line 11: [[vfs.vf]] #1 vlan: --vlan '5000' is not a number "
+     "from 0 to 4094"),
+    ("index = 1", "index = 2", "line 9: [[vfs.vf]] #1 VF 2 is not below the PF's count 2"),
+    ("spoofchk = false", "spoof = false", "line 12: [[vfs.vf]] #1 unknown key 'spoof'"),
+    ('mac = "02:00:00:00:00:11"', 'mac = "01:00:00:00:00:11"',
+     "line 10: [[vfs.vf]] #1 mac: --mac 01:00:00:00:00:11 is a multicast address"),
+    ("vlan = 10", "vlan = [1]", "line 11: [[vfs.vf]] #1 vlan must be a string, an integer or "
+     "a boolean"),
+])
+def test_bad_vf_settings_name_the_line_and_key(old: str, new: str, error: str) -> None:
+    with pytest.raises(InputError) as caught:
+        parse(TEXT.replace(old, new), "host.toml")
+    assert caught.value.what.startswith(f"host.toml {error}")
+
+
+def test_a_vf_twice_is_refused() -> None:
+    twice = TEXT + "\n[[vfs.vf]]\nindex = 1\ntrust = true\n"
+    with pytest.raises(InputError, match=r"line 15: \[\[vfs.vf\]\] #2 1 is declared twice"):
+        parse(twice, "host.toml")
+
+
+def test_declare_plan_apply_boot_status(sim: SimHost, cli: Cli) -> None:
+    assert cli("state", "set-vfs", PF, "2", host=sim).code == 0
+    r = cli("state", "set-vf", PF, "1", "--mac", "02:00:00:00:00:11", "--spoofchk", "off",
+            host=sim)
+    assert r.code == 0, r.err
+    items = {(i["kind"], i["bdf"]): i["status"]
+             for i in cli("plan", "--json", host=sim).json()["items"]}
+    assert items[("vf", VF1)] == "waits"
+    r = cli("apply", host=sim)
+    assert r.code == 0, r.err
+    assert "ip link set enp3s0 vf 1 mac 02:00:00:00:00:11" in r.out.splitlines()
+    shown = {v["vf"]: v for v in cli("vf", "show", PF, "--json", host=sim).json()["vfs"]}
+    assert (shown[1]["mac"], shown[1]["spoofchk"]) == ("02:00:00:00:00:11", False)
+    assert cli("plan", "--json", host=sim).json()["converged"] is True
+    boot = cli("boot", "status", "--json", host=sim).json()["boot"]
+    rows = {r["bdf"]: r["verdict"] for r in boot}
+    assert rows[VF1] == "active now"
+    assert cli("vf", "set", PF, "1", "--mac", "02:00:00:00:00:33", host=sim).code == 0
+    items = {i["bdf"]: i for i in cli("plan", "--json", host=sim).json()["items"]}
+    assert items[VF1]["status"] == "differs"
+    assert items[VF1]["detail"] == "mac 02:00:00:00:00:33, declared 02:00:00:00:00:11"
+
+
+def test_set_vf_refusals_write_nothing(sim: SimHost, cli: Cli) -> None:
+    r = cli("state", "set-vf", PF, "0", "--mac", "02:00:00:00:00:11", host=sim)
+    assert r.code == 2 and "has no declared VF count" in r.err
+    assert cli("state", "set-vfs", PF, "2", host=sim).code == 0
+    for args, said in ((("5", "--trust", "on"), "VF 5 is not below the declared count 2"),
+                       (("0", "--link-state", "auto"), "igb (0000:03:00.0) has no VF "
+                        "--link-state setting"),
+                       (("0",), "nothing to set")):
+        r = cli("state", "set-vf", PF, *args, host=sim)
+        assert r.code == 2 and said in r.err, r.err
+    assert load(sim).vfs[0].settings == ()
+
+
+def test_vf_set_and_reset_persist(sim: SimHost, cli: Cli) -> None:
+    assert cli("sriov", "enable", PF, "--vfs", "2", host=sim).code == 0
+    r = cli("vf", "set", PF, "0", "--vlan", "20", "--persist", host=sim)
+    assert r.code == 0, r.err
+    item = load(sim).vfs[0]  # no VF count was declared: the one the PF has now
+    assert (item.count, item.settings[0].index, item.settings[0].values) == (2, 0,
+                                                                            (("vlan", 20),))
+    r = cli("vf", "reset", PF, "0", "--persist", host=sim)
+    assert r.code == 0, r.err
+    assert load(sim).vfs[0].settings == ()
+    r = cli("state", "set-vf", PF, "1", "--trust", "on", host=sim)
+    assert r.code == 0
+    assert cli("state", "set-vf", PF, "1", "--clear", host=sim).code == 0
+    assert load(sim).vfs[0].settings == ()
