@@ -37,10 +37,11 @@ if PCIPASS_IMPORT_ERROR is None:
     from pcipass.ops import boot_files
     from pcipass.ops.assign import choose_backend
     from pcipass.ops.persist import BLOCKING, PHASES, phase_plan, preview
-    from pcipass.ops.persist_apply import FORGET_FIX, apply, boot_facts
-    from pcipass.ops.persist_store import load, save
+    from pcipass.ops.persist_apply import FORGET_FIX, apply, boot_facts, vf_links
+    from pcipass.ops.persist_store import edit_plan, load, with_vf_settings
     from pcipass.ops.sriov import sriov_pf, vf_addresses, vf_indexes
     from pcipass.run.lock import Lock
+    from pcipass.run.session import execute
 
 DIFF_HEADER = "/etc/pcipass/host.toml (declared state)"
 
@@ -146,6 +147,21 @@ def _put(items, item, key):
     return tuple(item if getattr(i, key) == getattr(item, key) else i for i in items)
 
 
+#: pcipass_state's VF setting options: the declared state's keys (`ops.vf.SETTINGS`).
+SETTING_KEYS = ("mac", "vlan", "qos", "spoofchk", "trust", "link_state", "min_tx_rate",
+                "max_tx_rate")
+
+
+def setting_texts(vf):
+    """One `settings` element as the texts `vf set` takes (`on`/`off` for booleans)."""
+    texts = {}
+    for key in SETTING_KEYS:
+        value = vf.get(key)
+        if value is not None:
+            texts[key] = ("on" if value else "off") if isinstance(value, bool) else str(value)
+    return texts
+
+
 def with_assignable(declared, item):
     return Declared(_put(declared.assignable, item, "bdf"), declared.vfs)
 
@@ -155,7 +171,11 @@ def wanted_state(facts, current, params):
     same address; with `purge`, only the task's items stay) and the pending VFs."""
     wanted = Declared() if params.get("purge") else current
     for spec in params.get("vfs") or []:
-        wanted = Declared(wanted.assignable, _put(wanted.vfs, _vfs_item(facts, spec), "pf"))
+        item = _vfs_item(facts, spec)
+        wanted = wanted.with_vfs(item)  # in its place; the VFs' settings kept unless given
+        for vf in spec.get("settings") or []:
+            wanted = with_vf_settings(facts, wanted, item.pf, vf["index"], setting_texts(vf),
+                                      clear=True)
     counts = {v.pf: v.count for v in wanted.vfs}
     pending = []
     for spec in params.get("assignable") or []:
@@ -193,6 +213,7 @@ class Planned:
     files: list
     programs: object
     pending: list = field(default_factory=list)
+    links: object = None
 
     @property
     def converged(self):
@@ -223,12 +244,13 @@ class Planned:
 
 
 def plan_for(host, facts, declared, pending=()):
+    links = vf_links(host, facts, declared)
     files = boot_files.changes(host, facts, declared)
-    return Planned(preview(facts, declared), files, boot_files.programs_plan(host, files),
-                   list(pending))
+    return Planned(preview(facts, declared, links), files, boot_files.boot_plan(host, files),
+                   list(pending), links)
 
 
-def refuse_unfit(facts, declared, found):
+def refuse_unfit(facts, declared, found, links):
     """What apply would refuse, raised before anything is written: a declared device that
     is gone or was replaced (`found`: the preview), and a phase plan a guard refuses (the
     guard's own error, pcipass's one line)."""
@@ -238,7 +260,7 @@ def refuse_unfit(facts, declared, found):
                              + "; ".join(s.line() for s in blocked), FORGET_FIX)
     if found.refusals:
         for phase in PHASES:
-            phase_plan(facts, declared, phase)
+            phase_plan(facts, declared, phase, links)
 
 
 # -- converging ----------------------------------------------------------------------------
@@ -280,7 +302,7 @@ def converge(host, params, check_mode, warn):
     facts = boot_facts(host)
     wanted, pending = wanted_state(facts, before, params)
     planned = plan_for(host, facts, wanted, pending)
-    refuse_unfit(facts, wanted, planned.found)
+    refuse_unfit(facts, wanted, planned.found, planned.links)
     text_changed = render(wanted) != render(before)
     applying = params.get("apply", True)
     changed = text_changed or (applying and not planned.converged)
@@ -288,13 +310,13 @@ def converge(host, params, check_mode, warn):
     if check_mode or not changed:
         return result
     if text_changed:
-        _write(host, wanted)
+        _write(host, wanted, warn)
     if applying and not planned.converged:
         undo = _Undo(host, before, existed)
         _apply(host, result, undo, warn)
         if pending:
             wanted = resolve_pending(boot_facts(host), wanted, pending)
-            _write(host, wanted)
+            _write(host, wanted, warn)
             _apply(host, result, undo, warn)
             result.after = wanted
     result.final = plan_for(host, boot_facts(host), load(host))
@@ -309,17 +331,18 @@ class _Undo:
     before: object
     existed: bool
 
-    def put_back(self):
+    def put_back(self, warn):
         if self.existed:
-            _write(self.host, self.before)
+            _write(self.host, self.before, warn)
         else:
             with Lock(self.host):
                 self.host.remove_state_file(STATE_FILE)
 
 
-def _write(host, declared):
-    with Lock(host):
-        save(host, declared)
+def _write(host, declared, warn):
+    """The state file made to declare `declared`: one journalled put-file plan."""
+    execute(host, lambda _facts: edit_plan(host, "pcipass_state", lambda _now: declared),
+            False, warn)
 
 
 def _apply(host, result, undo, warn):
@@ -331,7 +354,7 @@ def _apply(host, result, undo, warn):
         if any(o.done for o in result.applied + runs):
             exc.what += " (the declared state keeps the task's items, so a rerun retries)"
         else:
-            undo.put_back()
+            undo.put_back(warn)
             exc.what += " (the declared state was put back as it was)"
         raise
     result.applied += runs

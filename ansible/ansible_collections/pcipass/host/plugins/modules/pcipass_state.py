@@ -11,10 +11,10 @@ version_added: 0.1.0
 description:
   - Declares, in pcipass's declared host state (C(/etc/pcipass/host.toml) on the managed
     host), devices to keep assignable to guests (on C(xen-pciback) or C(vfio-pci), with a
-    name, optionally claimed at boot before any host driver binds) and VF counts per
-    SR-IOV PF (with C(sriov_drivers_autoprobe)), then converges the host to it with
-    C(pcipass apply) (the VF counts, then the devices, each phase one journalled plan with
-    pcipass's guards, then the boot files and the boot unit).
+    name, optionally claimed at boot before any host driver binds), VF counts per SR-IOV PF
+    (with C(sriov_drivers_autoprobe)) and VF settings (MAC, VLAN, ...), then converges the
+    host to it with C(pcipass apply) (the VF counts, the VF settings, then the devices, each
+    phase one journalled plan with pcipass's guards, then the boot files and the boot unit).
   - Each device is keyed by its address and its vendor/device/subsystem IDs, read from the
     device; a declared device that is gone or was replaced fails the task, and nothing is
     applied to whatever now sits at its address.
@@ -113,6 +113,44 @@ options:
           - The vendor:device ID the PF must have (C(8086:10fb)); another device at that
             address fails the task with nothing changed.
         type: str
+      settings:
+        description:
+          - VF settings, set through the PF (C(ip link set PF vf N ...)) by apply's VF
+            phase after the count, as C(pcipass vf set) does; each element declares exactly
+            the settings of VF C(index) (a key left out is not declared). Without this
+            option, the VFs' declared settings are kept.
+        type: list
+        elements: dict
+        suboptions:
+          index:
+            description: The VF's index, below C(count).
+            type: int
+            required: true
+          mac:
+            description: The VF's MAC (unicast, not zero).
+            type: str
+          vlan:
+            description: The VF's VLAN ID (0-4094, 0 none).
+            type: int
+          qos:
+            description: The VLAN priority (0-7).
+            type: int
+          spoofchk:
+            description: MAC spoof checking.
+            type: bool
+          trust:
+            description: Trusted VF (may change its MAC, promiscuous mode).
+            type: bool
+          link_state:
+            description: The VF's link state.
+            type: str
+            choices: [auto, enable, disable]
+          min_tx_rate:
+            description: Minimum TX rate, Mb/s.
+            type: int
+          max_tx_rate:
+            description: Maximum TX rate, Mb/s (0 none).
+            type: int
   purge:
     description:
       - Drop every declaration this task does not list (the devices are left as they are
@@ -255,11 +293,23 @@ ASSIGNABLE_ARGS = dict(
     claim_at_boot=dict(type="bool", default=False),
     id=dict(type="str"),
 )
+VF_SETTINGS_ARGS = dict(
+    index=dict(type="int", required=True),
+    mac=dict(type="str"),
+    vlan=dict(type="int"),
+    qos=dict(type="int"),
+    spoofchk=dict(type="bool"),
+    trust=dict(type="bool"),
+    link_state=dict(type="str", choices=["auto", "enable", "disable"]),
+    min_tx_rate=dict(type="int"),
+    max_tx_rate=dict(type="int"),
+)
 VFS_ARGS = dict(
     pf=dict(type="str", required=True),
     count=dict(type="int", required=True),
     autoprobe=dict(type="bool"),
     id=dict(type="str"),
+    settings=dict(type="list", elements="dict", options=VF_SETTINGS_ARGS),
 )
 ARGUMENT_SPEC = dict(
     assignable=dict(type="list", elements="dict", default=[], options=ASSIGNABLE_ARGS,
