@@ -104,6 +104,10 @@ def test_check_apply_apply_again(fleet: dict[str, Any]) -> None:
         assert [sim.link_name(f"sys/bus/pci/devices/{vf}/driver") for vf in GUEST_VFS] == \
             ["pciback"] * 8
         assert pcipass("plan", "--json", host=sim).json()["converged"] is True
+        for port, pf in enumerate(PFS):
+            vfs = pcipass("sriov", "list", pf, "--json", host=sim).json()["sriov"][0]["vfs"]
+            assert [v["admin_mac"] for v in vfs] == \
+                [f"02:00:00:00:{port:02x}:{i:02x}" for i in range(7)]
     assert sims[GUARDED].link_name(f"sys/bus/pci/devices/{ROOT_DISK}/driver") == "ahci"
     declared = pcipass("state", "show", "--json", host=sims[GUARDED]).json()
     assert ROOT_DISK not in [a["bdf"] for a in declared["assignable"]]

@@ -194,3 +194,22 @@ def test_a_declared_device_that_was_replaced_stops_the_task(sim: SimHost,
     assert result["msg"].startswith("the declared state does not fit the host, nothing was "
                                     f"applied: vfs {PF}: changed")
     assert driver(sim, "0000:01:00.0") == "nouveau"
+
+
+def test_vf_settings_are_declared_and_applied_after_the_count(sim: SimHost,
+                                                              run_module: RunModule) -> None:
+    macs = [{"index": i, "mac": f"02:00:0a:00:00:{i:02x}"} for i in range(7)]
+    task = example(sim)
+    task["vfs"][0]["settings"] = [*macs[:6], {**macs[6], "vlan": 10, "spoofchk": False}]
+    checked = run_module(state, task, check=True)
+    assert [i["status"] for i in checked["plan"]["items"] if i["kind"] == "vf"] == ["waits"] * 7
+    first = run_module(state, task)
+    assert first["changed"] is True and first["converged"] is True
+    vfs = pcipass("sriov", "list", PF, "--json", host=sim).json()["sriov"][0]["vfs"]
+    assert [v["admin_mac"] for v in vfs] == [m["mac"] for m in macs]
+    assert (vfs[6]["vlan"], vfs[6]["spoofchk"]) == (10, False)
+    assert "spoofchk = false" in (sim.try_read_text(STATE_FILE) or "")
+    assert run_module(state, task)["changed"] is False
+    zero = [{"index": 0, "mac": "00:00:00:00:00:00"}]
+    bad = run_module(state, {**task, "vfs": [{"pf": PF, "count": 7, "settings": zero}]})
+    assert "mac" in bad["msg"].lower() and "\n" not in bad["msg"]
