@@ -54,12 +54,12 @@ def main() -> int:
                                      for i, s in enumerate(sims)})
         env = play_env(build_and_install(work), work, callback=JSON_CALLBACK)
         print(f"{args.hosts} simulated hosts, forks {args.forks}, {os.cpu_count()} CPUs, "
-              f"load {os.getloadavg()[0]:.1f}")
+              f"load {os.getloadavg()[0]:.1f}", flush=True)
         for label, extra in (("--check", ("--check",)), ("apply", ()), ("apply again", ())):
             seconds, stats = _run(inventory, env, args.forks, *extra)
             changed = sum(1 for s in stats.values() if s["changed"])
             print(f"{label:12} {seconds:8.1f} s  {seconds / args.hosts:6.2f} s/host  "
-                  f"hosts changed: {changed}/{len(stats)}")
+                  f"hosts changed: {changed}/{len(stats)}", flush=True)
     return 0
 
 
