@@ -229,15 +229,14 @@ class Planned:
         return doc
 
     def lines(self):
-        """The plan as `pcipass plan` prints it (statuses, steps, notes, file diffs)."""
+        """The plan as `pcipass plan` prints it (statuses, steps and notes; the boot files'
+        put-file steps render their diffs)."""
         out = [f"# {item.line()}" for item in self.found.items]
         out += [f"# {p.line()}" for p in self.pending]
         for plan in [*self.found.plans, self.programs]:
             out += plan.render()
             out += [f"# {note}" for note in plan.notes]
-        out += [f"# refused: {r}" for r in self.found.refusals]
-        for change in self.files:
-            out += change.diff()
+        out += [f"# refused: {r}" for r in self.found.refusals]  # boot files: in `programs`
         if self.converged:
             out.append("# the host is in its declared state: nothing to apply")
         return out
