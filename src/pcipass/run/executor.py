@@ -26,7 +26,13 @@ from typing import Any, Protocol
 
 from pcipass.errors import OperationError, PcipassError
 from pcipass.host import paths
-from pcipass.host.base import DEFAULT_WRITE_TIMEOUT, Host, NotThisMachine, RunResult
+from pcipass.host.base import (
+    DEFAULT_RUN_TIMEOUT,
+    DEFAULT_WRITE_TIMEOUT,
+    Host,
+    NotThisMachine,
+    RunResult,
+)
 from pcipass.host.netlink import text as setting_text
 from pcipass.host.xen import XlUnavailable, xenstore_read, xl_pci_list
 from pcipass.run.journal import Entry, Journal, State
@@ -44,6 +50,17 @@ SLOW_WRITES: dict[str, float] = {"sriov_numvfs": 120.0}
 def write_timeout(path: str) -> float:
     """How long a write to `path` may take before it counts as hung."""
     return SLOW_WRITES.get(path.rpartition("/")[2], DEFAULT_WRITE_TIMEOUT)
+
+
+#: Programs that take minutes: `update-initramfs -u` rebuilds every initramfs (it took over
+#: 120 s, the default limit, in the Xen lab under TCG).
+SLOW_PROGRAMS: dict[str, float] = {"update-initramfs": 900.0}
+
+
+def run_timeout(argv: tuple[str, ...]) -> float:
+    """How long the program `argv` may run before it counts as hung."""
+    return SLOW_PROGRAMS.get(argv[0].rpartition("/")[2], DEFAULT_RUN_TIMEOUT) if argv \
+        else DEFAULT_RUN_TIMEOUT
 
 
 SETTLE_SECONDS = 5.0
@@ -305,7 +322,7 @@ class Executor:
         if step.action == "write":
             self.host.write(step.path, step.data, write_timeout(step.path))
         elif step.action == "run":
-            result = self.host.run(list(step.argv))
+            result = self.host.run(list(step.argv), run_timeout(step.argv))
             outcome.warnings += _tool_warnings(result.stderr)
             if result.returncode != 0 and (strict or not step.expect):
                 raise StepFailed(f"`{step.render()}` failed: {_last_line(result)}",
