@@ -100,7 +100,8 @@ def boot_plan(host: Host, found: list[FileChange]) -> Plan:
     if modprobe.changed and image is not None:
         steps.append(Step(Action.RUN, f"refresh the initramfs: it keeps a copy of "
                           f"/{MODPROBE_FILE}", argv=("update-initramfs", "-u"),
-                          expect=(Check(CheckKind.EXISTS, path=image),)))
+                          expect=(Check(CheckKind.EXISTS, path=image),),
+                          unless=()))  # the image exists before too: recovery reruns it
     return Plan("apply boot", tuple(steps))
 
 

@@ -10,11 +10,15 @@ from pathlib import Path
 import pytest
 
 from helpers.cli import Cli
+from helpers.fakes import Crash, crash_at
 from helpers.sims import fresh, template
 from pcipass.host.base import DEFAULT_RUN_TIMEOUT, RunResult
 from pcipass.ops.boot import MARK, MODPROBE_FILE, UDEV_FILE, UNIT_FILE, UNIT_WANTS
-from pcipass.ops.persist_store import declare_assignable, declare_vfs
-from pcipass.run.executor import SLOW_PROGRAMS
+from pcipass.ops.boot_files import boot_plan, changes
+from pcipass.ops.facts import gather_facts
+from pcipass.ops.persist_store import declare_assignable, declare_vfs, load
+from pcipass.run.executor import SLOW_PROGRAMS, Executor
+from pcipass.run.records import RecordStore
 from pcipass.sim.host import SimHost
 
 PF, NIC = "0000:03:00.0", "0000:02:00.0"
@@ -190,3 +194,20 @@ def test_a_replaced_device_gets_no_claim(xen: SimHost, cli: Cli) -> None:
     assert rows[0]["next_boot"].startswith("not applied (0000:02:00.0 is now 8086:10d3")
     r = cli("apply", "--boot", host=xen)
     assert r.code == 1 and text(xen, MODPROBE_FILE) is None
+
+
+def test_a_kill_before_update_initramfs_is_not_finished_without_running_it(
+        xen: SimHost, cli: Cli) -> None:
+    release = xen.try_read_text("proc/sys/kernel/osrelease")
+    (xen.root / "boot").mkdir()
+    (xen.root / f"boot/initrd.img-{release}").write_bytes(b"image")
+    declare_assignable(xen, NIC, "xen", claim_at_boot=True)
+    plan = boot_plan(xen, changes(xen, gather_facts(xen), load(xen)))
+    assert plan.steps[-1].argv == ("update-initramfs", "-u")
+    with pytest.raises(Crash):  # killed with the files written, the initramfs not refreshed
+        Executor(xen, RecordStore(xen), settle=0,
+                 fault=crash_at("before", len(plan.steps))).run(plan)
+    assert text(xen, MODPROBE_FILE) is not None
+    r = cli("recover", host=xen)  # the simulated host has no update-initramfs: it must try
+    assert r.code == 1 and "update-initramfs" in r.err, (r.code, r.out, r.err)
+    assert text(xen, MODPROBE_FILE) is None
