@@ -25,8 +25,7 @@ AMD = pytest.mark.lab_iommu("amd")
 NO_DIRECTIO = ("virt_caps: pv hvm shadow gnttab-v1 gnttab-v2 — no hvm_directio/pv_directio: "
                "Xen runs without an IOMMU, so it cannot pass devices through")
 XEN_REFUSAL = ("pcipass: error: Xen reports no IOMMU (`xl info` virt_caps lacks directio): "
-               "passthrough is impossible — enable VT-d/AMD-Vi in the firmware and iommu=1 on "
-               "Xen's command line")
+               f"passthrough is impossible — {FIRMWARE_FIX}")
 GUEST = ('name = "{name}"\ntype = "pv"\nkernel = "/var/lib/lab/vmlinuz"\n'
          'ramdisk = "/var/lib/lab/domu-initrd.img"\nextra = "console=hvc0 quiet labsecs=600"\n'
          'memory = 256\nvcpus = 1\non_poweroff = "destroy"\non_crash = "destroy"\n{extra}')

@@ -155,6 +155,11 @@ def auto_backend(dom0: bool) -> Backend:
     return "xen" if dom0 else "vfio"
 
 
+XEN_IOMMU_FIX = ("enable VT-d (Intel) or AMD-Vi / IOMMU (AMD) in the firmware setup, and "
+                 "drop any iommu=0/off from Xen's command line (GRUB_CMDLINE_XEN)")
+"""The one fix for a Xen without an IOMMU: `add`, `attach`, `show` and `doctor` give it."""
+
+
 def iommu_refusal(backend: Backend, iommu_enabled: bool,
                   xen_directio: bool | None) -> OperationError | None:
     """The host-wide refusal when `backend` has no IOMMU to work with (None: it has one, or
@@ -167,7 +172,7 @@ def iommu_refusal(backend: Backend, iommu_enabled: bool,
     if backend == "xen" and xen_directio is False:
         return OperationError(
             "Xen reports no IOMMU (`xl info` virt_caps lacks directio): passthrough is impossible",
-            "enable VT-d/AMD-Vi in the firmware and iommu=1 on Xen's command line",
+            XEN_IOMMU_FIX,
         )
     return None
 

@@ -26,7 +26,7 @@ from pcipass.host.xen import XlDomain, XlPci
 from pcipass.model import drivers
 from pcipass.model.device import Device
 from pcipass.model.resolve import REMOVE, resolve_all
-from pcipass.ops.assign import AddRequest, HostFacts, add_plan, remove_plan
+from pcipass.ops.assign import AddRequest, HostFacts, add_plan, iommu_refusal, remove_plan
 from pcipass.run.plan import Action, Check, CheckKind, Plan, Step
 from pcipass.spec import PciSpec, check_spec, format_spec
 
@@ -165,11 +165,9 @@ def _check_xen(facts: HostFacts) -> None:
     if not facts.dom0:
         raise OperationError("attaching to a guest needs a Xen dom0 and this host is not one",
                              "run pcipass in dom0")
-    if facts.xen_directio is False:
-        raise OperationError(
-            "Xen reports no IOMMU (`xl info` virt_caps lacks directio): passthrough is impossible",
-            "enable VT-d/AMD-Vi in the firmware and iommu=1 on Xen's command line",
-        )
+    refusal = iommu_refusal("xen", facts.model.iommu_enabled, facts.xen_directio)
+    if refusal is not None:
+        raise refusal
 
 
 def _spec_of(text: str, permissive: bool) -> PciSpec:

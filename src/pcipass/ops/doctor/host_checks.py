@@ -12,6 +12,7 @@ same (tests/scenarios/test_doctor.py).
 
 from __future__ import annotations
 
+from pcipass.ops.assign import XEN_IOMMU_FIX
 from pcipass.ops.doctor.facts import DoctorFacts, Output
 from pcipass.ops.doctor.logs import (
     IOMMU_OFF,
@@ -23,8 +24,7 @@ from pcipass.ops.doctor.logs import (
 )
 from pcipass.ops.doctor.verdict import Verdict, failed, passed, unknown, warned
 
-FIRMWARE_FIX = ("enable VT-d (Intel) or AMD-Vi / IOMMU (AMD) in the firmware setup, and "
-                "drop any iommu=0/off from Xen's command line (GRUB_CMDLINE_XEN)")
+FIRMWARE_FIX = XEN_IOMMU_FIX
 RING_GONE = ("Xen's console ring no longer holds its boot lines (it keeps 16 KiB unless "
              "conring_size= is set); `xl info` virt_caps is the authoritative answer")
 PCIBACK = "xen_pciback"
