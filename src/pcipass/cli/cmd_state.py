@@ -194,14 +194,19 @@ def add_assignable_cmd(app: AppContext, device: str, backend: str, name: str | N
 @click.argument("count", type=click.IntRange(min=0), metavar="N")
 @click.option("--autoprobe/--no-autoprobe", default=None,
               help="Whether drivers take the new VFs (default: leave it).")
+@click.option("--drop-vf-settings", is_flag=True,
+              help="Drop the declared settings of the VFs from N on (else refused).")
 @_DRY_RUN
 @json_option
 @pass_app
-def set_vfs_cmd(app: AppContext, pf: str, count: int, autoprobe: bool | None, dry_run: bool,
-                json_: bool) -> None:
-    """Declare N VFs (0: none) on PF (a BDF or interface); `apply` makes it so."""
+def set_vfs_cmd(app: AppContext, pf: str, count: int, autoprobe: bool | None,
+                drop_vf_settings: bool, dry_run: bool, json_: bool) -> None:
+    """Declare N VFs (0: none) on PF (a BDF or interface); `apply` makes it so. The declared
+    settings of VFs N and above are refused unless --drop-vf-settings drops them."""
     def change(facts: HostFacts, declared: model.Declared) -> model.Declared:
         item = persist_store.vfs_item(facts, pf, count, autoprobe)
+        if not drop_vf_settings:
+            persist_store.refuse_dropping_settings(declared, item)
         said[:] = [f"vfs {item.pf}"]
         return declared.with_vfs(item)
 
