@@ -4,12 +4,9 @@ with line and key), declared by `state set-vf` and `vf set --persist`, converged
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from helpers.cli import Cli
-from helpers.sims import fresh, template
 from pcipass.errors import InputError
 from pcipass.model.declared import parse, render
 from pcipass.ops.persist_store import declare_vfs, load
@@ -29,16 +26,6 @@ mac = "02:00:00:00:00:11"
 vlan = 10
 spoofchk = false
 '''
-
-
-@pytest.fixture(scope="module")
-def kernel_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return template(tmp_path_factory, "kernel-lab")
-
-
-@pytest.fixture
-def sim(kernel_template: Path, tmp_path: Path) -> SimHost:
-    return fresh(kernel_template, tmp_path)
 
 
 def test_the_file_reads_back_as_written() -> None:
