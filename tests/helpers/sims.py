@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pcipass.host.base import Host
 from pcipass.sim.host import SimHost, create_sim
 
 
@@ -21,3 +22,8 @@ def fresh(template: Path, tmp_path: Path) -> SimHost:
     """A copy of `template` of the test's own."""
     shutil.copytree(template, tmp_path / "sim", symlinks=True)
     return SimHost(tmp_path / "sim")
+
+
+def driver(host: Host, bdf: str) -> str | None:
+    """The driver device `bdf` is bound to now (None: none)."""
+    return host.link_name(f"sys/bus/pci/devices/{bdf}/driver")

@@ -7,6 +7,7 @@ through the single commands' planners, journal and executor (`pcipass.ops.persis
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -180,13 +181,11 @@ _DRY_RUN = click.option("--dry-run", is_flag=True,
 def add_assignable_cmd(app: AppContext, device: str, backend: str, name: str | None,
                        claim_at_boot: bool, dry_run: bool, json_: bool) -> None:
     """Declare DEVICE (a BDF or interface) assignable; `apply` makes it so."""
-    def change(facts: HostFacts, declared: model.Declared) -> model.Declared:
+    def declare(facts: HostFacts, declared: model.Declared) -> tuple[model.Declared, str]:
         item = persist_store.assignable_item(facts, device, backend, name, claim_at_boot)
-        said[:] = [f"assignable {item.bdf}"]
-        return declared.with_assignable(item)
+        return declared.with_assignable(item), f"assignable {item.bdf}"
 
-    said: list[str] = []
-    _edit(app, json_, dry_run, f"state add-assignable {device}", change, said)
+    _declare(app, json_, dry_run, f"state add-assignable {device}", declare)
 
 
 @click.command("set-vfs")
@@ -194,19 +193,22 @@ def add_assignable_cmd(app: AppContext, device: str, backend: str, name: str | N
 @click.argument("count", type=click.IntRange(min=0), metavar="N")
 @click.option("--autoprobe/--no-autoprobe", default=None,
               help="Whether drivers take the new VFs (default: leave it).")
+@click.option("--drop-vf-settings", is_flag=True,
+              help="Drop the declared settings of the VFs from N on (else refused).")
 @_DRY_RUN
 @json_option
 @pass_app
-def set_vfs_cmd(app: AppContext, pf: str, count: int, autoprobe: bool | None, dry_run: bool,
-                json_: bool) -> None:
-    """Declare N VFs (0: none) on PF (a BDF or interface); `apply` makes it so."""
-    def change(facts: HostFacts, declared: model.Declared) -> model.Declared:
+def set_vfs_cmd(app: AppContext, pf: str, count: int, autoprobe: bool | None,
+                drop_vf_settings: bool, dry_run: bool, json_: bool) -> None:
+    """Declare N VFs (0: none) on PF (a BDF or interface); `apply` makes it so. The declared
+    settings of VFs N and above are refused unless --drop-vf-settings drops them."""
+    def declare(facts: HostFacts, declared: model.Declared) -> tuple[model.Declared, str]:
         item = persist_store.vfs_item(facts, pf, count, autoprobe)
-        said[:] = [f"vfs {item.pf}"]
-        return declared.with_vfs(item)
+        if not drop_vf_settings:
+            persist_store.refuse_dropping_settings(declared, item)
+        return declared.with_vfs(item), f"vfs {item.pf}"
 
-    said: list[str] = []
-    _edit(app, json_, dry_run, f"state set-vfs {pf} {count}", change, said)
+    _declare(app, json_, dry_run, f"state set-vfs {pf} {count}", declare)
 
 
 @click.command("set-vf")
@@ -224,12 +226,11 @@ def set_vf_cmd(app: AppContext, /, pf: str, vf: int, clear: bool, dry_run: bool,
     them; `apply` sets them after the VF counts."""
     given = {k: v for k, v in values.items() if v is not None}
 
-    def change(facts: HostFacts, declared: model.Declared) -> model.Declared:
-        said[:] = [f"VF {vf} of {sriov_pf(facts.model, pf).bdf}"]
-        return persist_store.with_vf_settings(facts, declared, pf, vf, given, clear)
+    def declare(facts: HostFacts, declared: model.Declared) -> tuple[model.Declared, str]:
+        return (persist_store.with_vf_settings(facts, declared, pf, vf, given, clear),
+                f"VF {vf} of {sriov_pf(facts.model, pf).bdf}")
 
-    said: list[str] = []
-    _edit(app, json_, dry_run, f"state set-vf {pf} {vf}", change, said)
+    _declare(app, json_, dry_run, f"state set-vf {pf} {vf}", declare)
 
 
 @click.command("forget")
@@ -306,9 +307,20 @@ def _shown_plan(app: AppContext, result: Result) -> bool:
     return False
 
 
-def _edit(app: AppContext, json_: bool, dry_run: bool, command: str,
-          change: persist_store.Change, said: list[str]) -> None:
+Declare = Callable[[HostFacts, model.Declared], tuple[model.Declared, str]]
+"""A `state` edit: the declared state it makes, and what it declared (for the user)."""
+
+
+def _declare(app: AppContext, json_: bool, dry_run: bool, command: str,
+             declare: Declare) -> None:
     """Plan (and unless `dry_run`, run) one edit of the file; say what it declared."""
+    said: list[str] = []
+
+    def change(facts: HostFacts, declared: model.Declared) -> model.Declared:
+        new, what = declare(facts, declared)
+        said[:] = [what]
+        return new
+
     app.json = app.json or json_
     result = persist_store.edit(app.host(), command, change, dry_run, warn, from_env())
     if _shown_plan(app, result):

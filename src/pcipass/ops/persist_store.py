@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pcipass.address import PciAddress
 from pcipass.errors import InputError
 from pcipass.host.base import Host
+from pcipass.host.netlink import describe as describe_vf
 from pcipass.model.declared import (
     BACKENDS,
     MAX_STATE_BYTES,
@@ -105,6 +106,18 @@ def vfs_item(facts: HostFacts, text: str, count: int, autoprobe: bool | None = N
     return VfsItem(str(pf.bdf), _ids(pf), count, autoprobe)
 
 
+def refuse_dropping_settings(declared: Declared, item: VfsItem) -> None:
+    """An `InputError` when declaring `item` would drop the declared settings of VFs at or
+    above its count (`state set-vfs` drops them only when told to)."""
+    old = declared.vfs_of(item.pf)
+    lost = [v for v in old.settings if v.index >= item.count] if old is not None else []
+    if lost:
+        said = ", ".join(f"VF {v.index} ({describe_vf(dict(v.values))})" for v in lost)
+        raise InputError(f"{item.count} VFs on {item.pf} would drop the declared settings of "
+                         f"{said}", f"give --drop-vf-settings to drop them, or declare "
+                         f"{lost[-1].index + 1} VFs or more")
+
+
 def with_vf_settings(facts: HostFacts, declared: Declared, text: str, index: int,
                      values: dict[str, str], clear: bool = False,
                      declare_count: bool = False) -> Declared:
@@ -155,13 +168,17 @@ def declare_assignable(host: Host, text: str, backend: str = "auto", name: str |
     return made[0]
 
 
-def declare_vfs(host: Host, text: str, count: int, autoprobe: bool | None = None) -> VfsItem:
+def declare_vfs(host: Host, text: str, count: int, autoprobe: bool | None = None,
+                drop_vf_settings: bool = False) -> VfsItem:
     """Declare `count` VFs (0: none) on the PF `text` names; replaces its earlier
-    declaration. Changes no device."""
+    declaration (declared settings of VFs from `count` on: refused, or with
+    `drop_vf_settings` dropped). Changes no device."""
     made: list[VfsItem] = []
 
     def change(facts: HostFacts, declared: Declared) -> Declared:
         made[:] = [vfs_item(facts, text, count, autoprobe)]
+        if not drop_vf_settings:
+            refuse_dropping_settings(declared, made[0])
         return declared.with_vfs(made[0])
 
     edit(host, f"state set-vfs {text} {count}", change)

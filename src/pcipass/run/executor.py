@@ -12,6 +12,12 @@ journal): it is no longer retried by every command, commands on its devices are
 refused until `recover --rollback` finishes it or `recover --abandon` closes it,
 and commands on other devices run.
 
+A file a `put-file` step replaces is written only while it holds the text the step
+replaces or the one it writes. Edited by someone else meanwhile, it is left as it is: a run
+is undone ("changed since pcipass read it"); recovery stops with the journal kept (keep the
+edit: `recover --abandon`; or put the file back and `recover`); a rollback undoes every other
+step and leaves the operation stuck on that file.
+
 Test hook: `fault(when, n)` is called before ("before") and after ("after") the
 n-th forward step (1-based); the kill -9 sweep passes one that SIGKILLs
 (`pcipass.run.faults`).
@@ -37,7 +43,16 @@ from pcipass.host.netlink import text as setting_text
 from pcipass.host.xen import XlUnavailable, xenstore_read, xl_pci_list
 from pcipass.run.journal import Entry, Journal, State
 from pcipass.run.leftover import observe, xl_listed
-from pcipass.run.plan import EMPTY_OVERRIDE, Action, Check, Plan, Step, digest, read_file
+from pcipass.run.plan import (
+    EMPTY_OVERRIDE,
+    Action,
+    Check,
+    Plan,
+    Step,
+    digest,
+    read_file,
+    text_digest,
+)
 from pcipass.run.vf_snapshots import VfSnapshots
 
 Fault = Callable[[str, int], None]
@@ -84,6 +99,26 @@ class RecordKeeper(Protocol):
 
 class StepFailed(OperationError):
     """A step did not reach its expected state."""
+
+
+class FileEdited(StepFailed):
+    """The file of a `put-file` step holds neither the text the step replaces nor the one it
+    writes: someone else edited it, and pcipass leaves it as it is (`name`: the file)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"{name} changed since pcipass read it", "run the command again")
+        self.name = name
+
+
+def _edited_meanwhile(plan: Plan, exc: FileEdited) -> OperationError:
+    """Recovery stops at a file edited while the operation was interrupted (journal kept)."""
+    return OperationError(
+        f"{exc.name} was edited after `{plan.command}` was interrupted (it holds neither the "
+        "text before nor the planned one); pcipass left it as it is",
+        "keep your edit: `pcipass recover --abandon` (closes the journal, changes nothing); or "
+        "put the file back as it was before (`pcipass recover --dry-run --json` shows both "
+        "texts) and run `pcipass recover`",
+    )
 
 
 @dataclass
@@ -253,7 +288,10 @@ class Executor:
             try:
                 self._take(step, outcome, strict=True)
             except PcipassError as exc:
-                self._rollback(plan, index, outcome)
+                if isinstance(exc, FileEdited) and skip_done:  # recovery: the edit is theirs
+                    raise _edited_meanwhile(plan, exc) from exc
+                unwritten = isinstance(exc, FileEdited)  # the edited file was not touched
+                self._rollback(plan, index - 1 if unwritten else index, outcome)
                 done = len(outcome.done)
                 undone = f"; the {done} step(s) done were undone" if done else ""
                 if skip_done and step.bdf:  # recovery: say where the device is now
@@ -270,6 +308,9 @@ class Executor:
 
     # -- backward ----------------------------------------------------------
     def _rollback(self, plan: Plan, start: int, outcome: Outcome, resumed: str = "") -> None:
+        """Undo steps `start`..0; a file edited meanwhile is left as it is, the other steps
+        undone, and the operation then kept as stuck."""
+        edited: list[str] = []
         for index in range(start, -1, -1):
             self.journal.at(index, State.ROLLING_BACK)
             for undo in plan.steps[index].undo:
@@ -277,8 +318,12 @@ class Executor:
                     continue
                 try:
                     self._take(undo, outcome, strict=False)
+                except FileEdited as exc:
+                    edited.append(exc.name)
                 except PcipassError as exc:
                     raise self._stuck(plan, index, undo, exc, resumed) from exc
+        if edited:
+            raise self._stuck_on_edits(plan, edited, resumed)
         self.records.flush()
         self.journal.end(State.ROLLED_BACK)
         self._unstick(resumed)
@@ -288,12 +333,7 @@ class Executor:
         self, plan: Plan, index: int, undo: Step, exc: PcipassError, resumed: str
     ) -> OperationError:
         """Keep the operation as stuck; the error names the device, its state and the way out."""
-        self.records.flush()
-        self.journal.end(State.STUCK)
-        entry = self.journal.load()
-        if entry is not None:
-            kept = [e for e in self.journal.stuck() if e.id not in (entry.id, resumed)]
-            self.journal.set_stuck([*kept, entry])
+        self._keep_stuck(resumed)
         bdf = undo.bdf or plan.steps[index].bdf
         state = observe(self.host, bdf, payload_of(plan, bdf)) if bdf else None
         found = f"; found {bdf} {state.describe()}" if state else ""
@@ -305,6 +345,27 @@ class Executor:
             "closes the journal and prints the commands that give each device back by hand "
             "(other devices are not blocked meanwhile)",
         )
+
+    def _stuck_on_edits(self, plan: Plan, edited: list[str], resumed: str) -> OperationError:
+        """Keep the operation as stuck on files someone edited after pcipass wrote them."""
+        self._keep_stuck(resumed)
+        was = "was" if len(edited) == 1 else "were"
+        return OperationError(
+            f"cannot undo `{plan.command}`: {', '.join(edited)} {was} edited after pcipass "
+            "wrote it (neither pcipass's text nor the text before), so pcipass left it as it "
+            "is; every other step was undone",
+            "keep it as it is: `pcipass recover --abandon` (closes the journal, changes "
+            "nothing); or put back the text it had before and run `pcipass recover --rollback`",
+        )
+
+    def _keep_stuck(self, resumed: str) -> None:
+        """End the journal's operation as stuck and keep it in the stuck list."""
+        self.records.flush()
+        self.journal.end(State.STUCK)
+        entry = self.journal.load()
+        if entry is not None:
+            kept = [e for e in self.journal.stuck() if e.id not in (entry.id, resumed)]
+            self.journal.set_stuck([*kept, entry])
 
     def _unstick(self, resumed: str) -> None:
         if resumed and any(e.id == resumed for e in self.journal.stuck()):
@@ -343,6 +404,8 @@ class Executor:
         elif step.action == "vf-forget":
             VfSnapshots(self.host).drop(step.bdf)
         elif step.action == "put-file":
+            if file_edited(self.host, step):
+                raise FileEdited(self.host.name_of(step.path))
             put_file(self.host, step)
         elif step.action == "record":
             self.records.save(step.bdf, step.payload or {}, defer=True)
@@ -394,6 +457,17 @@ def put_file(host: Host, step: Step) -> None:
     except OSError as exc:
         raise StepFailed(f"cannot write {host.name_of(step.path)}: {exc.strerror or exc}",
                          "check the permissions of its directory") from exc
+
+
+def file_edited(host: Host, step: Step) -> bool:
+    """Whether the file of `put-file` step `step` holds neither the text the step replaces
+    nor the one it writes (another writer edited it after the plan was made)."""
+    p = step.payload or {}
+    try:
+        now = digest(read_file(host, step.path))
+    except PcipassError:  # no longer a regular file, or too large
+        return True
+    return now not in (text_digest(p.get("old")), text_digest(p.get("new")))
 
 
 def vf_setting(host: Host, path: str) -> str | None:

@@ -393,7 +393,8 @@ def digest(data: bytes | None) -> str | None:
     return None if data is None else hashlib.sha256(data).hexdigest()
 
 
-def _text_digest(text: str | None) -> str | None:
+def text_digest(text: str | None) -> str | None:
+    """The `file` check's value for a text (None: absent)."""
     return digest(None if text is None else text.encode("utf-8"))
 
 
@@ -414,10 +415,10 @@ def put_file(path: str, new: str | None, old: str | None, why: str, user: bool =
         raise ValueError("a user's file is replaced, never created or removed")
     back = Step(Action.PUT_FILE, undo_why or f"put /{path} back as it was", path=path,
                 payload={"new": old, "old": new, "user": user},
-                expect=(Check(CheckKind.FILE, path=path, value=_text_digest(old)),))
+                expect=(Check(CheckKind.FILE, path=path, value=text_digest(old)),))
     return Step(Action.PUT_FILE, why, path=path,
                 payload={"new": new, "old": old, "user": user},
-                expect=(Check(CheckKind.FILE, path=path, value=_text_digest(new)),),
+                expect=(Check(CheckKind.FILE, path=path, value=text_digest(new)),),
                 undo=(back,))
 
 

@@ -1,8 +1,9 @@
 """What the labs print at boot about their IOMMU: Xen's console ring (`xl dmesg`) and the
-kernel's log (`dmesg`), as measured in the labs (/work/shared/labs-reference/doctor/:
-Xen 4.17 with QEMU's intel-iommu,intremap=on (`LAB_IOMMU=intel`), amd-iommu,intremap=on
-(`amd`) and without an IOMMU (`none`); Debian 6.1 with intel_iommu=on iommu=pt, and
-without VT-d). The simulated host starts its logs with these lines."""
+kernel's log (`dmesg`), as measured in the labs (labs/evidence/doctor/: Xen 4.17 with
+QEMU's intel-iommu,intremap=on (`LAB_IOMMU=intel`, xen-intel.txt), amd-iommu,intremap=on
+(`amd`, xen-amd.txt) and without an IOMMU (`none`, xen-none.txt); Debian 6.1 with
+intel_iommu=on iommu=pt (kernel-intel.txt), and without VT-d (kernel-none.txt)). The
+simulated host starts its logs with these lines."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ import pytest
 
 from helpers.cli import Cli
 from helpers.fakes import Crash, crash_at
-from helpers.sims import fresh, template
+from helpers.sims import driver, fresh, template
 from pcipass.host.base import DEFAULT_RUN_TIMEOUT, RunResult
 from pcipass.ops.boot import MARK, MODPROBE_FILE, UDEV_FILE, UNIT_FILE, UNIT_WANTS
 from pcipass.ops.boot_files import boot_plan, changes
@@ -43,10 +43,6 @@ def xen(templates: dict[str, Path], tmp_path: Path) -> SimHost:
 def text(host: SimHost, rel: str) -> str | None:
     path = host.root / rel
     return path.read_text() if path.exists() else None
-
-
-def driver(host: SimHost, bdf: str) -> str | None:
-    return host.link_name(f"sys/bus/pci/devices/{bdf}/driver")
 
 
 def test_xen_hides_the_device_and_loads_pciback_before_its_driver(xen: SimHost,

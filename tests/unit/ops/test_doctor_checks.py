@@ -18,14 +18,16 @@ from pcipass.ops.doctor.verdict import Status
 
 EMPTY = HostModel(devices={}, groups={}, iommu_enabled=False)
 
-# kernel lab, 6.1.0-50 with `-device intel-iommu,intremap=on` (measured)
+# kernel lab, 6.1.0-50 with `-device intel-iommu,intremap=on`
+# (labs/evidence/doctor/kernel-intel.txt)
 KERNEL_LOG = """\
 [    0.000000] DMAR: IOMMU enabled
 [    0.024000] DMAR-IR: IOAPIC id 0 under DRHD base  0xfed90000 IOMMU 0
 [    0.044000] DMAR-IR: Enabled IRQ remapping in xapic mode
 [    4.990801] DMAR: dmar0: Using Queued invalidation
 """
-# xen lab, Xen 4.17.5 (labs-reference/doctor/xen.txt, xen-none.txt)
+# xen lab, Xen 4.17.5 (labs/evidence/doctor/xen-intel.txt, xen-none.txt; XL_INFO_OFF's
+# `iommu=0` command line is this test's own)
 XL_INFO_ON = """\
 virt_caps              : pv hvm hvm_directio pv_directio shadow gnttab-v1 gnttab-v2
 xen_commandline        : dom0_mem=1024M,max:1024M dom0_max_vcpus=2 iommu=verbose conring_size=1m

@@ -3,13 +3,10 @@ so a kill -9 between steps is finished or undone by recovery; a dry run writes n
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from helpers.cli import Cli
 from helpers.fakes import Crash, crash_at
-from helpers.sims import fresh, template
 from pcipass.model.declared import STATE_FILE
 from pcipass.ops.boot import UDEV_FILE, UNIT_FILE
 from pcipass.ops.boot_files import boot_plan, changes
@@ -22,16 +19,6 @@ from pcipass.sim.host import SimHost
 
 PF, NIC = "0000:03:00.0", "0000:02:00.0"
 NUMVFS = f"sys/bus/pci/devices/{PF}/sriov_numvfs"
-
-
-@pytest.fixture(scope="module")
-def kernel_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return template(tmp_path_factory, "kernel-lab")
-
-
-@pytest.fixture
-def sim(kernel_template: Path, tmp_path: Path) -> SimHost:
-    return fresh(kernel_template, tmp_path)
 
 
 def test_a_state_edit_is_one_journalled_put_file_step(sim: SimHost) -> None:

@@ -4,32 +4,14 @@ the declared state as it was."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
 from helpers.cli import Cli
-from helpers.sims import fresh, template
+from helpers.sims import driver
 from pcipass.model.declared import STATE_FILE
 from pcipass.ops.persist_store import declare_vfs, load
 from pcipass.sim.host import SimHost
 
 PF, NIC = "0000:03:00.0", "0000:02:00.0"
 NUMVFS = f"sys/bus/pci/devices/{PF}/sriov_numvfs"
-
-
-@pytest.fixture(scope="module")
-def kernel_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return template(tmp_path_factory, "kernel-lab")
-
-
-@pytest.fixture
-def sim(kernel_template: Path, tmp_path: Path) -> SimHost:
-    return fresh(kernel_template, tmp_path)
-
-
-def driver(host: SimHost, bdf: str) -> str | None:
-    return host.link_name(f"sys/bus/pci/devices/{bdf}/driver")
 
 
 def test_assignable_add_and_remove_persist(sim: SimHost, cli: Cli) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from helpers.cli import Cli
-from helpers.sims import fresh, template
+from helpers.sims import driver
 from pcipass.model.declared import STATE_FILE
 from pcipass.ops.facts import gather_facts
 from pcipass.ops.persist import Status, states
@@ -21,20 +21,6 @@ from pcipass.sim.host import SimHost
 PF, NIC, NVME = "0000:03:00.0", "0000:02:00.0", "0000:01:00.0"
 VF0, VF1 = "0000:03:10.0", "0000:03:10.2"
 NUMVFS = f"sys/bus/pci/devices/{PF}/sriov_numvfs"
-
-
-@pytest.fixture(scope="module")
-def kernel_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return template(tmp_path_factory, "kernel-lab")
-
-
-@pytest.fixture
-def sim(kernel_template: Path, tmp_path: Path) -> SimHost:
-    return fresh(kernel_template, tmp_path)
-
-
-def driver(host: SimHost, bdf: str) -> str | None:
-    return host.link_name(f"sys/bus/pci/devices/{bdf}/driver")
 
 
 def edit(host: SimHost, old: str, new: str) -> None:

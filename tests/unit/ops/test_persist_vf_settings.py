@@ -4,15 +4,12 @@ with line and key), declared by `state set-vf` and `vf set --persist`, converged
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from helpers.cli import Cli
-from helpers.sims import fresh, template
 from pcipass.errors import InputError
 from pcipass.model.declared import parse, render
-from pcipass.ops.persist_store import load
+from pcipass.ops.persist_store import declare_vfs, load
 from pcipass.sim.host import SimHost
 
 PF, VF0, VF1 = "0000:03:00.0", "0000:03:10.0", "0000:03:10.2"
@@ -29,16 +26,6 @@ mac = "02:00:00:00:00:11"
 vlan = 10
 spoofchk = false
 '''
-
-
-@pytest.fixture(scope="module")
-def kernel_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return template(tmp_path_factory, "kernel-lab")
-
-
-@pytest.fixture
-def sim(kernel_template: Path, tmp_path: Path) -> SimHost:
-    return fresh(kernel_template, tmp_path)
 
 
 def test_the_file_reads_back_as_written() -> None:
@@ -120,4 +107,31 @@ def test_vf_set_and_reset_persist(sim: SimHost, cli: Cli) -> None:
     r = cli("state", "set-vf", PF, "1", "--trust", "on", host=sim)
     assert r.code == 0
     assert cli("state", "set-vf", PF, "1", "--clear", host=sim).code == 0
+    assert load(sim).vfs[0].settings == ()
+
+
+def test_fewer_vfs_than_declared_settings_is_refused_unless_asked(sim: SimHost,
+                                                                  cli: Cli) -> None:
+    assert cli("state", "set-vfs", PF, "3", host=sim).code == 0
+    for vf, setting in (("1", "--vlan"), ("2", "--vlan")):
+        assert cli("state", "set-vf", PF, vf, setting, f"1{vf}", host=sim).code == 0
+    before = load(sim)
+    r = cli("state", "set-vfs", PF, "1", host=sim)
+    assert r.code == 2
+    assert r.err == (f"pcipass: error: 1 VFs on {PF} would drop the declared settings of "
+                     "VF 1 (vlan 11), VF 2 (vlan 12) — give --drop-vf-settings to drop them, "
+                     "or declare 3 VFs or more\n")
+    assert load(sim) == before
+    assert cli("state", "set-vfs", PF, "2", "--drop-vf-settings", host=sim).code == 0
+    assert [(v.index, v.values) for v in load(sim).vfs[0].settings] == [(1, (("vlan", 11),))]
+    assert cli("state", "set-vfs", PF, "4", host=sim).code == 0  # more VFs keep them all
+    assert [v.index for v in load(sim).vfs[0].settings] == [1]
+
+
+def test_the_library_refuses_it_too(sim: SimHost, cli: Cli) -> None:
+    assert cli("state", "set-vfs", PF, "2", host=sim).code == 0
+    assert cli("state", "set-vf", PF, "1", "--trust", "on", host=sim).code == 0
+    with pytest.raises(InputError, match=r"would drop the declared settings of VF 1 \(trust on\)"):
+        declare_vfs(sim, PF, 1)
+    assert declare_vfs(sim, PF, 1, drop_vf_settings=True).count == 1
     assert load(sim).vfs[0].settings == ()

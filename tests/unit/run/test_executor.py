@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import signal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from helpers.fakes import Crash, FaultyHost, TinyKernel, answer, crash_at
+from helpers.sims import driver as bound_driver
 from pcipass.errors import OperationError
-from pcipass.host.base import Host, RunResult
+from pcipass.host.base import RunResult
 from pcipass.run.executor import Executor
 from pcipass.run.faults import KILL_ENV, from_env, kill_at
 from pcipass.run.journal import Journal
@@ -34,8 +36,7 @@ def vfio_plan() -> Plan:
     ))
 
 
-def driver(host: Host) -> str | None:
-    return host.link_name(f"sys/bus/pci/devices/{BDF}/driver")
+driver = partial(bound_driver, bdf=BDF)
 
 
 def test_runs_and_verifies(tmp_path: Path) -> None:

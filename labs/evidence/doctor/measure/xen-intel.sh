@@ -1,0 +1,6 @@
+echo ==xlinfo; xl info; echo ==xldmesg; xl dmesg | grep -i -e vt-d -e "I/O virt" -e remap -e invalid -e snoop -e "AMD-Vi" -e "Dom0 mode" -e iommu | grep -v -e "map 0000" -e endpoint -e bridge: ; echo ==xldmesg-head; xl dmesg | head -3; xl dmesg | wc -c
+echo ==class_iommu; ls -la /sys/class/iommu; ls /sys/kernel/iommu_groups | wc -l; echo ==cmdline; cat /proc/cmdline; echo ==caps; cat /proc/xen/capabilities; cat /sys/hypervisor/type
+echo ==pciback; lsmod | grep -i pciback; ls /sys/module | grep -i -e pciback -e vfio; grep -i -e pciback -e vfio /lib/modules/$(uname -r)/modules.builtin; grep -c . /lib/modules/$(uname -r)/modules.dep; grep -e pciback /lib/modules/$(uname -r)/modules.dep
+modprobe xen-pciback; echo modprobe=$?; ls /sys/bus/pci/drivers/pciback; for p in /sys/module/xen_pciback/parameters/*; do echo "$p=$(cat $p)"; done; echo perm=[$(cat /sys/bus/pci/drivers/pciback/permissive)]
+echo ==xenstore; xenstore-read /local/domain/0/name; echo rc=$?; xenstore-read /tool/xenstored; echo rc=$?
+echo ==dmesg; dmesg | grep -i -e DMAR -e IOMMU -e remapping -e swiotlb -e "PCI-DMA" -e "AMD-Vi" | head -20; ls /sys/firmware/acpi/tables; ls /dev/vfio; ls /etc/default/grub /etc/default/grub.d 2>&1; uname -r
