@@ -1,11 +1,11 @@
 """The declared state against the live host: each item's status, and the plans `apply` runs.
 
 Pure, on `HostFacts`, the PFs' VF settings (`VfLinks`) and a `Declared`. `apply` converges
-in phases, each one plan of the single commands' planners (`sriov enable/disable`, `vf
-set`, then `assignable add`) and one journalled run: the VF counts first, because a
-declared VF exists only once its PF's VFs do, and each later phase is planned on facts
-read after the one before. A device
-whose IDs differ from the declared ones, or that is gone, is reported and never touched.
+in phases, each one plan of the single commands' planners (`sriov enable/disable`, by the
+declared method, `vf set`, then `assignable add`) and one journalled run: the VF counts
+first, because a declared VF exists only once its PF's VFs do, and each later phase is
+planned on facts read after the one before. A device whose IDs differ from the declared
+ones, or that is gone, is reported and never touched.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from pcipass.model.device import Device
 from pcipass.ops import vf as ops_vf
 from pcipass.ops.assign import STUB, AddRequest, Backend, HostFacts, add_plan
 from pcipass.ops.sriov import EnableRequest, disable_plan, enable_plan, vf_addresses
+from pcipass.ops.sriov_module import module_plan
 from pcipass.run.plan import Plan, Step
 
 
@@ -206,8 +207,7 @@ def phase_plan(facts: HostFacts, declared: Declared, phase: str,
     elif phase == "vfs":
         for v in declared.vfs:
             if found[("vfs", v.pf)] is Status.DIFFERS:
-                plans.append(enable_plan(facts, EnableRequest(v.pf, v.count, v.autoprobe))
-                             if v.count else disable_plan(facts, v.pf))
+                plans.append(_count_plan(facts, v))
     else:
         plans = _add_plans(facts, [a for a in declared.assignable
                                    if found[("assignable", a.bdf)] is Status.DIFFERS])
@@ -216,6 +216,14 @@ def phase_plan(facts: HostFacts, declared: Declared, phase: str,
     commands = "; ".join(p.command for p in plans)
     return Plan(f"apply {phase}: {commands}" if commands else f"apply {phase}",
                 tuple(steps), tuple(notes))
+
+
+def _count_plan(facts: HostFacts, item: VfsItem) -> Plan:
+    """The `sriov enable` plan of the declared method (`disable` for 0 VFs)."""
+    if not item.count:
+        return disable_plan(facts, item.pf)
+    request = EnableRequest(item.pf, item.count, item.autoprobe, item.reload_others)
+    return (module_plan if item.method == "module" else enable_plan)(facts, request)
 
 
 def _add_plans(facts: HostFacts, items: list[AssignableItem]) -> list[Plan]:

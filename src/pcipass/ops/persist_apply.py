@@ -31,7 +31,6 @@ from pcipass.ops.boot_files import FileChange, boot_plan, changes
 from pcipass.ops.facts import gather_facts
 from pcipass.ops.persist import BLOCKING, PHASES, ItemState, VfLinks, phase_plan, states
 from pcipass.ops.persist_store import load
-from pcipass.ops.sriov import NUMVFS
 from pcipass.run.executor import Fault, Outcome
 from pcipass.run.plan import Plan
 from pcipass.run.session import Warn, execute
@@ -93,8 +92,9 @@ def apply(host: Host, warn: Warn, boot: bool = False, fault: Fault | None = None
             raise
         assert result.outcome is not None
         outcome = result.outcome
-        if phase == "vfs":
-            for pf in dict.fromkeys(s.bdf for s in outcome.done if s.path.endswith(NUMVFS)):
+        if phase == "vfs":  # the PFs given VFs (sriov_numvfs, or their driver reloaded)
+            made = {v.pf for v in declared.vfs if v.count}
+            for pf in dict.fromkeys(s.bdf for s in outcome.done if s.bdf in made):
                 outcome.warnings += wait_settled(host, pf)
         if then is not None:
             then(outcome)

@@ -198,11 +198,11 @@ def test_bad_input_is_one_line_and_writes_nothing(sim: SimHost, cli: Cli, args: 
 def test_a_bad_file_is_refused_by_every_command_with_line_and_key(sim: SimHost,
                                                                   cli: Cli) -> None:
     declare_vfs(sim, PF, 2)
-    edit(sim, "count = 2", "count = 2\nmethod = \"sysfs\"")
+    edit(sim, "count = 2", "count = 2\nmode = \"sysfs\"")
     for args in (("plan",), ("apply",), ("state", "show"), ("state", "set-vfs", PF, "1")):
         r = cli(*args, host=sim)
         assert (r.code, r.err.count("\n")) == (2, 1), args
-        assert "host.toml line 10: [[vfs]] #1 unknown key 'method'" in r.err
+        assert "host.toml line 10: [[vfs]] #1 unknown key 'mode'" in r.err
     assert sim.try_read_text(NUMVFS) == "0"
 
 
