@@ -184,6 +184,8 @@ class _Where:
                 seen += current == table
                 if key is None and current == table and seen == index:
                     return number
+                if table is None and key is not None and current.split(".")[0] == key:
+                    return number  # an unknown top-level table: its first header
                 continue
             here = current == table and (table is None or seen == index)
             if here and key is not None and text.split("=", 1)[0].strip().strip('"') == key:

@@ -28,7 +28,7 @@ from pcipass.ops.boot import (
     UNIT_WANTS,
     boot_files,
 )
-from pcipass.ops.persist import Status, VfLinks, states
+from pcipass.ops.persist import BLOCKING, Status, VfLinks, states
 from pcipass.run.plan import Action, Check, CheckKind, Plan, Step, put_file, text_diff
 
 MAX_BOOT_FILE = 1 << 20
@@ -161,7 +161,7 @@ def boot_status(host: Host, facts: HostFacts, declared: Declared,
         else:
             why = why_not
         holds = item.status is Status.HOLDS
-        if item.status in (Status.CHANGED, Status.GONE):
+        if item.status in BLOCKING:
             next_boot, verdict = f"not applied ({item.detail})", DIFFERS
         else:
             next_boot = mechanism or f"lost: {why}"

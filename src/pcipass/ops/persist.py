@@ -47,10 +47,14 @@ class Status(StrEnum):
     """A VF declared assignable whose PF's declared VFs do not exist yet."""
     CHANGED = "changed"
     GONE = "gone"
+    UNFIT = "unfit"
+    """A PF (with its declared IDs) that cannot have the declared VF count: it has fewer
+    VFs (sriov_totalvfs) or no SR-IOV capability now (firmware or BIOS setting)."""
 
 
-#: The statuses that stop `apply` (a changed or missing device is never configured).
-BLOCKING = (Status.CHANGED, Status.GONE)
+#: The statuses that stop `apply` (a changed or missing device is never configured, a PF
+#: that cannot have its declared VFs is left as it is).
+BLOCKING = (Status.CHANGED, Status.GONE, Status.UNFIT)
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,11 @@ def vfs_state(facts: HostFacts, item: VfsItem) -> ItemState:
     count = (sriov.num_vfs or 0) if sriov else 0
     probe = sriov.drivers_autoprobe if sriov else None
     want = f"declared {item.count}"
+    total = sriov.total_vfs if sriov else None
+    if item.count and (sriov is None or (total is not None and total < item.count)):
+        has = f"supports {total} VFs (sriov_totalvfs)" if sriov else \
+            "has no SR-IOV capability now (no sriov_totalvfs)"
+        return ItemState("vfs", item.pf, Status.UNFIT, f"{item.pf} {has}, {want}")
     if count != item.count:
         return ItemState("vfs", item.pf, Status.DIFFERS, f"{count} VFs, {want}")
     if item.count and item.autoprobe is not None and probe != item.autoprobe:

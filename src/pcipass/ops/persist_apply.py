@@ -10,8 +10,9 @@ through
 the PFs' VF settings, `vf_links`) → journal → run → verify, undone whole when a step
 fails. A phase is planned after the one before ran and its new VFs settled. When a later
 one fails, the earlier stay done, and the error says so. A declared device that is gone
-or was replaced stops the whole apply before anything runs; at boot (`boot=True`) the
-rest is applied and `skipped_error` names each such device.
+or was replaced, or a PF that cannot have its declared VFs, stops the whole apply before
+anything runs; at boot (`boot=True`) the rest is applied and `skipped_error` names each
+such device.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ from pcipass.run.settle import wait_settled
 from pcipass.run.vf_snapshots import VfSnapshots
 
 FORGET_FIX = ("`pcipass state forget BDF` for a device that is gone or was replaced "
-              "(then declare the new one)")
+              "(then declare the new one); `pcipass state set-vfs PF N` for a PF that has "
+              "fewer VFs")
 
 
 @dataclass

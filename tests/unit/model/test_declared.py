@@ -69,6 +69,7 @@ def test_what_is_written_reads_back_the_same(name: str) -> None:
     (("count = 2", "count = 2\ncolour = 1"), "line 15: [[vfs]] #1 unknown key 'colour'"),
     (("backend = ", "bakend = "), "line 7: [[assignable]] #1 unknown key 'bakend'"),
     (("version = 1", "version = 1\nextra = 1"), "line 2: unknown key 'extra'"),
+    (("[[vfs]]", "[[hidden]]\nbdf = \"02:00.0\"\n\n[[vfs]]"), "line 10: unknown key 'hidden'"),
     (("version = 1", "version = 2"), "line 1: version 2 is not 1"),
     (("count = 2", "count = -1"), "line 14: [[vfs]] #1 count -1 is negative"),
     (("count = 2", 'count = "2"'), "line 14: [[vfs]] #1 count must be an integer, not '2'"),

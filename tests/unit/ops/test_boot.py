@@ -124,6 +124,28 @@ def test_initramfs_is_refreshed_as_a_step_and_its_failure_puts_files_back(
     assert driver(xen, NIC) == "pciback"
 
 
+def test_a_failing_update_initramfs_is_one_line_and_puts_files_back(
+        xen: SimHost, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    release = xen.try_read_text("proc/sys/kernel/osrelease")
+    (xen.root / "boot").mkdir()
+    (xen.root / f"boot/initrd.img-{release}").write_bytes(b"image")
+    declare_assignable(xen, NIC, "xen", claim_at_boot=True)
+    inner = SimHost.run
+
+    def run(self: SimHost, argv: list[str], timeout: float = DEFAULT_RUN_TIMEOUT) -> RunResult:
+        if argv[0] == "update-initramfs":  # mkinitramfs's failure line
+            return RunResult(tuple(argv), 1, "", "E: mkinitramfs failure cpio 141 gzip 1\n")
+        return inner(self, argv, timeout)
+
+    monkeypatch.setattr(SimHost, "run", run)
+    r = cli("apply", host=xen)
+    assert r.code == 1 and r.err.count("\n") == 1
+    assert r.err.startswith("pcipass: error: `update-initramfs -u` failed: E: mkinitramfs "
+                            "failure cpio 141 gzip 1")
+    assert "(the boot files were put back as they were" in r.err
+    assert text(xen, MODPROBE_FILE) is None and text(xen, UNIT_FILE) is None
+
+
 def test_initramfs_refresh_may_take_minutes(xen: SimHost, cli: Cli,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """update-initramfs took over the default 120 s in the Xen lab under TCG: its step gets
