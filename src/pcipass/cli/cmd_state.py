@@ -73,6 +73,8 @@ def _show_diff(diff: _Diff) -> None:
         _say(f"# refused: {refusal}")
     for line in diff.programs.render():  # each boot file's line and diff, then programs
         _say(line)
+    for note in diff.programs.notes:
+        _say(f"# {note}")
     if found.empty and not any(c.changed for c in diff.files):
         _say("# the host is in its declared state: nothing to apply")
 

@@ -146,6 +146,23 @@ def test_a_failing_update_initramfs_is_one_line_and_puts_files_back(
     assert text(xen, MODPROBE_FILE) is None and text(xen, UNIT_FILE) is None
 
 
+def test_a_built_in_pciback_is_not_claimed_early_by_modprobe_d(xen: SimHost, cli: Cli) -> None:
+    """With CONFIG_XEN_PCIDEV_BACKEND=y (modules.builtin lists it) modprobe.d's options
+    never reach pciback: `boot status` says the claim is lost at boot, `plan` says why."""
+    release = xen.try_read_text("proc/sys/kernel/osrelease")
+    index = xen.root / f"lib/modules/{release}/modules.builtin"
+    index.write_text(index.read_text() + "kernel/drivers/xen/xen-pciback/xen-pciback.ko\n")
+    declare_assignable(xen, NIC, "xen", claim_at_boot=True)
+    assert cli("apply", host=xen).code == 0
+    assert "# xen-pciback is built into this kernel (modules.builtin)" in \
+        cli("plan", host=xen).out
+    row = cli("boot", "status", "--json", host=xen).json()["boot"][0]
+    assert (row["verdict"], row["next_boot"]) == (
+        "active now", "lost: xen-pciback is built into this kernel (modules.builtin): "
+        f"/{MODPROBE_FILE} does not reach it, only xen-pciback.hide=(BDF) on dom0's command "
+        "line does (pcipass does not edit the boot loader's files)")
+
+
 def test_initramfs_refresh_may_take_minutes(xen: SimHost, cli: Cli,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """update-initramfs took over the default 120 s in the Xen lab under TCG: its step gets
