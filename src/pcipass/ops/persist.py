@@ -5,7 +5,8 @@ in phases, each one plan of the single commands' planners (`sriov enable/disable
 declared method, `vf set`, then `assignable add`) and one journalled run: the VF counts
 first, because a declared VF exists only once its PF's VFs do, and each later phase is
 planned on facts read after the one before. A device whose IDs differ from the declared
-ones, or that is gone, is reported and never touched.
+ones, or that is gone, and a PF that cannot have its declared VF count, are reported and
+never touched.
 """
 
 from __future__ import annotations
