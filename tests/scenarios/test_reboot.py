@@ -128,10 +128,13 @@ def test_boot1_declare_apply_enable(booted: Host, target: str) -> None:
 def test_boot2_claimed_early_then_the_boot_unit(booted: Host, target: str) -> None:
     host = booted
     show(host, f"{target}, boot 2, before pcipass changed anything")
+    print(f"\n===== /{CLAIM_FILE[target]} =====\n{host.try_read_text(CLAIM_FILE[target])}")
+    print(f"===== driver of {E1000E}: {driver_of(host, E1000E)} =====")
     assert driver_of(host, E1000E) == STUB[target]
     log = kernel_log(host)
-    print(f"\n===== dmesg lines naming {E1000E} or pciback =====")
-    print("\n".join(line for line in log if E1000E in line or "pciback" in line))
+    print(f"\n===== dmesg lines naming {E1000E}, pciback or e1000e =====")
+    print("\n".join(line for line in log
+                    if E1000E in line or "pciback" in line or "e1000e" in line))
     assert any(line.find(f"igb {IGB_PF}") >= 0 for line in log)  # the log shows probes
     assert host.exists("sys/module/e1000e")  # its driver was loaded, and did not bind:
     assert [line for line in log if f"e1000e {E1000E}" in line] == []

@@ -135,7 +135,8 @@ def enable_cmd(app: AppContext, pf: str, count: int, method: str, reload_others:
 
     def build(facts: HostFacts) -> Plan:
         live = plan(facts, request, VfSnapshots(app.host()).all())
-        return _persisted(app, facts, live, pf, count, autoprobe) if persist else live
+        return _persisted(app, facts, live, pf, count, autoprobe, method,
+                          reload_others) if persist else live
 
     _changed(app, build, dry_run, pf, wait=True)
 
@@ -158,9 +159,11 @@ def disable_cmd(app: AppContext, pf: str, dry_run: bool, persist: bool, json_: b
 
 
 def _persisted(app: AppContext, facts: HostFacts, live: Plan, pf: str, count: int,
-               autoprobe: bool | None) -> Plan:
-    """`live` with the declaration of `count` VFs on PF as its last step."""
-    item = persist_store.vfs_item(facts, pf, count, autoprobe)
+               autoprobe: bool | None, method: str = "sysfs", reload_others: bool = False
+               ) -> Plan:
+    """`live` with the declaration of `count` VFs on PF (created by `method`) as its last
+    step."""
+    item = persist_store.vfs_item(facts, pf, count, autoprobe, method, reload_others)
     return persist_store.persisted(app.host(), live, lambda d: d.with_vfs(item))
 
 

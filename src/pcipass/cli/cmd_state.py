@@ -74,6 +74,8 @@ def _show_diff(diff: _Diff) -> None:
         _say(f"# refused: {refusal}")
     for line in diff.programs.render():  # each boot file's line and diff, then programs
         _say(line)
+    for note in diff.programs.notes:
+        _say(f"# {note}")
     if found.empty and not any(c.changed for c in diff.files):
         _say("# the host is in its declared state: nothing to apply")
 
@@ -145,7 +147,9 @@ def show_cmd(app: AppContext, json_: bool) -> None:
         _say(f"assignable {a.bdf} {a.ids} backend={a.backend}{extra}")
     for v in declared.vfs:
         probe = "" if v.autoprobe is None else f" autoprobe={'on' if v.autoprobe else 'off'}"
-        _say(f"vfs {v.pf} {v.ids} count={v.count}{probe}")
+        how = "" if v.method == "sysfs" else f" method={v.method}" + (
+            " reload-other-devices" if v.reload_others else "")
+        _say(f"vfs {v.pf} {v.ids} count={v.count}{probe}{how}")
         for vf in v.settings:
             _say(f"  vf {vf.index} {describe_vf(dict(vf.values))}")
     if not declared.assignable and not declared.vfs:

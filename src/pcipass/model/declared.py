@@ -1,9 +1,10 @@
 """The declared host state (`/etc/pcipass/host.toml`): parsed, validated and written. Pure.
 
 What pcipass keeps across reboots: devices to keep assignable (backend, name, whether they
-are claimed at boot before a host driver can bind), VF counts per PF (with autoprobe) and
-per-VF settings (`[[vfs.vf]]` under their PF: the netlink keys of `ops.vf.SETTINGS`, whose
-parsers check them).
+are claimed at boot before a host driver can bind), VF counts per PF (with autoprobe and
+the method that creates them, as `sriov enable --method`) and per-VF settings
+(`[[vfs.vf]]` under their PF: the netlink keys of `ops.vf.SETTINGS`, whose parsers check
+them).
 Each device is keyed by its address *and* its vendor/device/subsystem IDs, so a changed
 card at the same address is noticed and reported, never configured.
 
@@ -29,6 +30,9 @@ STATE_FILE = "etc/pcipass/host.toml"
 MAX_STATE_BYTES = 1 << 20
 VERSION = 1
 BACKENDS = ("xen", "vfio")
+METHODS = ("sysfs", "module")
+"""How a PF's VFs are created (`sriov enable --method`): its sriov_numvfs, or reloading its
+driver with its VF parameter (`ops.sriov_module`)."""
 HEADER = (
     "# pcipass's declared host state: what `pcipass apply` converges to, at boot and on "
     "demand.\n"
@@ -88,14 +92,18 @@ class VfSettings:
 
 @dataclass(frozen=True)
 class VfsItem:
-    """A PF to keep with `count` VFs (0: none), its `sriov_drivers_autoprobe`, and the
-    settings of some of its VFs (each index below `count`)."""
+    """A PF to keep with `count` VFs (0: none), its `sriov_drivers_autoprobe`, how they
+    are created (`method`, one of `METHODS`; `reload_others`: with `module`, the other
+    devices its driver drives may go down while it reloads), and the settings of some of
+    its VFs (each index below `count`)."""
 
     pf: str
     ids: Ids
     count: int
     autoprobe: bool | None = None
     settings: tuple[VfSettings, ...] = ()
+    method: str = "sysfs"
+    reload_others: bool = False
 
     def vf(self, index: int) -> VfSettings | None:
         return next((v for v in self.settings if v.index == index), None)
@@ -152,7 +160,7 @@ TABLES: dict[str, dict[str, tuple[type, bool]]] = {
     "assignable": {"bdf": (str, True), **ID_KEYS, "backend": (str, True),
                    "name": (str, False), "claim_at_boot": (bool, False)},
     "vfs": {"pf": (str, True), **ID_KEYS, "count": (int, True), "autoprobe": (bool, False),
-            "vf": (list, False)},
+            "method": (str, False), "reload_other_devices": (bool, False), "vf": (list, False)},
     "vfs.vf": {"index": (int, True), **{s.key: (object, False) for s in SETTINGS}},
 }
 """`vfs.vf`: the settings of one VF of the `[[vfs]]` before it, checked by their parsers."""
@@ -176,6 +184,8 @@ class _Where:
                 seen += current == table
                 if key is None and current == table and seen == index:
                     return number
+                if table is None and key is not None and current.split(".")[0] == key:
+                    return number  # an unknown top-level table: its first header
                 continue
             here = current == table and (table is None or seen == index)
             if here and key is not None and text.split("=", 1)[0].strip().strip('"') == key:
@@ -299,6 +309,15 @@ def _vfs(where: _Where, index: int, entry: dict[str, Any], first: int) -> VfsIte
     if entry["count"] < 0:
         raise where.error("vfs", index, "count", f"count {entry['count']} is negative",
                           "use 0 (no VFs) or more")
+    method = entry.get("method", METHODS[0])
+    if method not in METHODS:
+        raise where.error("vfs", index, "method", f"method {method!r} is unknown",
+                          f"use one of: {', '.join(METHODS)}")
+    reload_others = entry.get("reload_other_devices", False)
+    if reload_others and method != "module":
+        raise where.error("vfs", index, "reload_other_devices",
+                          "reload_other_devices applies to method \"module\" only",
+                          'add method = "module", or drop reload_other_devices')
     vfs = _entries(where, entry, "vfs.vf", first)
     settings = tuple(_vf(where, first + i, e, entry["count"]) for i, e in enumerate(vfs))
     _no_duplicates(where, "vfs.vf", [str(v.index) for v in settings], "index", first)
@@ -308,6 +327,8 @@ def _vfs(where: _Where, index: int, entry: dict[str, Any], first: int) -> VfsIte
         count=entry["count"],
         autoprobe=entry.get("autoprobe"),
         settings=tuple(sorted(settings, key=lambda v: v.index)),
+        method=method,
+        reload_others=reload_others,
     )
 
 
@@ -350,7 +371,8 @@ def render(declared: Declared) -> str:
     for v in declared.vfs:
         parts.append(_table("vfs", {
             "pf": v.pf, "id": v.ids.id, "subsystem": v.ids.subsystem, "count": v.count,
-            "autoprobe": v.autoprobe}))
+            "autoprobe": v.autoprobe, "method": None if v.method == METHODS[0] else v.method,
+            "reload_other_devices": v.reload_others or None}))
         for vf in v.settings:
             parts.append(_table("vfs.vf", {"index": vf.index, **dict(vf.values)}))
     return "".join(parts)
@@ -390,7 +412,8 @@ def to_json(declared: Declared) -> dict[str, Any]:
              "name": a.name, "claim_at_boot": a.claim_at_boot} for a in declared.assignable],
         "vfs": [
             {"pf": v.pf, "id": v.ids.id, "subsystem": v.ids.subsystem, "count": v.count,
-             "autoprobe": v.autoprobe,
+             "autoprobe": v.autoprobe, "method": v.method,
+             "reload_other_devices": v.reload_others,
              "vf": [{"index": vf.index, **dict(vf.values)} for vf in v.settings]}
             for v in declared.vfs],
     }

@@ -28,7 +28,7 @@ from pcipass.ops.boot import (
     UNIT_WANTS,
     boot_files,
 )
-from pcipass.ops.persist import Status, VfLinks, states
+from pcipass.ops.persist import BLOCKING, Status, VfLinks, states
 from pcipass.run.plan import Action, Check, CheckKind, Plan, Step, put_file, text_diff
 
 MAX_BOOT_FILE = 1 << 20
@@ -89,6 +89,20 @@ def initrd(host: Host) -> str | None:
     return path if release and host.exists(path) else None
 
 
+def pciback_builtin(host: Host) -> bool:
+    """Whether the running kernel has xen-pciback built in (its modules.builtin lists it):
+    then modprobe.d never reaches it, and only dom0's command line hides a device."""
+    release = host.try_read_text(paths.OSRELEASE)
+    index = host.try_read_text(f"lib/modules/{release}/modules.builtin") if release else None
+    return any(line.strip().rsplit("/", 1)[-1] in ("xen-pciback.ko", "xen_pciback.ko")
+               for line in (index or "").splitlines())
+
+
+BUILTIN_PCIBACK = ("xen-pciback is built into this kernel (modules.builtin): "
+                   f"/{MODPROBE_FILE} does not reach it, only xen-pciback.hide=(BDF) on dom0's "
+                   "command line does (pcipass does not edit the boot loader's files)")
+
+
 def boot_plan(host: Host, found: list[FileChange]) -> Plan:
     """One plan: a `put-file` step per changed boot file, then `update-initramfs -u` when
     modprobe.d changed and the kernel has an initramfs (which keeps a copy of modprobe.d,
@@ -102,7 +116,8 @@ def boot_plan(host: Host, found: list[FileChange]) -> Plan:
                           f"/{MODPROBE_FILE}", argv=("update-initramfs", "-u"),
                           expect=(Check(CheckKind.EXISTS, path=image),),
                           unless=()))  # the image exists before too: recovery reruns it
-    return Plan("apply boot", tuple(steps))
+    notes = (BUILTIN_PCIBACK,) if modprobe.new is not None and pciback_builtin(host) else ()
+    return Plan("apply boot", tuple(steps), notes)
 
 
 _VERBS = {"create": "install", "replace": "update", "remove": "remove"}
@@ -151,17 +166,21 @@ def boot_status(host: Host, facts: HostFacts, declared: Declared,
     why_not = "the boot unit is not installed (`pcipass apply`)" if unit.changed else \
         "the boot unit is not enabled (`pcipass boot enable`)"
     claims = {a.bdf: a for a in declared.assignable if a.claim_at_boot}
+    builtin = any(a.backend == "xen" for a in claims.values()) and pciback_builtin(host)
     result: list[BootState] = []
     for item in states(facts, declared, links):
         mechanism = by_unit
         if item.kind == "assignable" and item.bdf in claims:
-            file = found[MODPROBE_FILE if claims[item.bdf].backend == "xen" else UDEV_FILE]
+            xen = claims[item.bdf].backend == "xen"
+            file = found[MODPROBE_FILE if xen else UDEV_FILE]
             mechanism = f"claimed early by /{file.path}" if not file.changed else None
             why = f"/{file.path} is not up to date (`pcipass apply`)"
+            if xen and builtin:
+                mechanism, why = None, BUILTIN_PCIBACK
         else:
             why = why_not
         holds = item.status is Status.HOLDS
-        if item.status in (Status.CHANGED, Status.GONE):
+        if item.status in BLOCKING:
             next_boot, verdict = f"not applied ({item.detail})", DIFFERS
         else:
             next_boot = mechanism or f"lost: {why}"

@@ -1,11 +1,12 @@
 """The declared state against the live host: each item's status, and the plans `apply` runs.
 
 Pure, on `HostFacts`, the PFs' VF settings (`VfLinks`) and a `Declared`. `apply` converges
-in phases, each one plan of the single commands' planners (`sriov enable/disable`, `vf
-set`, then `assignable add`) and one journalled run: the VF counts first, because a
-declared VF exists only once its PF's VFs do, and each later phase is planned on facts
-read after the one before. A device
-whose IDs differ from the declared ones, or that is gone, is reported and never touched.
+in phases, each one plan of the single commands' planners (`sriov enable/disable`, by the
+declared method, `vf set`, then `assignable add`) and one journalled run: the VF counts
+first, because a declared VF exists only once its PF's VFs do, and each later phase is
+planned on facts read after the one before. A device whose IDs differ from the declared
+ones, or that is gone, and a PF that cannot have its declared VF count, are reported and
+never touched.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pcipass.model.device import Device
 from pcipass.ops import vf as ops_vf
 from pcipass.ops.assign import STUB, AddRequest, Backend, HostFacts, add_plan
 from pcipass.ops.sriov import EnableRequest, disable_plan, enable_plan, vf_addresses
+from pcipass.ops.sriov_module import module_plan
 from pcipass.run.plan import Plan, Step
 
 
@@ -46,10 +48,14 @@ class Status(StrEnum):
     """A VF declared assignable whose PF's declared VFs do not exist yet."""
     CHANGED = "changed"
     GONE = "gone"
+    UNFIT = "unfit"
+    """A PF (with its declared IDs) that cannot have the declared VF count: it has fewer
+    VFs (sriov_totalvfs) or no SR-IOV capability now (firmware or BIOS setting)."""
 
 
-#: The statuses that stop `apply` (a changed or missing device is never configured).
-BLOCKING = (Status.CHANGED, Status.GONE)
+#: The statuses that stop `apply` (a changed or missing device is never configured, a PF
+#: that cannot have its declared VFs is left as it is).
+BLOCKING = (Status.CHANGED, Status.GONE, Status.UNFIT)
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,11 @@ def vfs_state(facts: HostFacts, item: VfsItem) -> ItemState:
     count = (sriov.num_vfs or 0) if sriov else 0
     probe = sriov.drivers_autoprobe if sriov else None
     want = f"declared {item.count}"
+    total = sriov.total_vfs if sriov else None
+    if item.count and (sriov is None or (total is not None and total < item.count)):
+        has = f"supports {total} VFs (sriov_totalvfs)" if sriov else \
+            "has no SR-IOV capability now (no sriov_totalvfs)"
+        return ItemState("vfs", item.pf, Status.UNFIT, f"{item.pf} {has}, {want}")
     if count != item.count:
         return ItemState("vfs", item.pf, Status.DIFFERS, f"{count} VFs, {want}")
     if item.count and item.autoprobe is not None and probe != item.autoprobe:
@@ -206,8 +217,7 @@ def phase_plan(facts: HostFacts, declared: Declared, phase: str,
     elif phase == "vfs":
         for v in declared.vfs:
             if found[("vfs", v.pf)] is Status.DIFFERS:
-                plans.append(enable_plan(facts, EnableRequest(v.pf, v.count, v.autoprobe))
-                             if v.count else disable_plan(facts, v.pf))
+                plans.append(_count_plan(facts, v))
     else:
         plans = _add_plans(facts, [a for a in declared.assignable
                                    if found[("assignable", a.bdf)] is Status.DIFFERS])
@@ -216,6 +226,14 @@ def phase_plan(facts: HostFacts, declared: Declared, phase: str,
     commands = "; ".join(p.command for p in plans)
     return Plan(f"apply {phase}: {commands}" if commands else f"apply {phase}",
                 tuple(steps), tuple(notes))
+
+
+def _count_plan(facts: HostFacts, item: VfsItem) -> Plan:
+    """The `sriov enable` plan of the declared method (`disable` for 0 VFs)."""
+    if not item.count:
+        return disable_plan(facts, item.pf)
+    request = EnableRequest(item.pf, item.count, item.autoprobe, item.reload_others)
+    return (module_plan if item.method == "module" else enable_plan)(facts, request)
 
 
 def _add_plans(facts: HostFacts, items: list[AssignableItem]) -> list[Plan]:

@@ -10,8 +10,9 @@ through
 the PFs' VF settings, `vf_links`) → journal → run → verify, undone whole when a step
 fails. A phase is planned after the one before ran and its new VFs settled. When a later
 one fails, the earlier stay done, and the error says so. A declared device that is gone
-or was replaced stops the whole apply before anything runs; at boot (`boot=True`) the
-rest is applied and `skipped_error` names each such device.
+or was replaced, or a PF that cannot have its declared VFs, stops the whole apply before
+anything runs; at boot (`boot=True`) the rest is applied and `skipped_error` names each
+such device.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from pcipass.ops.boot_files import FileChange, boot_plan, changes
 from pcipass.ops.facts import gather_facts
 from pcipass.ops.persist import BLOCKING, PHASES, ItemState, VfLinks, phase_plan, states
 from pcipass.ops.persist_store import load
-from pcipass.ops.sriov import NUMVFS
 from pcipass.run.executor import Fault, Outcome
 from pcipass.run.plan import Plan
 from pcipass.run.session import Warn, execute
@@ -39,7 +39,8 @@ from pcipass.run.settle import wait_settled
 from pcipass.run.vf_snapshots import VfSnapshots
 
 FORGET_FIX = ("`pcipass state forget BDF` for a device that is gone or was replaced "
-              "(then declare the new one)")
+              "(then declare the new one); `pcipass state set-vfs PF N` for a PF that has "
+              "fewer VFs")
 
 
 @dataclass
@@ -93,8 +94,9 @@ def apply(host: Host, warn: Warn, boot: bool = False, fault: Fault | None = None
             raise
         assert result.outcome is not None
         outcome = result.outcome
-        if phase == "vfs":
-            for pf in dict.fromkeys(s.bdf for s in outcome.done if s.path.endswith(NUMVFS)):
+        if phase == "vfs":  # the PFs given VFs (sriov_numvfs, or their driver reloaded)
+            made = {v.pf for v in declared.vfs if v.count}
+            for pf in dict.fromkeys(s.bdf for s in outcome.done if s.bdf in made):
                 outcome.warnings += wait_settled(host, pf)
         if then is not None:
             then(outcome)

@@ -21,6 +21,7 @@ from pcipass.host.netlink import describe as describe_vf
 from pcipass.model.declared import (
     BACKENDS,
     MAX_STATE_BYTES,
+    METHODS,
     STATE_FILE,
     AssignableItem,
     Declared,
@@ -95,15 +96,17 @@ def assignable_item(facts: HostFacts, text: str, backend: str = "auto",
     return AssignableItem(str(dev.bdf), _ids(dev), chosen, name, claim_at_boot)
 
 
-def vfs_item(facts: HostFacts, text: str, count: int, autoprobe: bool | None = None
-             ) -> VfsItem:
-    """The declaration of `count` VFs (0: none) on the PF `text` names."""
+def vfs_item(facts: HostFacts, text: str, count: int, autoprobe: bool | None = None,
+             method: str = METHODS[0], reload_others: bool = False) -> VfsItem:
+    """The declaration of `count` VFs (0: none) on the PF `text` names, created by `method`
+    (`reload_others`: as `sriov enable --reload-other-devices`)."""
     pf = sriov_pf(facts.model, text)
     total = pf.sriov.total_vfs if pf.sriov else None
     if count < 0 or (total is not None and count > total):
         raise InputError(f"{count} VFs is not possible on {pf.bdf} (sriov_totalvfs {total})",
                          f"use 0-{total}")
-    return VfsItem(str(pf.bdf), _ids(pf), count, autoprobe)
+    return VfsItem(str(pf.bdf), _ids(pf), count, autoprobe, method=method,
+                   reload_others=reload_others)
 
 
 def refuse_dropping_settings(declared: Declared, item: VfsItem) -> None:

@@ -56,7 +56,8 @@ def test_what_is_written_reads_back_the_same(name: str) -> None:
     state = Declared(
         (AssignableItem("0000:02:00.0", NIC_IDS, "xen", name, True),
          AssignableItem("0000:03:10.0", Ids(0x8086, 0x10CA, 0x1AF4, 0x1100), "vfio")),
-        (VfsItem("0000:03:00.0", PF_IDS, 0), VfsItem("0000:01:00.0", PF_IDS, 4, True)),
+        (VfsItem("0000:03:00.0", PF_IDS, 0), VfsItem("0000:01:00.0", PF_IDS, 4, True),
+         VfsItem("0000:05:00.0", PF_IDS, 2, method="module", reload_others=True)),
     )
     text = render(state)
     assert text.startswith("# pcipass's declared host state")
@@ -68,6 +69,7 @@ def test_what_is_written_reads_back_the_same(name: str) -> None:
     (("count = 2", "count = 2\ncolour = 1"), "line 15: [[vfs]] #1 unknown key 'colour'"),
     (("backend = ", "bakend = "), "line 7: [[assignable]] #1 unknown key 'bakend'"),
     (("version = 1", "version = 1\nextra = 1"), "line 2: unknown key 'extra'"),
+    (("[[vfs]]", "[[hidden]]\nbdf = \"02:00.0\"\n\n[[vfs]]"), "line 10: unknown key 'hidden'"),
     (("version = 1", "version = 2"), "line 1: version 2 is not 1"),
     (("count = 2", "count = -1"), "line 14: [[vfs]] #1 count -1 is negative"),
     (("count = 2", 'count = "2"'), "line 14: [[vfs]] #1 count must be an integer, not '2'"),
@@ -83,6 +85,10 @@ def test_what_is_written_reads_back_the_same(name: str) -> None:
     (('id = "8086:10c9"', 'id = "808:10c9"'), "line 12: [[vfs]] #1 id '808:10c9' is not VVVV:DDDD"),
     (('subsystem = "1af4:1100"\n', ""), "line 10: [[vfs]] #1 has no 'subsystem'"),
     (("count = 2", "count = 2\ncount = 3"), "does not parse"),
+    (("count = 2", 'count = 2\nmethod = "udev"'),
+     "line 15: [[vfs]] #1 method 'udev' is unknown"),
+    (("count = 2", "count = 2\nreload_other_devices = true"),
+     'line 15: [[vfs]] #1 reload_other_devices applies to method "module" only'),
     (('name = "nic0"', "name = nic0"), "does not parse: Invalid value (at line 8, column 8)"),
 ])
 def test_a_bad_file_is_one_error_naming_line_and_key(edit: tuple[str, str], said: str) -> None:
@@ -119,4 +125,5 @@ def test_json_has_one_entry_per_item() -> None:
                                   "subsystem": "8086:0000", "backend": "vfio", "name": "nic0",
                                   "claim_at_boot": False}]
     assert doc["vfs"] == [{"pf": "0000:03:00.0", "id": "8086:10c9", "subsystem": "1af4:1100",
-                           "count": 2, "autoprobe": False, "vf": []}]
+                           "count": 2, "autoprobe": False, "method": "sysfs",
+                           "reload_other_devices": False, "vf": []}]

@@ -120,6 +120,45 @@ def test_initramfs_is_refreshed_as_a_step_and_its_failure_puts_files_back(
     assert driver(xen, NIC) == "pciback"
 
 
+def test_a_failing_update_initramfs_is_one_line_and_puts_files_back(
+        xen: SimHost, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    release = xen.try_read_text("proc/sys/kernel/osrelease")
+    (xen.root / "boot").mkdir()
+    (xen.root / f"boot/initrd.img-{release}").write_bytes(b"image")
+    declare_assignable(xen, NIC, "xen", claim_at_boot=True)
+    inner = SimHost.run
+
+    def run(self: SimHost, argv: list[str], timeout: float = DEFAULT_RUN_TIMEOUT) -> RunResult:
+        if argv[0] == "update-initramfs":  # mkinitramfs's failure line
+            return RunResult(tuple(argv), 1, "", "E: mkinitramfs failure cpio 141 gzip 1\n")
+        return inner(self, argv, timeout)
+
+    monkeypatch.setattr(SimHost, "run", run)
+    r = cli("apply", host=xen)
+    assert r.code == 1 and r.err.count("\n") == 1
+    assert r.err.startswith("pcipass: error: `update-initramfs -u` failed: E: mkinitramfs "
+                            "failure cpio 141 gzip 1")
+    assert "(the boot files were put back as they were" in r.err
+    assert text(xen, MODPROBE_FILE) is None and text(xen, UNIT_FILE) is None
+
+
+def test_a_built_in_pciback_is_not_claimed_early_by_modprobe_d(xen: SimHost, cli: Cli) -> None:
+    """With CONFIG_XEN_PCIDEV_BACKEND=y (modules.builtin lists it) modprobe.d's options
+    never reach pciback: `boot status` says the claim is lost at boot, `plan` says why."""
+    release = xen.try_read_text("proc/sys/kernel/osrelease")
+    index = xen.root / f"lib/modules/{release}/modules.builtin"
+    index.write_text(index.read_text() + "kernel/drivers/xen/xen-pciback/xen-pciback.ko\n")
+    declare_assignable(xen, NIC, "xen", claim_at_boot=True)
+    assert cli("apply", host=xen).code == 0
+    assert "# xen-pciback is built into this kernel (modules.builtin)" in \
+        cli("plan", host=xen).out
+    row = cli("boot", "status", "--json", host=xen).json()["boot"][0]
+    assert (row["verdict"], row["next_boot"]) == (
+        "active now", "lost: xen-pciback is built into this kernel (modules.builtin): "
+        f"/{MODPROBE_FILE} does not reach it, only xen-pciback.hide=(BDF) on dom0's command "
+        "line does (pcipass does not edit the boot loader's files)")
+
+
 def test_initramfs_refresh_may_take_minutes(xen: SimHost, cli: Cli,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """update-initramfs took over the default 120 s in the Xen lab under TCG: its step gets

@@ -51,3 +51,26 @@ def test_a_failed_live_change_leaves_the_declared_state(sim: SimHost, cli: Cli) 
     assert r.code != 0
     assert (sim.root / STATE_FILE).read_text() == before
     assert sim.try_read_text(NUMVFS) == "1"
+
+
+def test_the_module_method_is_declared_and_apply_uses_it(sim: SimHost, cli: Cli) -> None:
+    r = cli("sriov", "enable", PF, "--vfs", "2", "--method", "module", "--persist", host=sim)
+    assert r.code == 0, r.err
+    assert [(v.count, v.method, v.reload_others) for v in load(sim).vfs] == [(2, "module", False)]
+    assert 'method = "module"' in (sim.root / STATE_FILE).read_text()
+    assert "count=2 method=module" in cli("state", "show", host=sim).out
+    # the VFs are lost (as at a reboot): apply creates them again the declared way
+    assert cli("sriov", "disable", PF, host=sim).code == 0
+    steps = [s["argv"] for p in cli("plan", "--json", host=sim).json()["plans"]
+             for s in p["steps"] if s["action"] == "run"]
+    assert steps[:2] == [["modprobe", "-r", "igb"], ["modprobe", "igb", "max_vfs=2"]]
+    r = cli("--json", "apply", host=sim)
+    assert r.code == 0, r.err
+    assert r.json()["applied"][0]["steps"][:2] == ["modprobe -r igb", "modprobe igb max_vfs=2"]
+    assert sim.try_read_text(NUMVFS) == "2"
+    assert [driver(sim, v) for v in ("0000:03:10.0", "0000:03:10.2")] == ["igbvf"] * 2
+    # a sysfs enable --persist declares the sysfs method again
+    r = cli("sriov", "enable", PF, "--vfs", "1", "--persist", host=sim)
+    assert r.code == 0, r.err
+    assert [(v.count, v.method) for v in load(sim).vfs] == [(1, "sysfs")]
+    assert "method" not in (sim.root / STATE_FILE).read_text()

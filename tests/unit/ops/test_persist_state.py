@@ -81,6 +81,27 @@ def test_at_boot_the_rest_is_applied_and_the_replaced_device_named(sim: SimHost,
     assert sim.try_read_text(NUMVFS) == "2" and driver(sim, NIC) == "e1000e"
 
 
+def test_a_pf_with_fewer_vfs_than_declared_is_unfit_and_left_alone(sim: SimHost,
+                                                                   cli: Cli) -> None:
+    declare_vfs(sim, PF, 2)
+    declare_assignable(sim, NIC, "vfio")
+    edit(sim, "count = 2", "count = 9")  # as after a firmware change to 7 VFs (the sim's)
+    assert status(sim)[f"vfs {PF}"] == (
+        Status.UNFIT, f"{PF} supports 7 VFs (sriov_totalvfs), declared 9")
+    r = cli("apply", host=sim)
+    assert r.code == 1 and r.err.count("\n") == 1
+    assert r.err.startswith("pcipass: error: the declared state does not fit the host, "
+                            f"nothing was applied: vfs {PF}: unfit")
+    assert "`pcipass state set-vfs PF N` for a PF that has fewer VFs" in r.err
+    assert driver(sim, NIC) == "e1000e"
+    row = cli("boot", "status", "--json", host=sim).json()["boot"][0]
+    assert (row["verdict"], row["next_boot"]) == (
+        "differs", f"not applied ({PF} supports 7 VFs (sriov_totalvfs), declared 9)")
+    r = cli("apply", "--boot", host=sim)  # the rest is applied; the PF is named
+    assert r.code == 1 and f"but not: vfs {PF}: unfit" in r.err
+    assert sim.try_read_text(NUMVFS) == "0" and driver(sim, NIC) == "vfio-pci"
+
+
 def test_a_gone_device_is_reported(sim: SimHost) -> None:
     declare_assignable(sim, NIC, "vfio")
     edit(sim, f'bdf = "{NIC}"', 'bdf = "0000:09:00.0"')
@@ -184,11 +205,11 @@ def test_bad_input_is_one_line_and_writes_nothing(sim: SimHost, cli: Cli, args: 
 def test_a_bad_file_is_refused_by_every_command_with_line_and_key(sim: SimHost,
                                                                   cli: Cli) -> None:
     declare_vfs(sim, PF, 2)
-    edit(sim, "count = 2", "count = 2\nmethod = \"sysfs\"")
+    edit(sim, "count = 2", "count = 2\nmode = \"sysfs\"")
     for args in (("plan",), ("apply",), ("state", "show"), ("state", "set-vfs", PF, "1")):
         r = cli(*args, host=sim)
         assert (r.code, r.err.count("\n")) == (2, 1), args
-        assert "host.toml line 10: [[vfs]] #1 unknown key 'method'" in r.err
+        assert "host.toml line 10: [[vfs]] #1 unknown key 'mode'" in r.err
     assert sim.try_read_text(NUMVFS) == "0"
 
 
