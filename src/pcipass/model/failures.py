@@ -37,9 +37,9 @@ SWIOTLB_CAUSE = (
     "failure of XENMEM_exchange. Usually dom0 took the low memory because dom0_mem= is not "
     "set; else fragmentation after uptime, or a too large swiotlb=. pci_permissive=1 has "
     "nothing to do with it. (Linux 6.1 sets the buffer up when pcifront connects, 4 MiB "
-    "at most; in the lab 1 MiB of free Xen memory was still enough, since each exchange "
-    "gives Xen back the guest's old pages: it fails when no free 256 KiB extent below "
-    "4 GiB is left)")
+    "at most, halved down to 1 MiB on failure; each 256 KiB piece needs a free "
+    "machine-contiguous 256 KiB extent below 4 GiB, so free memory above 4 GiB does not "
+    "help: in the lab 96 MiB free, all above 4 GiB, was not enough)")
 SWIOTLB_FIX = (
     "set dom0_mem=<size>,max:<size> in GRUB_CMDLINE_XEN (with autoballoon=\"off\" in "
     "/etc/xen/xl.conf), update-grub and reboot; start PCI guests early; give the guest a "
@@ -47,9 +47,11 @@ SWIOTLB_FIX = (
     "uses the IOMMU instead")
 
 SWIOTLB_LAB = (
-    "xen lab (Xen 4.17.5, Debian 12 6.1 PV domU, labs-reference/doctor/swiotlb-README.md): "
-    "with 1 MiB of Xen memory free the guest still maps its buffer; with none, Xen crashes "
-    "the guest before pcifront runs (\"IOMMU unmapping dfn … failed: -12\")")
+    "lab: xen lab (Xen 4.17.5, Debian 12 6.1 PV domU with pci=['02:00.0'], "
+    "labs/evidence/swiotlb/README.md, tests/scenarios/test_swiotlb.py): dom0 and a filler "
+    "domain held every page below 4 GiB, 96 MiB were free above it; `xl unpause` → the "
+    "guest's console: \"pcifront pci-0: Could not setup SWIOTLB!\", then \"pcifront pci-0: "
+    "12 Error setting up PCI Frontend\"")
 
 SIGNATURES: tuple[Signature, ...] = (
     Signature(
@@ -66,15 +68,14 @@ SIGNATURES: tuple[Signature, ...] = (
         SWIOTLB_CAUSE, "xen-free-memory", SWIOTLB_FIX,
         "Linux 6.1 drivers/pci/xen-pcifront.c pcifront_connect_and_init_dma() when "
         "pci_xen_swiotlb_init_late() → swiotlb_init_late(…, xen_swiotlb_fixup) fails (it "
-        "prints nothing itself; the string is in Debian 12's xen-pcifront.ko); not yet seen "
-        f"in the lab: {SWIOTLB_LAB}"),
+        f"prints nothing itself); {SWIOTLB_LAB}"),
     Signature(
         "pcifront-setup-enomem",
         r"pcifront \S+: 12 Error setting up PCI Frontend",
         SWIOTLB_CAUSE, "xen-free-memory", SWIOTLB_FIX,
         "Linux 6.1 drivers/pci/xen-pcifront.c pcifront_try_connect(), right after \"Could "
         "not setup SWIOTLB!\": xenbus_dev_fatal(…, err, \"Error setting up PCI Frontend\"), "
-        f"which prints -err (12: ENOMEM); not yet seen in the lab: {SWIOTLB_LAB}"),
+        f"which prints -err (12: ENOMEM); {SWIOTLB_LAB}"),
     Signature(
         "iommu-map-enomem",
         r"IOMMU (un)?mapping dfn \S+ (to mfn \S+ )?failed: -12",

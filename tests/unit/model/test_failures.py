@@ -8,11 +8,12 @@ import pytest
 from pcipass.model.failures import BY_ID, SIGNATURES, explain
 from pcipass.ops.doctor.table import BY_ID as CHECKS
 
-#: One real line per signature (labs-reference/xen-dom0/PROOF.md, Qubes forum, QEMU, Linux).
+#: One real line per signature (labs/evidence/swiotlb/README.md, labs-reference/xen-dom0/PROOF.md,
+#: Qubes forum, QEMU, Linux).
 SAMPLES = {
     "swiotlb-contiguous": "xen:swiotlb_xen: Failed to get contiguous memory for DMA from Xen!",
-    "pcifront-swiotlb": "[   35.004082] pcifront pci-0: Could not setup SWIOTLB!",
-    "pcifront-setup-enomem": "[   35.012345] pcifront pci-0: 12 Error setting up PCI Frontend",
+    "pcifront-swiotlb": "[   40.714869] pcifront pci-0: Could not setup SWIOTLB!",
+    "pcifront-setup-enomem": "[   40.725181] pcifront pci-0: 12 Error setting up PCI Frontend",
     "iommu-map-enomem": "(XEN) d1: IOMMU unmapping dfn 13e84d failed: -12",
     "no-iommu-create": "libxl: error: libxl_create.c:1160:libxl__domain_config_setdefault: "
                        "passthrough not supported on this platform",
