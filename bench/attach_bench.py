@@ -11,8 +11,8 @@ Two clocks per command: until the command returns, and until the guest has taken
 hot-plug (xl lists the device, or no longer does, and the PCI backend is no longer
 reconfiguring, polled every 20 ms). Before each command the bench waits until both start from
 the same state: the backend Connected (4) and the guest's own view (its console's last
-`DOMU: ... PCI devices:` report, labs/xen/domu-init) showing the device, or not. xl returns before the guest has finished an attach; the
-CLI waits for it; the library way does not (the bench's poll then does). A second device, an
+`DOMU: ... PCI devices:` report, labs/xen/domu-init) showing the device, or not. xl returns
+before the guest has finished an attach; the CLI waits for it; the library way does not (the bench's poll then does). A second device, an
 igb VF, stays attached so that pcifront keeps its bus. The backend's xenbus state right after
 each command returns is counted, and so are the programs the library way runs.
 Bytecode is cached (PYTHONPYCACHEPREFIX) as an installed pcipass has it. Goal: ≤ 1.2x of xl.
@@ -83,7 +83,7 @@ def run(host: Host, *argv: str) -> None:
         sys.exit(f"attach_bench: `{' '.join(argv)}` failed: {result.stderr.strip()}")
 
 
-def settled(host: Host, domid: int, attached: bool, timeout: float = 120.0) -> None:
+def settled(host: Host, domid: int, attached: bool, timeout: float = 300.0) -> None:
     """Poll until xl lists the e1000e (or not) and the guest's pcifront is done."""
     deadline = time.monotonic() + timeout
     while ((E1000E in xl_pci_list(host, domid)) != attached
@@ -104,7 +104,7 @@ def guest_view(host: Host) -> list[str] | None:
     return [line.strip() for line in lines[start + 1:] if line.startswith("DOMU-PCI: ")]
 
 
-def ready(host: Host, domid: int, attached: bool, timeout: float = 180.0) -> float:
+def ready(host: Host, domid: int, attached: bool, timeout: float = 300.0) -> float:
     """Wait until the guest is where a command should start: its PCI backend Connected (4)
     and its own view holding the e1000e (or not); the seconds waited."""
     start = time.monotonic()
