@@ -9,12 +9,13 @@ Three ways, interleaved (each round runs all three, in a rotating order), median
            interpreter's start-up and imports, and the wait for the guest's pcifront.
 Two clocks per command: until the command returns, and until the guest has taken the
 hot-plug (xl lists the device, or no longer does, and the PCI backend is no longer
-reconfiguring, polled every 20 ms). Before each command the bench waits until both start from
-the same state: the backend Connected (4) and the guest's own view (its console's last
-`DOMU: ... PCI devices:` report, labs/xen/domu-init) showing the device, or not. xl returns
-before the guest has finished an attach; the CLI waits for it; the library way does not (the bench's poll then does). A second device, an
-igb VF, stays attached so that pcifront keeps its bus. The backend's xenbus state right after
-each command returns is counted, and so are the programs the library way runs.
+reconfiguring, polled every 20 ms). xl returns before the guest has finished an attach; the
+CLI waits for it; the library way does not (the bench's poll then does). Before each command
+the bench waits until every way starts from the same state: the backend Connected (4) and the
+guest's own view (its console's last `DOMU: ... PCI devices:` report, labs/xen/domu-init)
+holding the device, or not. A second device, an igb VF, stays attached so that pcifront keeps
+its bus. The backend's xenbus state right after each command returns is counted, and so are
+the programs the library way runs.
 Bytecode is cached (PYTHONPYCACHEPREFIX) as an installed pcipass has it. Goal: ≤ 1.2x of xl.
 
 Run inside the Xen lab:  labs/xen/run.sh 'PYTHONPATH=$PWD/src python3 bench/attach_bench.py'
