@@ -49,7 +49,7 @@ class Timed:
                 if self.active:
                     self.programs.append((" ".join(argv), time.perf_counter() - start))
 
-        kind.run = timed_run  # type: ignore[method-assign]
+        kind.run = timed_run  # type: ignore[method-assign, assignment]
         for name in READS:
             self._count(kind, name)
 
