@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 
 from pcipass.cli.context import AppContext, alias, json_option, pass_app
-from pcipass.cli.output import emit_json, out, show_plan, warn
+from pcipass.cli.output import emit_json, out, say, show_plan, warn
 from pcipass.errors import InputError
 from pcipass.host.base import Host
 from pcipass.host.user_files import BACKUP_SUFFIX, host_path
@@ -38,8 +38,6 @@ from pcipass.ops.attach import (
 )
 from pcipass.run.plan import Action, Plan, Step, file_step
 from pcipass.spec import PciSpec, check_spec, format_spec
-from pcipass.xlcfg import effective_pci, parse_config
-from pcipass.xlcfg_edit import plan_add, plan_remove
 
 dry_run_option = click.option("--dry-run", is_flag=True,
                               help="Print the exact commands and config diff; change nothing.")
@@ -86,6 +84,7 @@ def _persist(host: Host, file: Path, dom: XlDomain, edit: Edit, facts: HostFacts
     """The planned edit of the domain's config, refused if the config is not this domain's
     (its `name`), not readable or not parseable, or the edit is refused."""
     from pcipass.run.config_edit import read_config  # noqa: PLC0415 - only with --persist
+    from pcipass.xlcfg import parse_config  # noqa: PLC0415
 
     data = read_config(host, file)
     name = parse_config(data).get_string("name")
@@ -162,7 +161,7 @@ def _run(app: AppContext, build: Callable[[HostFacts], Plan], dry_run: bool,
             return
         show_plan(app, result.plan, dry_run=True)
         if persist is not None and persist.new == persist.old:
-            out().print(f"# {persist.file}: no change", markup=False)
+            say(f"# {persist.file}: no change")
         return
     outcome = result.outcome
     assert outcome is not None
@@ -176,17 +175,19 @@ def _run(app: AppContext, build: Callable[[HostFacts], Plan], dry_run: bool,
         emit_json(dict(outcome.to_json(), persist=edited))
         return
     for step in outcome.done:
-        out().print(step.render(), markup=False)
+        say(step.render())
     if edited is not None:
-        said = f"wrote {edited['file']} (previous version kept as {edited['backup']})" \
-            if written else f"{edited['file']}: already as asked"
-        out().print(said, markup=False)
+        say(f"wrote {edited['file']} (previous version kept as {edited['backup']})"
+            if written else f"{edited['file']}: already as asked")
 
 
 def _add_entries(specs: tuple[str, ...], permissive: bool) -> Edit:
     """The config edit of an attach: each device not yet in pci=[…], as xl would get it."""
 
     def edit(data: bytes, facts: HostFacts) -> bytes:
+        from pcipass.xlcfg import effective_pci, parse_config  # noqa: PLC0415 - --persist only
+        from pcipass.xlcfg_edit import plan_add  # noqa: PLC0415
+
         have = [s.address for s in effective_pci(parse_config(data)).devices]
         entries: list[str] = []
         for text in specs:
@@ -210,6 +211,9 @@ def _remove_entries(targets: tuple[str, ...]) -> Edit:
     """The config edit of a detach: the devices' entries, where the config lists them."""
 
     def edit(data: bytes, facts: HostFacts) -> bytes:
+        from pcipass.xlcfg import effective_pci, parse_config  # noqa: PLC0415 - --persist only
+        from pcipass.xlcfg_edit import plan_remove  # noqa: PLC0415
+
         have = [s.address for s in effective_pci(parse_config(data)).devices]
         bdfs = [str(d.bdf) for t in targets
                 for d in resolve_all(facts.model, t, REMOVE, facts.names(), options=True)
@@ -341,7 +345,7 @@ def list_cmd(app: AppContext, domain: str | None, json_: bool) -> None:
         emit_json({"domains": [domain_json(d, permissive) for d in domains]})
         return
     if not domains:
-        out().print("no Xen domains (xl list shows none)", markup=False)
+        say("no Xen domains (xl list shows none)")
         return
     from rich.table import Table  # noqa: PLC0415 - rich only for people
 

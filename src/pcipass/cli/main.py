@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import sys
-import traceback
 from pathlib import Path
 
 import click
@@ -110,6 +109,8 @@ def run(argv: list[str] | None = None) -> int:
         return result if isinstance(result, int) else 0
     except PcipassError as exc:
         if debug:
+            import traceback  # noqa: PLC0415 - only with --debug: keep the start fast
+
             traceback.print_exc()
         return _fail(exc.line(), exc.exit_code)
     except click.exceptions.Exit as exc:
@@ -127,6 +128,8 @@ def run(argv: list[str] | None = None) -> int:
         return 1
     except Exception as exc:
         if debug:
+            import traceback  # noqa: PLC0415 - only with --debug: keep the start fast
+
             traceback.print_exc()
         return _fail(
             f"internal error: {type(exc).__name__}: {exc} — rerun with --debug and report it", 1

@@ -45,6 +45,20 @@ def err() -> Console:
     return _err
 
 
+#: The control characters rich strips from printed text (rich.control.STRIP_CONTROL_CODES):
+#: plain lines drop them too, so both ways print the same text.
+STRIP_CONTROL = dict.fromkeys((7, 8, 11, 12, 13))
+
+
+def say(line: str) -> None:
+    """One plain line of human output on stdout, without importing rich (seconds at start-up
+    on a slow dom0), unless a rich console is already drawing there."""
+    if _out is not None:
+        _out.print(line, markup=False)
+        return
+    sys.stdout.write(line.translate(STRIP_CONTROL) + "\n")
+
+
 def columns(rows: list[tuple[str, ...]]) -> str:
     """Plain aligned columns, two spaces apart, never truncated (a rich table costs
     seconds on thousands of rows)."""
@@ -63,8 +77,13 @@ def emit_json(obj: Any) -> None:
 
 
 def warn(message: str) -> None:
-    """A warning on stderr, never on stdout (stdout may be JSON)."""
-    err().print(f"pcipass: warning: {message}", markup=False)
+    """A warning on stderr, never on stdout (stdout may be JSON): plain text, unless a rich
+    console already draws on stderr (a progress bar)."""
+    line = f"pcipass: warning: {message}"
+    if _err is not None:
+        _err.print(line, markup=False)
+        return
+    sys.stderr.write(line.translate(STRIP_CONTROL) + "\n")
 
 
 def run_change(app: AppContext, build: Callable[[HostFacts], Plan], dry_run: bool,
@@ -90,9 +109,9 @@ def show_plan(app: AppContext, plan: Plan, dry_run: bool) -> None:
         emit_json(dict(plan.to_json(), dry_run=dry_run))
         return
     for line in plan.render():
-        out().print(line, markup=False)
+        say(line)
     for note in plan.notes:
-        out().print(f"# {note}", markup=False)
+        say(f"# {note}")
 
 
 def show_outcome(app: AppContext, outcome: Outcome) -> None:
@@ -103,4 +122,4 @@ def show_outcome(app: AppContext, outcome: Outcome) -> None:
         emit_json(outcome.to_json())
         return
     for step in outcome.done:
-        out().print(step.render(), markup=False)
+        say(step.render())

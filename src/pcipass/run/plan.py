@@ -9,8 +9,6 @@ whose expected state already holds needs not run again.
 
 from __future__ import annotations
 
-import difflib
-import hashlib
 import os
 import shlex
 from dataclasses import dataclass, field
@@ -255,6 +253,8 @@ def vf_check_path(ifname: str, vf: int, key: str) -> str:
 
 def text_diff(path: str, old: str | None, new: str | None) -> list[str]:
     """The unified diff of host file `path` from `old` to `new` (None: absent)."""
+    import difflib  # noqa: PLC0415 - only files are diffed
+
     return list(difflib.unified_diff(
         (old or "").splitlines(), (new or "").splitlines(),
         "/dev/null" if old is None else f"a/{path}",
@@ -390,6 +390,8 @@ MAX_FILE_BYTES = 1 << 20
 
 def digest(data: bytes | None) -> str | None:
     """The `file` check's value for a file's bytes (None: absent)."""
+    import hashlib  # noqa: PLC0415 - only files are digested: keep the start fast
+
     return None if data is None else hashlib.sha256(data).hexdigest()
 
 
