@@ -10,26 +10,40 @@ and everything it started (the modules included) per host, and the 1-minute load
 sampled every 5 s during the run (min/mean/max) with the number of QEMU processes seen
 (other labs sharing the machine's cores).
 
+`--profile` instead: where one host's time goes. The CPU seconds of one module process
+(the interpreter, ansible's module_utils, pcipass's imports, then pcipass_facts and a
+`--check` pcipass_state on a simulated host), then the play's pcipass_state tasks run
+in-process (check, apply, apply again) with the CPU seconds of each and the apply's top
+functions under cProfile.
+
     PYTHONPATH=src:tests python3 bench/ansible_bench.py [--hosts 50] [--forks 5]
+    PYTHONPATH=src:tests python3 bench/ansible_bench.py --profile
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
 import json
 import os
+import pstats
 import resource
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from helpers.fleet import (  # noqa: E402 - after the path above
+    COLLECTIONS,
     JSON_CALLBACK,
+    ROOT,
     build_and_install,
     make_sims,
     play_env,
@@ -106,11 +120,88 @@ def _run(inventory: Path, env: dict[str, str], forks: int, hosts: int, label: st
             f"{changed:4}/{len(stats)} {failed:6}  {sampler.summary()}")
 
 
+PF_ID = (0x8086, 0x10FB)  # the example play's pf_id
+
+
+def task_params(pf: str, check: bool) -> dict[str, Any]:
+    """The example play's pcipass_state task for the PF `pf` (MACs from its pattern)."""
+    macs = [{"index": i, "mac": f"02:00:00:00:{int(pf[-1]):02x}:{i:02x}"} for i in range(7)]
+    return {"vfs": [{"pf": pf, "id": "8086:10fb", "count": 7, "settings": macs}],
+            "assignable": [{"pf": pf, "vfs": "0-3", "backend": "xen"}],
+            "_ansible_check_mode": check}
+
+
+def process_cpu(argv: list[str], env: dict[str, str], repeat: int = 3) -> float:
+    """The least CPU seconds (user + system) of `repeat` runs of `argv`."""
+    best = float("inf")
+    for _ in range(repeat):
+        cpu0 = children_cpu()
+        subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, check=True)
+        best = min(best, children_cpu() - cpu0)
+    return best
+
+
+def profile(work: Path) -> None:
+    """Where one host's time goes (see the module's docstring)."""
+    from pcipass.model.discovery import discover  # noqa: PLC0415
+    from pcipass.ops.sriov import list_pfs  # noqa: PLC0415
+    from pcipass.sim.host import SimHost  # noqa: PLC0415
+
+    sys.path.append(str(COLLECTIONS))
+    from ansible_collections.pcipass.host.plugins.module_utils.pcipass_declare import (  # noqa: PLC0415
+        converge,
+    )
+
+    sim = create_sim(work / "host", "xen-host")
+    pfs = [str(d.bdf) for d in list_pfs(discover(sim)) if (d.vendor_id, d.device_id) == PF_ID]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(COLLECTIONS)]))
+    args = {"facts": {"sim": str(sim.directory), "doctor": False},
+            "state": {"sim": str(sim.directory), **task_params(pfs[0], check=True)}}
+    for name, doc in args.items():
+        (work / f"{name}.json").write_text(json.dumps({"ANSIBLE_MODULE_ARGS": doc}))
+    modules = "ansible_collections.pcipass.host.plugins.modules"
+    py = sys.executable
+    print("one module process, CPU s (least of 3):")
+    for label, argv in (
+            ("python3 -c pass", [py, "-c", "pass"]),
+            ("import ansible.module_utils.basic", [py, "-c", "import ansible.module_utils.basic"]),
+            ("+ pcipass's imports (sim host, apply, doctor)",
+             [py, "-c", "import ansible.module_utils.basic, pcipass.sim.host, "
+                        "pcipass.ops.persist_apply, pcipass.ops.doctor.table"]),
+            ("pcipass_facts (doctor: false)", [py, "-m", f"{modules}.pcipass_facts",
+                                               str(work / "facts.json")]),
+            ("pcipass_state --check (one PF)", [py, "-m", f"{modules}.pcipass_state",
+                                                str(work / "state.json")])):
+        print(f"  {label:48} {process_cpu(argv, env):6.2f}")
+    def tasks(host: Path, check: bool) -> None:
+        for pf in pfs:
+            converge(SimHost(host), task_params(pf, check), check, lambda _m: None)
+
+    print(f"the play's pcipass_state tasks in-process ({', '.join(pfs)}), CPU s:")
+    for label, check in (("--check", True), ("apply", False), ("apply again", False)):
+        cpu0 = time.process_time()
+        tasks(sim.directory, check)
+        print(f"  {label:48} {time.process_time() - cpu0:6.2f}")
+    profiler = cProfile.Profile()
+    fresh = create_sim(work / "profiled", "xen-host")
+    profiler.runcall(tasks, fresh.directory, False)
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(12)
+    print("an apply on a fresh host under cProfile, by own time:")
+    print("\n".join(line for line in out.getvalue().splitlines()
+                    if line.strip() and not line.startswith("   Ordered")))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", type=int, default=50)
     parser.add_argument("--forks", type=int, default=5, help="Ansible's default is 5")
+    parser.add_argument("--profile", action="store_true", help="where one host's time goes")
     args = parser.parse_args()
+    if args.profile:
+        with tempfile.TemporaryDirectory(prefix="pcipass-fleet-") as tmp:
+            profile(Path(tmp))
+        return 0
     with tempfile.TemporaryDirectory(prefix="pcipass-fleet-") as tmp:
         work = Path(tmp)
         create_sim(work / "template", "xen-host")
