@@ -38,7 +38,9 @@ SlotFunctions = Callable[[str], list[int]]
 _NOT_EDITABLE = "edit it by hand, or fix it so that `pcipass config check` passes"
 
 
-def _parse(text: str) -> XlConfig:
+def parse_editable(text: str) -> XlConfig:
+    """`text` parsed as xl parses it, or the editor's refusal of a config xl cannot parse
+    (an `InputError`)."""
     try:
         return parse_config(text)
     except CfgSyntaxError as exc:
@@ -61,7 +63,7 @@ def _quote(text: str, quote: str) -> str:
 
 def _verify(old: XlConfig, new_text: str, changed: str, devices: list[PciSpec] | None) -> None:
     """The edit must leave every other setting alone and give exactly the intended devices."""
-    new = _parse(new_text)
+    new = parse_editable(new_text)
     others_old = {k: v for k, v in old.settings.items() if k != changed}
     others_new = {k: v.value for k, v in new.settings.items() if k != changed}
     if {k: v.value for k, v in others_old.items()} != others_new:
@@ -94,7 +96,7 @@ def plan_add(data: bytes, specs: list[str]) -> bytes:
     """Append pci entries (strict specs, written in canonical form); refuse a function that
     an entry already names, directly or through a slot's `BB:DD.*` entry."""
     text = data.decode("latin-1")
-    cfg = _parse(text)
+    cfg = parse_editable(text)
     current = _current(cfg)
     devices = list(current.devices)
     new_specs = [parse_spec(s) for s in specs]
@@ -170,7 +172,7 @@ def plan_remove(
     functions of a slot) is given: the entry is then rewritten as its remaining functions,
     each with the entry's options (they become separate guest devices)."""
     text = data.decode("latin-1")
-    cfg = _parse(text)
+    cfg = parse_editable(text)
     current = _current(cfg)
     devices, entries = list(current.devices), current.items
     targets = [_target(item) for item in items]
@@ -300,7 +302,7 @@ def plan_set(data: bytes, key: str, value: str) -> bytes:
     if value not in ("0", "1"):
         raise InputError(f"{key} takes 0 or 1, not {value!r}", f"e.g. `{key} 1`")
     text = data.decode("latin-1")
-    cfg = _parse(text)
+    cfg = parse_editable(text)
     stmt = _last(cfg, key)
     if stmt is None:
         sep = "" if not text or text.endswith("\n") else "\n"
@@ -309,7 +311,7 @@ def plan_set(data: bytes, key: str, value: str) -> bytes:
         span = stmt.value_span
         new_text = text[: span.start] + value + text[span.end :]
     _verify(cfg, new_text, key, None)
-    if _parse(new_text).get_long(key)[1] != int(value):
+    if parse_editable(new_text).get_long(key)[1] != int(value):
         raise OperationError(f"{key} does not read back as {value}", "please report this bug")
     return new_text.encode("latin-1")
 

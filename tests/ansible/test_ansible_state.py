@@ -5,14 +5,17 @@ refusal fails the task with one line and nothing written."""
 from __future__ import annotations
 
 import importlib
+import re
 from typing import Any
 
 import pytest
+import yaml
 
 from conftest import RunModule
 from helpers.cli import pcipass
 from helpers.fleet import tree_digest
 from pcipass.model.declared import STATE_FILE
+from pcipass.ops.persist_store import declare_vfs
 from pcipass.sim.host import SimHost
 
 state = importlib.import_module("ansible_collections.pcipass.host.plugins.modules.pcipass_state")
@@ -24,6 +27,7 @@ declare = importlib.import_module(
 PF = "0000:05:00.0"
 GUEST_VFS = ["0000:05:10.0", "0000:05:10.2", "0000:05:10.4", "0000:05:10.6"]
 ROOT_DISK = "0000:00:17.0"  # the AHCI controller of sda, which holds /
+OTHER_PF = "0000:05:00.1"
 
 
 def example(sim: SimHost, **extra: Any) -> dict[str, Any]:
@@ -137,6 +141,9 @@ def test_pcipass_missing_or_too_old(sim: SimHost, run_module: RunModule,
     monkeypatch.setattr(common, "NEEDED", (*common.NEEDED, "pcipass.ops.fleet_state"))
     lacking = run_module(state, example(sim))
     assert "it has no pcipass.ops.fleet_state" in lacking["msg"]
+    monkeypatch.setattr(common, "NEEDED", (*common.NEEDED[:-1], "pcipass.xlcfg_edit:fleet"))
+    unnamed = run_module(state, example(sim))
+    assert "it has no pcipass.xlcfg_edit.fleet" in unnamed["msg"]
 
 
 def test_version_parts() -> None:
@@ -182,6 +189,57 @@ def test_a_failed_apply_puts_the_declared_state_back(sim: SimHost, run_module: R
     assert not sim.exists(STATE_FILE)
 
 
+def test_an_edit_another_pcipass_makes_while_the_task_plans_is_kept(
+        sim: SimHost, run_module: RunModule, monkeypatch: pytest.MonkeyPatch) -> None:
+    checked = declare.refuse_unfit
+
+    def meanwhile(*args: Any) -> None:  # after the task read the state file, before it writes
+        checked(*args)
+        declare_vfs(SimHost(sim.directory), OTHER_PF, 2)  # `pcipass state set-vfs` elsewhere
+
+    monkeypatch.setattr(declare, "refuse_unfit", meanwhile)
+    result = run_module(state, example(sim))
+    assert sorted(v["pf"] for v in result["declared"]["vfs"]) == [PF, OTHER_PF]
+    shown = pcipass("state", "show", "--json", host=sim).json()
+    assert sorted((v["pf"], v["count"]) for v in shown["vfs"]) == [(PF, 7), (OTHER_PF, 2)]
+    assert [a["bdf"] for a in shown["assignable"]] == GUEST_VFS
+    assert sim.try_read_text(f"sys/bus/pci/devices/{OTHER_PF}/sriov_numvfs") == "2"
+    assert result["converged"] is True
+
+
+def test_a_failed_apply_keeps_an_edit_another_pcipass_made_after_the_task_s_write(
+        sim: SimHost, run_module: RunModule, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pcipass.errors import OperationError  # noqa: PLC0415
+
+    def edited_then_refused(*_args: Any, **_kwargs: Any) -> None:
+        declare_vfs(SimHost(sim.directory), OTHER_PF, 2)
+        raise OperationError("xl pci-assignable-add failed", "see `xl dmesg`")
+
+    monkeypatch.setattr(declare, "apply", edited_then_refused)
+    result = run_module(state, example(sim))
+    assert result["msg"] == ("xl pci-assignable-add failed (the declared state keeps the "
+                             "task's items: another pcipass changed it meanwhile) — see `xl "
+                             "dmesg`")
+    shown = pcipass("state", "show", "--json", host=sim).json()
+    assert sorted((v["pf"], v["count"]) for v in shown["vfs"]) == [(PF, 7), (OTHER_PF, 2)]
+
+
+def test_a_failed_apply_puts_back_the_file_as_it_was_under_the_lock(
+        sim: SimHost, run_module: RunModule, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pcipass.errors import OperationError  # noqa: PLC0415
+
+    declare_vfs(sim, OTHER_PF, 2)
+    text = sim.try_read_text(STATE_FILE)
+
+    def refuse(*_args: Any, **_kwargs: Any) -> None:
+        raise OperationError("xl pci-assignable-add failed", "see `xl dmesg`")
+
+    monkeypatch.setattr(declare, "apply", refuse)
+    result = run_module(state, example(sim))
+    assert result["msg"].endswith("(the declared state was put back as it was) — see `xl dmesg`")
+    assert sim.try_read_text(STATE_FILE) == text
+
+
 def test_a_declared_device_that_was_replaced_stops_the_task(sim: SimHost,
                                                             run_module: RunModule) -> None:
     assert run_module(state, {"sim": str(sim.directory), "apply": False,
@@ -209,6 +267,13 @@ def test_vf_settings_are_declared_and_applied_after_the_count(sim: SimHost,
     assert [v["admin_mac"] for v in vfs] == [m["mac"] for m in macs]
     assert (vfs[6]["vlan"], vfs[6]["spoofchk"]) == (10, False)
     assert "spoofchk = false" in (sim.try_read_text(STATE_FILE) or "")
+    assert first["declared"]["vfs"][0]["vf"][6] == {"index": 6, "mac": macs[6]["mac"],
+                                                    "vlan": 10, "spoofchk": False}
+    documented = yaml.safe_load(state.RETURN)["declared"]["contains"]
+    for key, entries in first["declared"].items():  # every key is named in RETURN
+        doc = documented[key]
+        named = {*re.findall(r"[a-z_]+", str(doc["description"])), *doc.get("contains", {})}
+        assert set(entries[0]) <= named, (key, entries[0], named)
     assert run_module(state, task)["changed"] is False
     zero = [{"index": 0, "mac": "00:00:00:00:00:00"}]
     bad = run_module(state, {**task, "vfs": [{"pf": PF, "count": 7, "settings": zero}]})

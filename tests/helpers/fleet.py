@@ -86,10 +86,10 @@ def play_env(collections: Path, work: Path, callback: str = "default") -> dict[s
 
 
 def run_play(inventory: Path, env: Mapping[str, str], *args: str,
-             play: Path = EXAMPLE_PLAY) -> subprocess.CompletedProcess[str]:
+             play: Path = EXAMPLE_PLAY, timeout: float = 900) -> subprocess.CompletedProcess[str]:
     """`ansible-playbook -i INVENTORY -c local PLAY ARGS`."""
     return ansible("playbook", "-i", str(inventory), "-c", "local", str(play), *args, env=env,
-                   cwd=inventory.parent)
+                   cwd=inventory.parent, timeout=timeout)
 
 
 SIM_BOOKKEEPING = frozenset({".lock", ".sim.json.tmp"})

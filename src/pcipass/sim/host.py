@@ -121,17 +121,17 @@ class SimHost(Host):
             fcntl.flock(lock, fcntl.LOCK_EX)
             self._check_writable()
             data = self._load()
-            before = _dump(data)
+            before = _fingerprint(data)
             kernel = SimKernel(self.root, SimState(**data["kernel"]))
             try:
                 yield kernel, data
             finally:
                 if "netlink" in data:  # the VFs went: so did their settings
                     SimNetlink(kernel, data).prune()
-                data["kernel"] = asdict(kernel.state)
+                data["kernel"] = state_json(kernel.state)
                 data["dmesg"] = (data.get("dmesg", []) + kernel.log)[-200:]
                 try:
-                    if _dump(data) != before:  # a read (`xl list`) leaves sim.json as it was
+                    if _fingerprint(data) != before:  # a read (`xl list`) leaves sim.json as it was
                         _save(self.directory, data)
                 except OSError as exc:
                     raise self._unwritable(exc) from exc
@@ -247,6 +247,19 @@ def _wrong_shape(data: dict[str, Any]) -> str:
 
 
 _SHAPES: dict[str, type] = {"dict": dict, "list": list, "bool": bool}
+
+
+def state_json(state: SimState) -> dict[str, Any]:
+    """`asdict(state)` without its deep copy: a `SimState` holds plain JSON data only (it is
+    loaded from sim.json, or built by `new_state` from `asdict`), and a session drops its
+    copy of the state once it is saved."""
+    return {f.name: getattr(state, f.name) for f in fields(state)}
+
+
+def _fingerprint(data: dict[str, Any]) -> str:
+    """`data` as compact JSON (the C encoder: much faster than `_dump`'s indented one), to
+    tell whether a session changed the state."""
+    return json.dumps(data, sort_keys=True)
 
 
 def _dump(data: dict[str, Any]) -> str:

@@ -2,7 +2,10 @@
 # MIT License (see the pcipass repository's pyproject.toml)
 """What every pcipass module shares: the guarded import of pcipass (missing, or too old for
 this collection), the host the options select (`sim` / `root`), and pcipass's errors as
-one-line task failures (`pcipass.errors.PcipassError.line()`, the CLI's error text)."""
+one-line task failures (`pcipass.errors.PcipassError.line()`, the CLI's error text).
+
+A module builds its `AnsibleModule` with `HOST_ARGS` in its argument_spec and
+`**MODULE_KWARGS`, then does its work in `on_host(module, body)`."""
 
 from __future__ import annotations
 
@@ -20,19 +23,21 @@ except ImportError:
 #: The oldest pcipass this collection is written against.
 MIN_VERSION = "0.1.0"
 #: The library modules the collection calls: a pcipass without one of them is too old.
+#: `module` or `module:name` (a name the collection calls in it).
 NEEDED = (
     "pcipass.model.declared",
     "pcipass.ops.persist",
     "pcipass.ops.persist_apply",
-    "pcipass.ops.persist_store",
+    "pcipass.ops.persist_store:edit",
     "pcipass.ops.boot_files",
     "pcipass.ops.doctor.table",
     "pcipass.run.config_edit",
-    "pcipass.xlcfg_edit",
+    "pcipass.xlcfg_edit:parse_editable",
 )
 #: The options that select the host, for every module's argument_spec.
 HOST_ARGS = dict(sim=dict(type="path"), root=dict(type="path"))
-HOST_EXCLUSIVE = [("sim", "root")]
+#: The rest of every module's `AnsibleModule(...)` arguments.
+MODULE_KWARGS = dict(mutually_exclusive=[("sim", "root")], supports_check_mode=True)
 
 
 def _version(text):
@@ -60,12 +65,16 @@ def require_pcipass(module):
         module.fail_json(msg=f"pcipass {have} at {where} is too old for the pcipass.host "
                              f"collection, which needs pcipass {MIN_VERSION} or later: upgrade "
                              "pcipass on the managed host", pcipass_version=have)
-    for name in NEEDED:
+    for needed in NEEDED:
+        name, _, attribute = needed.partition(":")
         try:
-            importlib.import_module(name)
+            found = importlib.import_module(name)
         except ImportError:
+            found = None
+        if found is None or (attribute and not hasattr(found, attribute)):
+            what = f"{name}.{attribute}" if found is not None else name
             module.fail_json(msg=f"pcipass {have} at {where} is too old for the pcipass.host "
-                                 f"collection: it has no {name} (the declared host state and "
+                                 f"collection: it has no {what} (the declared host state and "
                                  "plan/apply): upgrade pcipass on the managed host",
                              pcipass_version=have, exception=traceback.format_exc())
     return have
@@ -88,20 +97,15 @@ def select_host(params):
     return RealHost(root)
 
 
-def pcipass_failure(module, exc, **result):
-    """End the task with pcipass's one line for `exc` (a `PcipassError`)."""
-    from pcipass.errors import InputError
-
-    kind = "input" if isinstance(exc, InputError) else "operation"
-    module.fail_json(msg=exc.line(), pcipass_error=kind, **result)
-
-
-def run_guarded(module, body, **result):
-    """`body()`, with a pcipass error ending the task as pcipass's one line."""
-    from pcipass.errors import PcipassError
+def on_host(module, body):
+    """`body(host)` on the host the module's options select, once pcipass is there and new
+    enough; a pcipass error (the host's tree refused too) ends the task as pcipass's line."""
+    require_pcipass(module)
+    from pcipass.errors import InputError, PcipassError
 
     try:
-        return body()
+        return body(select_host(module.params))
     except PcipassError as exc:
-        pcipass_failure(module, exc, **result)
+        kind = "input" if isinstance(exc, InputError) else "operation"
+        module.fail_json(msg=exc.line(), pcipass_error=kind)
     return None

@@ -12,6 +12,9 @@ A VF declared assignable before its PF's declared VFs exist cannot be keyed yet:
 "pending", shown in the plan, and declared and applied by a second apply once the first
 one has created the VFs.
 
+The state file is read-modify-written only under pcipass's lock, through its journal
+(`persist_store.edit`), so the task never loses another pcipass's edit of it.
+
 Only called once `pcipass_common.require_pcipass` has passed (pcipass is importable).
 """
 
@@ -38,9 +41,9 @@ if PCIPASS_IMPORT_ERROR is None:
     from pcipass.ops.assign import choose_backend
     from pcipass.ops.persist import BLOCKING, PHASES, phase_plan, preview
     from pcipass.ops.persist_apply import FORGET_FIX, apply, boot_facts, vf_links
-    from pcipass.ops.persist_store import edit_plan, load, with_vf_settings
+    from pcipass.ops.persist_store import edit, load, with_vf_settings
     from pcipass.ops.sriov import sriov_pf, vf_addresses, vf_indexes
-    from pcipass.run.lock import Lock
+    from pcipass.run.plan import Plan, file_step
     from pcipass.run.session import execute
 
 DIFF_HEADER = "/etc/pcipass/host.toml (declared state)"
@@ -189,21 +192,6 @@ def wanted_state(facts, current, params):
     return wanted, pending
 
 
-def resolve_pending(facts, wanted, pending):
-    """`wanted` with the pending VFs declared, now that they exist (read on `facts`)."""
-    from pcipass.address import PciAddress
-
-    for p in pending:
-        dev = facts.model.get(PciAddress.parse(p.bdf))
-        if dev is None or str(dev.physfn) != p.pf:
-            raise OperationError(f"VF {p.index} of {p.pf} ({p.bdf}) is not on the PCI bus "
-                                 "after the VF phase", "see dmesg; `pcipass sriov list "
-                                 f"{p.pf}` shows the VFs the host has")
-        wanted = with_assignable(
-            wanted, AssignableItem(p.bdf, _ids(dev), p.backend, p.name, p.claim_at_boot))
-    return wanted
-
-
 # -- the plan ------------------------------------------------------------------------------
 @dataclass
 class Planned:
@@ -294,10 +282,13 @@ class Result:
 
 
 def converge(host, params, check_mode, warn):
-    """Plan the task's declared state on `host`; unless `check_mode`, write and apply it.
-    `changed`: the state file's content changes, or (when applying) the plan is not empty."""
+    """Plan the task's declared state on `host`; unless `check_mode`, declare and apply it.
+    `changed`: the state file's content changes, or (when applying) the plan is not empty.
+
+    The plan is made on the state file as read first. Each write puts the task's items into
+    the file as it is then, under pcipass's lock (`persist_store.edit`: lock, recover, plan,
+    journal, run), so a declaration another pcipass made in the meantime is kept."""
     before = load(host)
-    existed = host.exists(STATE_FILE)
     facts = boot_facts(host)
     wanted, pending = wanted_state(facts, before, params)
     planned = plan_for(host, facts, wanted, pending)
@@ -308,43 +299,69 @@ def converge(host, params, check_mode, warn):
     result = Result(before, wanted, planned, changed)
     if check_mode or not changed:
         return result
+    declaring = _Declaring(host, params, warn)
     if text_changed:
-        _write(host, wanted, warn)
+        result.after = declaring.write()
     if applying and not planned.converged:
-        undo = _Undo(host, before, existed)
-        _apply(host, result, undo, warn)
+        _apply(host, result, declaring, warn)
         if pending:
-            wanted = resolve_pending(boot_facts(host), wanted, pending)
-            _write(host, wanted, warn)
-            _apply(host, result, undo, warn)
-            result.after = wanted
+            result.after = declaring.write(created=True)
+            _apply(host, result, declaring, warn)
     result.final = plan_for(host, boot_facts(host), load(host))
     return result
 
 
-@dataclass(frozen=True)
-class _Undo:
-    """The state file as it was before the task (`existed`: there was one)."""
+class _Declaring:
+    """The task's writes of the state file, each a journalled edit under the lock, and
+    putting the file back as it was before the first one."""
 
-    host: object
-    before: object
-    existed: bool
+    def __init__(self, host, params, warn):
+        self.host, self.params, self.warn = host, params, warn
+        self.prior = None  # the file before the task's first write (`existed`: there was one)
+        self.existed = False
+        self.written = None  # what the task's last write declared
 
-    def put_back(self, warn):
-        if self.existed:
-            _write(self.host, self.before, warn)
-        else:
-            with Lock(self.host):
-                self.host.remove_state_file(STATE_FILE)
+    def write(self, created=False):
+        """The task's items put into the declared state as it is under the lock (its other
+        entries kept); returns that state. `created`: after the VF phase, so every VF the
+        task makes assignable must exist now."""
+        def change(facts, now):
+            if self.written is None:
+                self.prior, self.existed = now, self.host.exists(STATE_FILE)
+            declared, waiting = wanted_state(facts, now, self.params)
+            if created and waiting:
+                vf = waiting[0]
+                raise OperationError(f"VF {vf.index} of {vf.pf} ({vf.bdf}) is not on the PCI "
+                                     "bus after the VF phase", "see dmesg; `pcipass sriov list "
+                                     f"{vf.pf}` shows the VFs the host has")
+            self.written = declared
+            return declared
+
+        edit(self.host, "pcipass_state", change, warn=self.warn)
+        return self.written
+
+    def put_back(self):
+        """The file as it was before the task's first write (absent if there was none),
+        unless another pcipass changed it after the task's last write; True when it is as
+        it was before the task."""
+        if self.written is None:
+            return True
+        kept = []
+
+        def plan(_facts):
+            if load(self.host) != self.written:
+                kept.append(True)
+                return Plan("pcipass_state (put back)", (), ("the declared state was changed "
+                                                             "by another pcipass meanwhile",))
+            text = render(self.prior) if self.existed else None
+            return Plan("pcipass_state (put back)",
+                        (file_step(self.host, STATE_FILE, text, "put back the declared state"),))
+
+        execute(self.host, plan, False, self.warn)
+        return not kept
 
 
-def _write(host, declared, warn):
-    """The state file made to declare `declared`: one journalled put-file plan."""
-    execute(host, lambda _facts: edit_plan(host, "pcipass_state", lambda _now: declared),
-            False, warn)
-
-
-def _apply(host, result, undo, warn):
+def _apply(host, result, declaring, warn):
     """One `pcipass apply`; on failure the state file is put back when nothing ran."""
     runs = []
     try:
@@ -352,9 +369,11 @@ def _apply(host, result, undo, warn):
     except PcipassError as exc:
         if any(o.done for o in result.applied + runs):
             exc.what += " (the declared state keeps the task's items, so a rerun retries)"
-        else:
-            undo.put_back(warn)
+        elif declaring.put_back():
             exc.what += " (the declared state was put back as it was)"
+        else:
+            exc.what += (" (the declared state keeps the task's items: another pcipass "
+                         "changed it meanwhile)")
         raise
     result.applied += runs
     result.files += applied.files

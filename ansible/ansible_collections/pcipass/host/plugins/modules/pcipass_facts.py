@@ -125,10 +125,8 @@ ansible_facts:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.pcipass.host.plugins.module_utils.pcipass_common import (
     HOST_ARGS,
-    HOST_EXCLUSIVE,
-    require_pcipass,
-    run_guarded,
-    select_host,
+    MODULE_KWARGS,
+    on_host,
 )
 
 ARGUMENT_SPEC = dict(
@@ -188,10 +186,8 @@ def read_facts(host, params):
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, mutually_exclusive=HOST_EXCLUSIVE,
-                           supports_check_mode=True)
-    require_pcipass(module)
-    found = run_guarded(module, lambda: read_facts(select_host(module.params), module.params))
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, **MODULE_KWARGS)
+    found = on_host(module, lambda host: read_facts(host, module.params))
     module.exit_json(changed=False, ansible_facts={"pcipass": found})
 
 

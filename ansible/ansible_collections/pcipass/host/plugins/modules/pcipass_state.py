@@ -220,11 +220,23 @@ declared:
       type: list
       elements: dict
     vfs:
-      description: Declared VF counts (pf, id, subsystem, count, autoprobe).
+      description:
+        - Declared VF counts (pf, id, subsystem, count, autoprobe) and each PF's declared VF
+          settings (vf).
       type: list
       elements: dict
+      contains:
+        vf:
+          description:
+            - The declared settings of the PF's VFs, one element per VF that has any, in
+              index order; each has the VF's C(index) and only the settings declared for it
+              (mac, vlan, qos, spoofchk, trust, link_state, min_tx_rate, max_tx_rate).
+          type: list
+          elements: dict
+          sample: [{"index": 0, "mac": "02:00:00:00:00:00"}, {"index": 1, "vlan": 10}]
   sample: {"assignable": [], "vfs": [{"pf": "0000:05:00.0", "id": "8086:10fb",
-           "subsystem": "8086:000c", "count": 7, "autoprobe": null}]}
+           "subsystem": "8086:000c", "count": 7, "autoprobe": null,
+           "vf": [{"index": 0, "mac": "02:00:00:00:00:00"}]}]}
 plan:
   description:
     - The plan before the task ran (as C(pcipass plan --json)), for the state the task
@@ -278,10 +290,8 @@ pcipass_error:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.pcipass.host.plugins.module_utils.pcipass_common import (
     HOST_ARGS,
-    HOST_EXCLUSIVE,
-    require_pcipass,
-    run_guarded,
-    select_host,
+    MODULE_KWARGS,
+    on_host,
 )
 
 ASSIGNABLE_ARGS = dict(
@@ -324,16 +334,17 @@ ARGUMENT_SPEC = dict(
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, mutually_exclusive=HOST_EXCLUSIVE,
-                           supports_check_mode=True)
-    require_pcipass(module)
-    from ansible_collections.pcipass.host.plugins.module_utils.pcipass_declare import converge
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, **MODULE_KWARGS)
 
-    def body():
-        host = select_host(module.params)
+    def body(host):
+        # imported once on_host found pcipass new enough (pcipass_declare imports it whole)
+        from ansible_collections.pcipass.host.plugins.module_utils.pcipass_declare import (
+            converge,
+        )
+
         return converge(host, module.params, module.check_mode, module.warn)
 
-    result = run_guarded(module, body)
+    result = on_host(module, body)
     doc = result.to_json()
     if module._diff:
         doc["diff"] = result.diff()

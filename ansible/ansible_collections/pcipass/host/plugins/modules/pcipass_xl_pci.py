@@ -98,10 +98,8 @@ pcipass_error:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.pcipass.host.plugins.module_utils.pcipass_common import (
     HOST_ARGS,
-    HOST_EXCLUSIVE,
-    require_pcipass,
-    run_guarded,
-    select_host,
+    MODULE_KWARGS,
+    on_host,
 )
 
 ARGUMENT_SPEC = dict(
@@ -124,10 +122,10 @@ def new_text(data, params, functions):
     """The config's bytes with the device present or absent (`data` when already so)."""
     from pcipass.spec import parse_spec, with_defaults
     from pcipass.xlcfg import effective_pci, global_flags, same_device
-    from pcipass.xlcfg_edit import _parse, plan_add, plan_remove
+    from pcipass.xlcfg_edit import parse_editable, plan_add, plan_remove
 
     device = params["device"]
-    cfg = _parse(data.decode("latin-1"))  # the editor's refusal of a config xl cannot parse
+    cfg = parse_editable(data.decode("latin-1"))
     current = effective_pci(cfg)
     if params["state"] == "absent":
         text = device.strip()
@@ -159,11 +157,8 @@ def edit(host, params, check_mode):
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, mutually_exclusive=HOST_EXCLUSIVE,
-                           supports_check_mode=True)
-    require_pcipass(module)
-    done, pci = run_guarded(module, lambda: edit(select_host(module.params), module.params,
-                                                 module.check_mode))
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, **MODULE_KWARGS)
+    done, pci = on_host(module, lambda host: edit(host, module.params, module.check_mode))
     result = dict(changed=done.new != done.old, pci=pci)
     if done.backup is not None:
         result["backup_file"] = str(done.backup)
