@@ -221,8 +221,8 @@ declared:
       elements: dict
     vfs:
       description:
-        - Declared VF counts (pf, id, subsystem, count, autoprobe) and each PF's declared VF
-          settings (vf).
+        - Declared VF counts (pf, id, subsystem, count, autoprobe, method,
+          reload_other_devices) and each PF's declared VF settings (vf).
       type: list
       elements: dict
       contains:
