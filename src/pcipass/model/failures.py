@@ -88,9 +88,9 @@ SIGNATURES: tuple[Signature, ...] = (
         "not hand all free memory to domains (or to dom0 by ballooning up)",
         "lab: xen lab, PV domU with pci=['02:00.0'] created paused, a filler domain and dom0 "
         "ballooning up took every free page (Dom heap: 0kB free), `xl unpause` → \"(XEN) "
-        "d1: IOMMU unmapping dfn 13e84d failed: -12\", \"domain_crash called from "
+        "d6: IOMMU unmapping dfn 10cc4d failed: -12\", \"domain_crash called from "
         "drivers/passthrough/iommu.c:427\", \"Xen BUG at arch/x86/mm.c:2802\" "
-        "(labs-reference/doctor/swiotlb-README.md §2)"),
+        "(labs/evidence/swiotlb/README.md, Nothing free)"),
     Signature(
         "no-iommu-create",
         r"passthrough not supported on this platform",

@@ -14,7 +14,7 @@ SAMPLES = {
     "swiotlb-contiguous": "xen:swiotlb_xen: Failed to get contiguous memory for DMA from Xen!",
     "pcifront-swiotlb": "[   40.714869] pcifront pci-0: Could not setup SWIOTLB!",
     "pcifront-setup-enomem": "[   40.725181] pcifront pci-0: 12 Error setting up PCI Frontend",
-    "iommu-map-enomem": "(XEN) d1: IOMMU unmapping dfn 13e84d failed: -12",
+    "iommu-map-enomem": "(XEN) d6: IOMMU unmapping dfn 10cc4d failed: -12",
     "no-iommu-create": "libxl: error: libxl_create.c:1160:libxl__domain_config_setdefault: "
                        "passthrough not supported on this platform",
     "no-iommu-quarantine": "libxl: error: libxl_pci.c:848:libxl__device_pci_assignable_add: "
