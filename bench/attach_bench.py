@@ -32,14 +32,13 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
+
+from bench_host import bench_host
 
 from pcipass.host import paths
 from pcipass.host.base import DEFAULT_RUN_TIMEOUT, Host, RunResult
-from pcipass.host.real import RealHost
 from pcipass.host.xen import RECONFIGURING, backend_state, read_domains, xl_pci_list
 from pcipass.ops.assign import HostFacts
 from pcipass.ops.attach import AttachRequest, DetachRequest, attach_plan, detach_plan
@@ -244,16 +243,9 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("PYTHONPYCACHEPREFIX", "/tmp/pcipass-pycache")
     sys.pycache_prefix = os.environ["PYTHONPYCACHEPREFIX"]
-    if args.sim:
-        from pcipass.sim.host import create_sim  # noqa: PLC0415
-
-        sim_dir = Path(tempfile.mkdtemp(prefix="attach-bench-")) / "sim"
-        host: Host = create_sim(sim_dir, profile="xen-lab")
-        prefix = ["--sim", str(sim_dir)]
-    else:
-        if os.geteuid() != 0:
-            sys.exit("attach_bench: run as root in the Xen lab's dom0 (or pass --sim)")
-        host, prefix = RealHost("/"), []
+    host, prefix = bench_host(
+        args.sim, "xen-lab", "attach-bench",
+        root_why="attach_bench: run as root in the Xen lab's dom0 (or pass --sim)")
     began = (f"started {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}, load average "
              f"{load()}")
     print(f"attach_bench: {began}", flush=True)

@@ -18,15 +18,14 @@ On the simulated host:      python3 bench/bind_bench.py --sim
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
+
+from bench_host import bench_host
 
 from pcipass.host import paths
 from pcipass.host.base import Host
@@ -147,16 +146,10 @@ def main() -> None:
     parser.add_argument("--sim", action="store_true", help="use a fresh simulated kernel-lab host")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    if args.sim:
-        from pcipass.sim.host import create_sim  # noqa: PLC0415
-
-        sim_dir = Path(tempfile.mkdtemp(prefix="bind-bench-")) / "sim"
-        host: Host = create_sim(sim_dir, profile="kernel-lab")
-        prefix = ["--sim", str(sim_dir)]
-    else:
-        if os.geteuid() != 0:
-            sys.exit("bind_bench: run as root inside the kernel lab (or pass --sim)")
-        host, prefix = RealHost("/"), ["--root", "/"]
+    host, prefix = bench_host(
+        args.sim, "kernel-lab", "bind-bench",
+        root_why="bind_bench: run as root inside the kernel lab (or pass --sim)",
+        real_prefix=("--root", "/"))
     prepare(host)
     add, later = plans(host)
     Executor(host, RecordStore(host)).run(add)

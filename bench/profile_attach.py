@@ -17,15 +17,13 @@ import io
 import os
 import pstats
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from attach_bench import E1000E, GUEST, prepare, run, settled
+from bench_host import bench_host
 
 from pcipass.host.base import Host
-from pcipass.host.real import RealHost
 
 READS = ("try_read_text", "try_read_bytes", "listdir", "readlink", "link_name", "resolve",
          "exists", "is_dir", "lstat")
@@ -95,14 +93,7 @@ def main() -> None:
     parser.add_argument("--sim", action="store_true", help="use a fresh simulated xen-lab host")
     parser.add_argument("--top", type=int, default=30)
     args = parser.parse_args()
-    if args.sim:
-        from pcipass.sim.host import create_sim  # noqa: PLC0415
-
-        sim_dir = Path(tempfile.mkdtemp(prefix="profile-attach-")) / "sim"
-        host: Host = create_sim(sim_dir, profile="xen-lab")
-        prefix = ["--sim", str(sim_dir)]
-    else:
-        host, prefix = RealHost("/"), []
+    host, prefix = bench_host(args.sim, "xen-lab", "profile-attach")
     timed = Timed(host)
     domid = prepare(host)
     for verb in ("attach", "detach"):
