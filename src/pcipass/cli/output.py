@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -50,13 +50,18 @@ def err() -> Console:
 STRIP_CONTROL = dict.fromkeys((7, 8, 11, 12, 13))
 
 
-def say(line: str) -> None:
-    """One plain line of human output on stdout, without importing rich (seconds at start-up
-    on a slow dom0), unless a rich console is already drawing there."""
-    if _out is not None:
-        _out.print(line, markup=False)
+def _line(console: Console | None, stream: TextIO, line: str) -> None:
+    """One plain line on `stream`, without importing rich (seconds at start-up on a slow
+    dom0), unless `console`, a rich console, already draws there."""
+    if console is not None:
+        console.print(line, markup=False)
         return
-    sys.stdout.write(line.translate(STRIP_CONTROL) + "\n")
+    stream.write(line.translate(STRIP_CONTROL) + "\n")
+
+
+def say(line: str) -> None:
+    """One plain line of human output on stdout."""
+    _line(_out, sys.stdout, line)
 
 
 def columns(rows: list[tuple[str, ...]]) -> str:
@@ -79,11 +84,7 @@ def emit_json(obj: Any) -> None:
 def warn(message: str) -> None:
     """A warning on stderr, never on stdout (stdout may be JSON): plain text, unless a rich
     console already draws on stderr (a progress bar)."""
-    line = f"pcipass: warning: {message}"
-    if _err is not None:
-        _err.print(line, markup=False)
-        return
-    sys.stderr.write(line.translate(STRIP_CONTROL) + "\n")
+    _line(_err, sys.stderr, f"pcipass: warning: {message}")
 
 
 def run_change(app: AppContext, build: Callable[[HostFacts], Plan], dry_run: bool,
