@@ -14,11 +14,12 @@ from contextlib import contextmanager
 
 import click
 
-from pcipass.cli.cmd_state import persist_option
+from pcipass.cli.cmd_state import drop_vf_settings_option, persist_option
 from pcipass.cli.context import AppContext, json_option, pass_app
 from pcipass.cli.output import columns, emit_json, err, out, run_change
 from pcipass.errors import InputError
 from pcipass.model import views
+from pcipass.model.declared import Declared
 from pcipass.ops import persist_store
 from pcipass.ops.assign import HostFacts
 from pcipass.ops.sriov import (
@@ -28,7 +29,7 @@ from pcipass.ops.sriov import (
     list_json,
     list_pfs,
 )
-from pcipass.ops.sriov_module import RELOAD_OTHERS, module_plan
+from pcipass.ops.sriov_module import RELOAD_OTHERS, module_plan, refuse_reload_without_module
 from pcipass.run.executor import Outcome
 from pcipass.run.plan import Plan
 from pcipass.run.settle import Progress, wait_settled
@@ -121,21 +122,22 @@ def _vf_bar(app: AppContext, pf: str) -> Iterator[Progress | None]:
               "(default: leave it).")
 @dry_run_option
 @persist_option
+@drop_vf_settings_option
 @json_option
 @pass_app
 def enable_cmd(app: AppContext, pf: str, count: int, method: str, reload_others: bool,
-               autoprobe: bool | None, dry_run: bool, persist: bool, json_: bool) -> None:
+               autoprobe: bool | None, dry_run: bool, persist: bool, drop_vf_settings: bool,
+               json_: bool) -> None:
     """Enable N VFs on PF (a BDF or interface), and wait until they settle."""
     app.json = app.json or json_
-    if reload_others and method != "module":
-        raise InputError(f"{RELOAD_OTHERS} applies to --method module only",
-                         f"add --method module, or leave out {RELOAD_OTHERS}")
+    refuse_reload_without_module(method, reload_others)
+    _refuse_drop_without_persist(persist, drop_vf_settings)
     request = EnableRequest(pf=pf, vfs=count, autoprobe=autoprobe, reload_others=reload_others)
     plan = METHODS[method]
 
     def build(facts: HostFacts) -> Plan:
         live = plan(facts, request, VfSnapshots(app.host()).all())
-        return _persisted(app, facts, live, pf, count, autoprobe, method,
+        return _persisted(app, facts, live, pf, count, autoprobe, drop_vf_settings, method,
                           reload_others) if persist else live
 
     _changed(app, build, dry_run, pf, wait=True)
@@ -145,26 +147,42 @@ def enable_cmd(app: AppContext, pf: str, count: int, method: str, reload_others:
 @click.argument("pf", metavar="PF")
 @dry_run_option
 @persist_option
+@drop_vf_settings_option
 @json_option
 @pass_app
-def disable_cmd(app: AppContext, pf: str, dry_run: bool, persist: bool, json_: bool) -> None:
+def disable_cmd(app: AppContext, pf: str, dry_run: bool, persist: bool, drop_vf_settings: bool,
+                json_: bool) -> None:
     """Remove every VF of PF (refused while one is assignable or in a domain)."""
     app.json = app.json or json_
+    _refuse_drop_without_persist(persist, drop_vf_settings)
 
     def build(facts: HostFacts) -> Plan:
         live = disable_plan(facts, pf, VfSnapshots(app.host()).all())
-        return _persisted(app, facts, live, pf, 0, None) if persist else live
+        return _persisted(app, facts, live, pf, 0, None, drop_vf_settings) if persist else live
 
     _changed(app, build, dry_run, pf, wait=False)
 
 
+def _refuse_drop_without_persist(persist: bool, drop_vf_settings: bool) -> None:
+    if drop_vf_settings and not persist:
+        raise InputError("--drop-vf-settings applies to --persist only",
+                         "add --persist, or leave out --drop-vf-settings")
+
+
 def _persisted(app: AppContext, facts: HostFacts, live: Plan, pf: str, count: int,
-               autoprobe: bool | None, method: str = "sysfs", reload_others: bool = False
-               ) -> Plan:
+               autoprobe: bool | None, drop_vf_settings: bool, method: str = "sysfs",
+               reload_others: bool = False) -> Plan:
     """`live` with the declaration of `count` VFs on PF (created by `method`) as its last
-    step."""
+    step; the declared settings of VFs from `count` on are refused unless
+    `drop_vf_settings`, as `state set-vfs` does."""
     item = persist_store.vfs_item(facts, pf, count, autoprobe, method, reload_others)
-    return persist_store.persisted(app.host(), live, lambda d: d.with_vfs(item))
+
+    def change(declared: Declared) -> Declared:
+        if not drop_vf_settings:
+            persist_store.refuse_dropping_settings(declared, item)
+        return declared.with_vfs(item)
+
+    return persist_store.persisted(app.host(), live, change)
 
 
 @click.group("sriov")

@@ -24,6 +24,7 @@ from pcipass.ops.assign import HostFacts
 from pcipass.ops.boot_files import FileChange
 from pcipass.ops.persist import Preview, preview
 from pcipass.ops.sriov import sriov_pf
+from pcipass.ops.sriov_module import RELOAD_OTHERS, refuse_reload_without_module
 from pcipass.run.executor import Outcome
 from pcipass.run.faults import from_env
 from pcipass.run.plan import Plan
@@ -168,6 +169,9 @@ persist_option = click.option(
     "--persist", is_flag=True,
     help=f"Also record it in the declared state (/{model.STATE_FILE}), as the last step of "
     "the same plan: kept across reboots by `pcipass apply`, unchanged if the change fails.")
+drop_vf_settings_option = click.option(
+    "--drop-vf-settings", is_flag=True,
+    help="Drop the declared settings of the VFs from the new count on (else refused).")
 _DRY_RUN = click.option("--dry-run", is_flag=True,
                         help="Print the change of the file (a diff); write nothing.")
 
@@ -197,17 +201,24 @@ def add_assignable_cmd(app: AppContext, device: str, backend: str, name: str | N
 @click.argument("count", type=click.IntRange(min=0), metavar="N")
 @click.option("--autoprobe/--no-autoprobe", default=None,
               help="Whether drivers take the new VFs (default: leave it).")
-@click.option("--drop-vf-settings", is_flag=True,
-              help="Drop the declared settings of the VFs from N on (else refused).")
+@click.option("--method", type=click.Choice(model.METHODS), default=model.METHODS[0],
+              show_default=True, help="How `apply` creates them, as `sriov enable --method`.")
+@click.option(RELOAD_OTHERS, "reload_others", is_flag=True,
+              help="--method module: `apply` also reloads the other devices of the PF's "
+              "driver module.")
+@drop_vf_settings_option
 @_DRY_RUN
 @json_option
 @pass_app
-def set_vfs_cmd(app: AppContext, pf: str, count: int, autoprobe: bool | None,
-                drop_vf_settings: bool, dry_run: bool, json_: bool) -> None:
+def set_vfs_cmd(app: AppContext, pf: str, count: int, autoprobe: bool | None, method: str,
+                reload_others: bool, drop_vf_settings: bool, dry_run: bool,
+                json_: bool) -> None:
     """Declare N VFs (0: none) on PF (a BDF or interface); `apply` makes it so. The declared
     settings of VFs N and above are refused unless --drop-vf-settings drops them."""
+    refuse_reload_without_module(method, reload_others)
+
     def declare(facts: HostFacts, declared: model.Declared) -> tuple[model.Declared, str]:
-        item = persist_store.vfs_item(facts, pf, count, autoprobe)
+        item = persist_store.vfs_item(facts, pf, count, autoprobe, method, reload_others)
         if not drop_vf_settings:
             persist_store.refuse_dropping_settings(declared, item)
         return declared.with_vfs(item), f"vfs {item.pf}"

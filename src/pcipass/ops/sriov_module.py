@@ -35,6 +35,13 @@ from pcipass.run.plan import Action, Check, CheckKind, Plan, Step
 RELOAD_OTHERS = "--reload-other-devices"
 
 
+def refuse_reload_without_module(method: str, reload_others: bool) -> None:
+    """An `InputError` when `RELOAD_OTHERS` comes with a method other than module."""
+    if reload_others and method != "module":
+        raise InputError(f"{RELOAD_OTHERS} applies to --method module only",
+                         f"add --method module, or leave out {RELOAD_OTHERS}")
+
+
 def module_plan(facts: HostFacts, req: EnableRequest,
                 saved: Mapping[str, Mapping[str, Any]] | None = None) -> Plan:
     """The plan that reloads the PF's driver with `req.vfs` VFs, or a refusal; `saved`: the

@@ -135,3 +135,36 @@ def test_the_library_refuses_it_too(sim: SimHost, cli: Cli) -> None:
         declare_vfs(sim, PF, 1)
     assert declare_vfs(sim, PF, 1, drop_vf_settings=True).count == 1
     assert load(sim).vfs[0].settings == ()
+
+
+def test_sriov_persist_refuses_to_drop_settings_too(sim: SimHost, cli: Cli) -> None:
+    numvfs = f"sys/bus/pci/devices/{PF}/sriov_numvfs"
+    assert cli("sriov", "enable", PF, "--vfs", "2", "--persist", host=sim).code == 0
+    assert cli("state", "set-vf", PF, "1", "--vlan", "11", host=sim).code == 0
+    before = load(sim)
+    drop = (f"pcipass: error: {{}} VFs on {PF} would drop the declared settings of VF 1 "
+            "(vlan 11) — give --drop-vf-settings to drop them, or declare 2 VFs or more\n")
+    r = cli("sriov", "enable", PF, "--vfs", "1", "--persist", host=sim)
+    assert (r.code, r.err) == (2, drop.format(1))
+    r = cli("sriov", "disable", PF, "--persist", host=sim)
+    assert (r.code, r.err) == (2, drop.format(0))
+    assert load(sim) == before and sim.try_read_text(numvfs) == "2"  # nothing was done
+    r = cli("sriov", "disable", PF, "--drop-vf-settings", host=sim)
+    assert (r.code, r.err) == (2, "pcipass: error: --drop-vf-settings applies to --persist "
+                               "only — add --persist, or leave out --drop-vf-settings\n")
+    r = cli("sriov", "enable", PF, "--vfs", "1", "--persist", "--drop-vf-settings", host=sim)
+    assert r.code == 0, r.err
+    assert sim.try_read_text(numvfs) == "1"
+    assert [(v.count, v.settings) for v in load(sim).vfs] == [(1, ())]
+
+
+def test_state_set_vfs_declares_the_method(sim: SimHost, cli: Cli) -> None:
+    r = cli("state", "set-vfs", PF, "2", "--reload-other-devices", host=sim)
+    assert (r.code, r.err) == (2, "pcipass: error: --reload-other-devices applies to --method "
+                               "module only — add --method module, or leave out "
+                               "--reload-other-devices\n")
+    assert load(sim).vfs == ()
+    r = cli("state", "set-vfs", PF, "2", "--method", "module", "--reload-other-devices",
+            host=sim)
+    assert r.code == 0, r.err
+    assert [(v.count, v.method, v.reload_others) for v in load(sim).vfs] == [(2, "module", True)]
