@@ -123,12 +123,12 @@ def apply_cmd(app: AppContext, dry_run: bool, boot: bool, json_: bool) -> None:
             show_outcome(app, outcome)
 
     applied = apply(host, warn, boot=boot, fault=from_env(), then=show)
+    failure = skipped_error(applied)
     if app.json:
         emit_json({"applied": [o.to_json() for o in shown],
                    "files": [c.to_json() for c in applied.files]})
-    elif not any(o.done for o in shown):
-            _say("# the host is in its declared state: nothing to apply")
-    failure = skipped_error(applied)
+    elif not any(o.done for o in shown) and failure is None:
+        _say("# the host is in its declared state: nothing to apply")
     if failure is not None:
         raise failure
 

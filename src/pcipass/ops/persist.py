@@ -50,7 +50,8 @@ class Status(StrEnum):
     GONE = "gone"
     UNFIT = "unfit"
     """A PF (with its declared IDs) that cannot have the declared VF count: it has fewer
-    VFs (sriov_totalvfs) or no SR-IOV capability now (firmware or BIOS setting)."""
+    VFs (sriov_totalvfs) or no SR-IOV capability now (firmware or BIOS setting); and the
+    declared VF settings and assignable VFs that wait for the VFs it will not have."""
 
 
 #: The statuses that stop `apply` (a changed or missing device is never configured, a PF
@@ -122,7 +123,11 @@ def vfs_state(facts: HostFacts, item: VfsItem) -> ItemState:
 def assignable_state(facts: HostFacts, item: AssignableItem, declared: Declared) -> ItemState:
     stub = STUB[item.backend]
     wrong = identity(facts, item.bdf, item.ids)
-    if wrong and wrong[0] is Status.GONE and _made_by(facts, declared, item.bdf):
+    maker = _made_by(facts, declared, item.bdf) if wrong and wrong[0] is Status.GONE else None
+    if maker is not None:
+        unfit = _unfit(facts, maker)
+        if unfit:
+            return ItemState("assignable", item.bdf, Status.UNFIT, f"a VF of {unfit}")
         return ItemState("assignable", item.bdf, Status.WAITS,
                          f"a VF that applying the declared VF count creates; then {stub}")
     if wrong:
@@ -134,15 +139,23 @@ def assignable_state(facts: HostFacts, item: AssignableItem, declared: Declared)
     return ItemState("assignable", item.bdf, Status.HOLDS, f"on {stub}")
 
 
-def _made_by(facts: HostFacts, declared: Declared, bdf: str) -> bool:
-    """Whether `bdf` is a VF that a declared VF count (of a PF that is there) creates."""
+def _made_by(facts: HostFacts, declared: Declared, bdf: str) -> VfsItem | None:
+    """The declared VF count (of a PF that is there) that creates the VF `bdf`, if any."""
     for v in declared.vfs:
         parsed = PciAddress.try_parse(v.pf)
         pf = facts.model.get(parsed) if parsed else None
         if pf is not None and identity(facts, v.pf, v.ids) is None and \
                 bdf in map(str, vf_addresses(pf, v.count)):
-            return True
-    return False
+            return v
+    return None
+
+
+def _unfit(facts: HostFacts, item: VfsItem) -> str | None:
+    """When the PF of `item` cannot have its declared VFs: what a VF item that waits for
+    them says instead (they will not be made)."""
+    pf = vfs_state(facts, item)
+    return f"{item.pf}, whose declared VF count cannot be made: {pf.detail}" \
+        if pf.status is Status.UNFIT else None
 
 
 def vf_state(facts: HostFacts, item: VfsItem, vf: VfSettings, links: VfLinks) -> ItemState:
@@ -159,6 +172,9 @@ def vf_state(facts: HostFacts, item: VfsItem, vf: VfSettings, links: VfLinks) ->
     except PcipassError as exc:  # no such VF yet, or its PF has no interface
         count = pf.sriov.num_vfs if pf is not None and pf.sriov else 0
         if (count or 0) <= vf.index:
+            unfit = _unfit(facts, item)
+            if unfit:
+                return ItemState("vf", bdf, Status.UNFIT, f"VF {vf.index} of {unfit}")
             return ItemState("vf", bdf, Status.WAITS,
                              f"VF {vf.index} of {item.pf}, created by the declared VF count")
         return ItemState("vf", bdf, Status.DIFFERS, exc.what)

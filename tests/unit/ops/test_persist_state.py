@@ -230,3 +230,19 @@ def test_docs_list_every_key_of_state_show_and_plan(sim: SimHost, cli: Cli) -> N
     assert documented(0) == set(shown["assignable"][0])
     assert documented(1) == set(shown["vfs"][0])
     assert documented(2) == set(cli("plan", "--json", host=sim).json())
+
+
+def test_the_vfs_of_an_unfit_pf_do_not_wait_for_it(sim: SimHost, cli: Cli) -> None:
+    assert cli("sriov", "enable", PF, "--vfs", "2", "--persist", host=sim).code == 0
+    assert cli("state", "set-vf", PF, "1", "--vlan", "5", host=sim).code == 0
+    assert cli("state", "add-assignable", VF0, host=sim).code == 0
+    assert cli("sriov", "disable", PF, host=sim).code == 0  # as after a reboot
+    edit(sim, "count = 2", "count = 9")
+    unfit = f"{PF}, whose declared VF count cannot be made: {PF} supports 7 VFs " \
+            "(sriov_totalvfs), declared 9"
+    assert status(sim)[f"assignable {VF0}"] == (Status.UNFIT, f"a VF of {unfit}")
+    r = cli("plan", host=sim)
+    assert f"# vf {VF1}: unfit (VF 1 of {unfit})\n" in r.out
+    r = cli("apply", "--boot", host=sim)
+    assert r.code == 1 and "nothing to apply" not in r.out
+    assert f"but not: vfs {PF}: unfit" in r.err and f"assignable {VF0}: unfit" in r.err
