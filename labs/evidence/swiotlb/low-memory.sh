@@ -1,11 +1,12 @@
 #!/bin/bash
 # xen-low-memory: libxenctrl's xc_availheap(max_width=32) after boot against Xen's own heap
 # dump (zones <= 20), then the swiotlb scenarios (starved state: doctor's verdict).
+# (Run 4 called library_paths() with no argument: LIBRARY_DIRS was its default then.)
 O=/lab/ctl/out; mkdir -p $O
 export PYTHONPATH=/mnt/share/src PYTHONDONTWRITEBYTECODE=1
 echo "== $(date -u +%FT%TZ) xen: $(xl info | grep -E 'xen_version|total_memory|free_memory' | tr -s ' ' | tr '\n' ' ')"
 ls -l /usr/lib/x86_64-linux-gnu/libxenctrl*
-python3 -c 'from pcipass.host import xenctrl as x; print("library_paths:", x.library_paths()); b = x.free_below(32); print("xc_availheap(0, 32, -1):", b, "bytes =", b // 4096, "pages"); print("xc_availheap(0, 0, -1) (all):", x.avail_heap(x.load(x.library_paths()), 0) // 4096, "pages")'
+python3 -c 'from pcipass.host import xenctrl as x; print("library_paths:", x.library_paths(x.LIBRARY_DIRS)); b = x.free_below(32); print("xc_availheap(0, 32, -1):", b, "bytes =", b // 4096, "pages"); print("xc_availheap(0, 0, -1) (all):", x.avail_heap(x.load(x.library_paths(x.LIBRARY_DIRS)), 0) // 4096, "pages")'
 xl debug-keys H; xl dmesg > /tmp/ring.txt
 python3 - <<'PY'
 import re

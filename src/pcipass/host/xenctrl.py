@@ -47,7 +47,7 @@ class XenctrlFailed(CommandFailed):
     """libxenctrl is absent, or Xen's control interface could not be opened or asked."""
 
 
-def library_paths(dirs: tuple[str, ...] = LIBRARY_DIRS) -> list[str]:
+def library_paths(dirs: tuple[str, ...]) -> list[str]:
     """The libxenctrl files to try: ``libxenctrl.so`` (the -dev link) before the versioned
     ones, newest first, in each directory."""
     found = []
@@ -65,7 +65,9 @@ def library_paths(dirs: tuple[str, ...] = LIBRARY_DIRS) -> list[str]:
 
 
 def load(paths: list[str]) -> ctypes.CDLL:
-    """The first of `paths` that loads and has xc_availheap; `XenctrlFailed` if none does."""
+    """The first of `paths` that loads and has xc_availheap; `XenctrlFailed` if none does
+    (the lab's: /usr/lib/x86_64-linux-gnu/libxenctrl.so.4.17.0, labs/evidence/swiotlb/
+    low-memory.txt)."""
     for path in paths:
         try:
             lib = ctypes.CDLL(path, use_errno=True)
@@ -112,4 +114,4 @@ def avail_heap(lib: ctypes.CDLL, max_width: int, min_width: int = 0, node: int =
 
 def free_below(address_bits: int) -> int:
     """Bytes Xen has free below ``2**address_bits`` (all nodes), from this machine's Xen."""
-    return avail_heap(load(library_paths()), address_bits)
+    return avail_heap(load(library_paths(LIBRARY_DIRS)), address_bits)

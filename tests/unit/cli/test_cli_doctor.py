@@ -35,7 +35,7 @@ def test_a_tree_under_root_runs_nothing_and_says_why(xen: SimHost) -> None:
     assert r.code == 0, r.err
     rows = {c["check"]: c for c in r.json()["checks"]}
     assert r.json()["host"] == "xen"
-    for check in ("toolstack", "xen-iommu", "io-virtualisation", "dom0-mem"):
+    for check in ("toolstack", "xen-iommu", "io-virtualisation", "dom0-mem", "xen-low-memory"):
         assert rows[check]["status"] == "unknown"
         assert "only on the host itself" in rows[check]["evidence"]
     assert rows["pciback"]["status"] == "warn"  # read from the tree's modules.dep

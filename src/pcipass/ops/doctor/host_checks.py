@@ -220,6 +220,8 @@ SWIOTLB_LATE_MIB = 4
 #: last size it tries (its loop needs more than IO_TLB_MIN_SLABS, 1 MiB), then pcifront says
 #: "Could not setup SWIOTLB!".
 SWIOTLB_MIN_MIB = 2
+#: (Linux 6.1.192 source, Debian's linux-source-6.1; the lab's guest runs 6.1.0-50. The lab
+#: starved of memory below 4 GiB: labs/evidence/swiotlb/README.md, low-memory.txt.)
 MIB, PAGE = 1 << 20, 4096
 LOW_FIX = ("free memory below 4 GiB before starting the guest: set dom0_mem=<size>,max:<size> "
            "in GRUB_CMDLINE_XEN (dom0 otherwise takes the memory below 4 GiB), destroy or "
