@@ -8,11 +8,20 @@ own pages lie above 4 GiB. So dom0 gives back 128 MiB (above 4 GiB), a small pau
 takes 96 MiB of them, a large one everything else but a MiB or two below 4 GiB, dom0
 balloons back up into that last low memory, and the small filler goes: 96 MiB are free,
 all above 4 GiB. (With no memory free at all Xen cannot split the guest's IOMMU
-superpages and crashes it, then itself: "IOMMU unmapping dfn … failed: -12".)"""
+superpages and crashes it, then itself: "IOMMU unmapping dfn … failed: -12".)
+
+`doctor`'s xen-low-memory check reads what Xen has free below 4 GiB (XEN_SYSCTL_availheap):
+room after boot, a failing verdict in the starved state. Its figure is the sum of zones <= 20
+in Xen's own heap dump (`xl debug-keys H`, lab only: it writes into the console ring). The
+simulated Xen has no allocator; its free memory below 4 GiB is set in its state, as the lab
+measured it."""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from lab_layout import E1000E
@@ -20,11 +29,14 @@ from waits import wait_driver, wait_for
 
 from helpers.cli import pcipass
 from pcipass.host.base import Host
+from pcipass.sim.host import create_sim
+from pcipass.sim.xen.memory import set_free
 
-pytestmark = pytest.mark.targets(
+LAB_ONLY = pytest.mark.targets(
     "xen-lab", why="the bounce buffer is exchanged with the real hypervisor's allocator "
     "(XENMEM_exchange); the simulated Xen host has no memory to run out of"
 )
+PAGE = 4096
 
 KERNEL = "/var/lib/lab/vmlinuz"
 RAMDISK = "/var/lib/lab/domu-initrd.img"
@@ -68,6 +80,79 @@ def _fill_all_but_low_crumbs(host: Host) -> None:
     raise AssertionError(f"no filler of {free - 16}..{free - 1} MiB fits in {free} MiB free")
 
 
+def _low_memory_row(host: Host) -> tuple[int, dict[str, str]]:
+    """`pcipass doctor --json`'s exit code and its xen-low-memory row."""
+    r = pcipass("doctor", "--json", host=host)
+    [row] = [c for c in r.json()["checks"] if c["check"] == "xen-low-memory"]
+    return r.code, row
+
+
+def _pages_said(evidence: str) -> int:
+    m = re.search(r"\((\d+) pages of 4 KiB\) free below 4 GiB", evidence)
+    assert m, evidence
+    return int(m[1])
+
+
+def _zones_below_4gib(host: Host) -> int:
+    """Free pages in Xen's heap zones <= 20 (MFNs below 2**20: below 4 GiB), from its own
+    dump (`xl debug-keys H`: "heap[node=N][zone=Z] -> P pages"), the last one in the ring."""
+    assert host.run(["xl", "debug-keys", "H"]).returncode == 0  # dumped before it returns
+    ring = host.run(["xl", "dmesg"]).stdout
+    dump = ring[ring.rindex("'H' pressed"):]
+    zones = re.findall(r"heap\[node=\d+\]\[zone=(\d+)\] -> (\d+) pages", dump)
+    assert zones, dump
+    return sum(int(n) for z, n in zones if int(z) <= 20)
+
+
+@pytest.mark.targets("sim", "xen-lab")
+def test_after_boot_doctor_finds_room_below_4gib(host: Host) -> None:
+    code, row = _low_memory_row(host)
+    assert code == 0 and row["status"] == "pass", row
+    said = _pages_said(row["evidence"])
+    assert abs(said - host.xen_free_below_4gib() // PAGE) <= 64  # dom0 may allocate between
+    assert said * PAGE >= 64 << 20  # the lab: 1951 MiB of its 2012 MiB free
+
+
+@pytest.mark.targets("xen-lab", why="Xen's own heap dump (`xl debug-keys H`); the simulated xl "
+                     "has none")
+def test_the_figure_is_xens_own_zone_dump_below_4gib(host: Host) -> None:
+    reader = host.xen_free_below_4gib() // PAGE
+    zones = _zones_below_4gib(host)
+    print(f"after boot: xc_availheap(max_width=32) {reader} pages, zones <= 20 {zones} pages")
+    assert abs(reader - zones) <= 64, (reader, zones)  # 256 KiB: dom0 may allocate between
+    assert reader < (_free(host) + 1) << 8  # xl's free_memory counts above 4 GiB too
+
+
+@pytest.mark.targets("sim", why="sets the simulated Xen's free memory; the lab starves its "
+                     "Xen for real (test_the_guest_cannot_set_up_its_bounce_buffer_...)")
+def test_a_starved_simulated_host_fails_the_low_memory_check(tmp_path: Path) -> None:
+    host = create_sim(tmp_path / "sim", profile="xen-lab")
+    state = json.loads((host.directory / "sim.json").read_text())
+    set_free(state["xen"], 96, 0)  # the lab's starved state: 96 MiB free (1 page below 4 GiB)
+    (host.directory / "sim.json").write_text(json.dumps(state))
+    _doctor_says_no_memory_below_4gib(host, log=None)
+
+
+def _doctor_says_no_memory_below_4gib(host: Host, log: str | None) -> None:
+    """doctor fails xen-low-memory (exit 1), and with the guest's `log` the swiotlb
+    signatures name it as the check that confirms their cause, failing here."""
+    code, row = _low_memory_row(host)
+    assert code == 1 and row["status"] == "fail", row
+    said = _pages_said(row["evidence"])
+    assert said * PAGE < 2 << 20 and abs(said - host.xen_free_below_4gib() // PAGE) <= 64
+    assert "dom0_mem=" in row["fix"]
+    if log is None:
+        return
+    r = pcipass("doctor", "--json", "--log", log, host=host)
+    assert r.code == 0, r.err
+    matches = {m["signature"]: m for m in r.json()["matches"]}
+    assert set(matches) == {"pcifront-swiotlb", "pcifront-setup-enomem"}
+    for m in matches.values():
+        assert "dom0_mem" in m["fix"] and "swiotlb=8192" in m["fix"]
+        [here] = m["confirmed"]
+        assert (m["check"], here["check"], here["status"]) == ("xen-low-memory",) * 2 + ("fail",)
+
+
 @pytest.fixture
 def starved(host: Host) -> Iterator[Host]:
     """The guest created paused with the e1000e; then free memory only above 4 GiB.
@@ -107,6 +192,7 @@ def starved(host: Host) -> Iterator[Host]:
         assert wait_driver(host, E1000E, "e1000e") == "e1000e"
 
 
+@LAB_ONLY
 def test_the_guest_cannot_set_up_its_bounce_buffer_and_doctor_says_why(starved: Host) -> None:
     host = starved
     assert host.run(["xl", "unpause", GUEST]).returncode == 0
@@ -116,14 +202,8 @@ def test_the_guest_cannot_set_up_its_bounce_buffer_and_doctor_says_why(starved: 
     assert "pcifront pci-0: 12 Error setting up PCI Frontend" in log, log[-3000:]
     assert "DOMU-PCI:" not in log  # the guest got no PCI device
 
-    r = pcipass("doctor", "--json", "--log", LOG, host=host)
-    assert r.code == 0, r.err
-    matches = {m["signature"]: m for m in r.json()["matches"]}
-    assert set(matches) == {"pcifront-swiotlb", "pcifront-setup-enomem"}
-    for m in matches.values():
-        assert "dom0_mem" in m["fix"] and "swiotlb=8192" in m["fix"]
-        assert m["check"] == "xen-free-memory"
-        # xl's free_memory counts the 96 MiB above 4 GiB too: the check cannot see the cause
-        [here] = m["confirmed"]
-        assert here["status"] == "pass", here
-        assert here["evidence"].endswith(" MiB (xl does not say how much is below 4 GiB)")
+    _doctor_says_no_memory_below_4gib(host, LOG)
+    reader, zones = host.xen_free_below_4gib() // PAGE, _zones_below_4gib(host)
+    print(f"starved: xc_availheap(max_width=32) {reader} pages, zones <= 20 {zones} pages, "
+          f"free_memory {_free(host)} MiB")
+    assert abs(reader - zones) <= 64, (reader, zones)

@@ -214,6 +214,13 @@ class Host:
         kernel's errno."""
         raise NotImplementedError
 
+    # -- Xen's heap (`pcipass.host.xenctrl`) ----------------------------------
+    def xen_free_below_4gib(self) -> int:
+        """Bytes Xen has free at machine addresses below 4 GiB (XEN_SYSCTL_availheap, 32
+        address bits: what a PV guest's swiotlb exchanges its bounce buffer for);
+        `CommandFailed` when Xen cannot be asked, `NotThisMachine` on another host's tree."""
+        raise NotThisMachine(["xc_availheap"], self.root)
+
     # -- pcipass's own files ------------------------------------------------
     def _write_path(self, rel: str) -> str:
         """Where a write of `rel` lands: on another host's tree every link is resolved inside

@@ -131,3 +131,11 @@ class RealHost(Host):
             raise NotThisMachine(["ip", "link", "set", pf_ifname, "vf", str(vf),
                                   *netlink.describe(settings).split()], self.root)
         netlink.set_vf(pf_ifname, vf, settings)
+
+    def xen_free_below_4gib(self) -> int:
+        """This machine's Xen (libxenctrl); on another host's tree never this one's."""
+        if not self.local:
+            raise NotThisMachine(["xc_availheap"], self.root)
+        from pcipass.host import xenctrl  # noqa: PLC0415 - ctypes only when asked
+
+        return xenctrl.free_below(32)

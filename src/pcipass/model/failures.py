@@ -37,14 +37,15 @@ SWIOTLB_CAUSE = (
     "failure of XENMEM_exchange. Usually dom0 took the low memory because dom0_mem= is not "
     "set; else fragmentation after uptime, or a too large swiotlb=. pci_permissive=1 has "
     "nothing to do with it. (Linux 6.1 sets the buffer up when pcifront connects, 4 MiB "
-    "at most, halved down to 1 MiB on failure; each 256 KiB piece needs a free "
+    "at most, halved to 2 MiB on failure; each 256 KiB piece needs a free "
     "machine-contiguous 256 KiB extent below 4 GiB, so free memory above 4 GiB does not "
     "help: in the lab 96 MiB free, all above 4 GiB, was not enough)")
 SWIOTLB_FIX = (
     "set dom0_mem=<size>,max:<size> in GRUB_CMDLINE_XEN (with autoballoon=\"off\" in "
-    "/etc/xen/xl.conf), update-grub and reboot; start PCI guests early; give the guest a "
-    "smaller bounce buffer (extra=\"swiotlb=8192\", 16 MiB); or use an HVM/PVH guest, which "
-    "uses the IOMMU instead")
+    "/etc/xen/xl.conf), update-grub and reboot; start PCI guests early; give a guest that "
+    "sets its bounce buffer up at boot (more than 4 GiB of memory, or iommu=soft) a smaller "
+    "one (extra=\"swiotlb=8192\", 16 MiB; pcifront's, set up later, is 4 MiB at most "
+    "anyway); or use an HVM/PVH guest, which uses the IOMMU instead")
 
 SWIOTLB_LAB = (
     "lab: xen lab (Xen 4.17.5, Debian 12 6.1 PV domU with pci=['02:00.0'], "
@@ -65,14 +66,14 @@ SIGNATURES: tuple[Signature, ...] = (
     Signature(
         "pcifront-swiotlb",
         r"pcifront \S+: Could not setup SWIOTLB",
-        SWIOTLB_CAUSE, "xen-free-memory", SWIOTLB_FIX,
+        SWIOTLB_CAUSE, "xen-low-memory", SWIOTLB_FIX,
         "Linux 6.1 drivers/pci/xen-pcifront.c pcifront_connect_and_init_dma() when "
         "pci_xen_swiotlb_init_late() → swiotlb_init_late(…, xen_swiotlb_fixup) fails (it "
         f"prints nothing itself); {SWIOTLB_LAB}"),
     Signature(
         "pcifront-setup-enomem",
         r"pcifront \S+: 12 Error setting up PCI Frontend",
-        SWIOTLB_CAUSE, "xen-free-memory", SWIOTLB_FIX,
+        SWIOTLB_CAUSE, "xen-low-memory", SWIOTLB_FIX,
         "Linux 6.1 drivers/pci/xen-pcifront.c pcifront_try_connect(), right after \"Could "
         "not setup SWIOTLB!\": xenbus_dev_fatal(…, err, \"Error setting up PCI Frontend\"), "
         f"which prints -err (12: ENOMEM); {SWIOTLB_LAB}"),

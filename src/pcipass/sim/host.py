@@ -42,6 +42,7 @@ from pcipass.sim.kernel.netlink import SimNetlink
 from pcipass.sim.kernel.state import RELEASE, SimState, WriteError, alias_line, new_state
 from pcipass.sim.output import Output
 from pcipass.sim.tree import build_tree
+from pcipass.sim.xen import memory
 from pcipass.sim.xen.xenstore import new_xen_state, xenstore_command
 from pcipass.sim.xen.xl import Xl
 
@@ -164,6 +165,14 @@ class SimHost(Host):
         err = "".join(line + "\n" for line in res.err)
         return RunResult(tuple(argv), res.code, text, err)
 
+
+    def xen_free_below_4gib(self) -> int:
+        """The simulated Xen's free memory below 4 GiB (`pcipass.sim.xen.memory`)."""
+        xen = self._load().get("xen")  # a read: nothing to save
+        if xen is None:
+            raise CommandFailed("xc_availheap: no Xen on this simulated host",
+                                "use a Xen profile (`pcipass sim init DIR --profile xen-lab`)")
+        return memory.free_below_4gib(xen)
 
     def vf_states(self, pf_ifname: str) -> list[VfState] | None:
         data = self._load()  # a read: nothing to save

@@ -35,7 +35,7 @@ def test_a_tree_under_root_runs_nothing_and_says_why(xen: SimHost) -> None:
     assert r.code == 0, r.err
     rows = {c["check"]: c for c in r.json()["checks"]}
     assert r.json()["host"] == "xen"
-    for check in ("toolstack", "xen-iommu", "io-virtualisation", "dom0-mem"):
+    for check in ("toolstack", "xen-iommu", "io-virtualisation", "dom0-mem", "xen-low-memory"):
         assert rows[check]["status"] == "unknown"
         assert "only on the host itself" in rows[check]["evidence"]
     assert rows["pciback"]["status"] == "warn"  # read from the tree's modules.dep
@@ -58,7 +58,8 @@ def test_log_file_and_stdin(xen: SimHost, tmp_path: Path,
     r = pcipass("doctor", "--log", str(log), host=xen)
     assert r.code == 0, r.err
     assert r.out.splitlines()[0] == "line 2: pcifront pci-0: Could not setup SWIOTLB!"
-    assert "xen-free-memory: pass — free_memory: 2012 MiB" in r.out
+    assert "xen-low-memory: pass — xc_availheap (XEN_SYSCTL_availheap, 32 address bits): " \
+        "1951.0 MiB (499456 pages of 4 KiB) free below 4 GiB" in r.out
     monkeypatch.setattr("sys.stdin", io.StringIO("Looks like pciback driver is not loaded\n"))
     doc = pcipass("doctor", "--json", "--log", "-", host=xen).json()
     assert [(m["signature"], m["confirmed"][0]["status"]) for m in doc["matches"]] == \

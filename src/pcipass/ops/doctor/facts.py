@@ -42,6 +42,17 @@ class Output:
 
 
 @dataclass(frozen=True)
+class Amount:
+    """A quantity read from the host, or None with the reason it is not known."""
+
+    value: int | None
+    why: str = ""
+    fix: str = ""
+    refused: bool = False
+    """True when the host cannot be asked at all (another host's tree)."""
+
+
+@dataclass(frozen=True)
 class DoctorFacts:
     """What `doctor` read from one host."""
 
@@ -54,6 +65,8 @@ class DoctorFacts:
     xl_info: Output = Output(None)
     xl_dmesg: Output = Output(None)
     xenstored: Output = Output(None)
+    xen_free_below_4gib: Amount = Amount(None)
+    """Bytes Xen has free below 4 GiB (`Host.xen_free_below_4gib`)."""
     cmdline: str | None = None
     class_iommu: tuple[str, ...] = ()
     iommu_groups: int = 0
@@ -173,6 +186,16 @@ def _xenstored(host: Host) -> Output:
         None, "`xenstore-read /local/domain/0/name` did not answer")
 
 
+def _free_below_4gib(host: Host) -> Amount:
+    try:
+        return Amount(host.xen_free_below_4gib())
+    except NotThisMachine:
+        return Amount(None, "Xen's heap (xc_availheap) can be asked only on the host itself",
+                      refused=True)
+    except CommandFailed as exc:
+        return Amount(None, exc.what, exc.fix)
+
+
 def gather(host: Host, model: HostModel, devices: tuple[Device, ...] = ()) -> DoctorFacts:
     """Read every fact the checks need from `host` (`model`: its discovered devices)."""
     kind, caps = host_kind(host)
@@ -192,6 +215,7 @@ def gather(host: Host, model: HostModel, devices: tuple[Device, ...] = ()) -> Do
         xl_info=_run(host, ["xl", "info"]) if xen else Output(None),
         xl_dmesg=_run(host, ["xl", "dmesg"]) if xen else Output(None),
         xenstored=_xenstored(host) if xen else Output(None),
+        xen_free_below_4gib=_free_below_4gib(host) if xen else Amount(None),
         cmdline=host.try_read_text(paths.CMDLINE),
         class_iommu=tuple(host.listdir(paths.CLASS_IOMMU)),
         iommu_groups=len(host.listdir(paths.IOMMU_GROUPS)),

@@ -200,13 +200,55 @@ def xen_free_memory(f: DoctorFacts) -> Verdict:
     if not free.isdigit():
         return unknown(f"`xl info` free_memory is {free!r}, not a number of MiB")
     if int(free) >= SWIOTLB_MIB:
-        return passed(f"free_memory: {free} MiB (xl does not say how much is below 4 GiB)")
+        return passed(f"free_memory: {free} MiB (above and below 4 GiB: see xen-low-memory)")
     return warned(f"free_memory: {free} MiB, less than the {SWIOTLB_MIB} MiB bounce buffer "
                   "(swiotlb) a PV guest with a PCI device exchanges for memory below 4 GiB: "
                   "its pcifront fails with \"Could not setup SWIOTLB!\"",
                   "free Xen memory before starting the guest (destroy or shrink a domain: "
                   "`xl mem-set`); set dom0_mem=<size>,max:<size> in GRUB_CMDLINE_XEN so "
                   "dom0 leaves memory free; or give the guest extra=\"swiotlb=8192\" (16 MiB)")
+
+
+#: The bounce buffer Linux 6.1's pcifront sets up in a PV guest (MiB):
+#: `pcifront_connect_and_init_dma` → `pci_xen_swiotlb_init_late` →
+#: `swiotlb_init_late(swiotlb_size_or_default(), GFP_KERNEL, xen_swiotlb_fixup)`
+#: (kernel/dma/swiotlb.c): the guest's `__get_free_pages` gives at most
+#: order MAX_ORDER-1 (4 MiB), and `xen_swiotlb_fixup` exchanges it 256 KiB at a time
+#: (`xen_create_contiguous_region`, XENMEM_exchange with up to MAX_DMA_BITS = 32 address bits).
+SWIOTLB_LATE_MIB = 4
+#: When the exchange fails, swiotlb_init_late halves the buffer and retries; 2 MiB is the
+#: last size it tries (its loop needs more than IO_TLB_MIN_SLABS, 1 MiB), then pcifront says
+#: "Could not setup SWIOTLB!".
+SWIOTLB_MIN_MIB = 2
+#: (Linux 6.1.192 source, Debian's linux-source-6.1; the lab's guest runs 6.1.0-50. The lab
+#: starved of memory below 4 GiB: labs/evidence/swiotlb/README.md, low-memory.txt.)
+MIB, PAGE = 1 << 20, 4096
+LOW_FIX = ("free memory below 4 GiB before starting the guest: set dom0_mem=<size>,max:<size> "
+           "in GRUB_CMDLINE_XEN (dom0 otherwise takes the memory below 4 GiB), destroy or "
+           "shrink a domain (`xl mem-set`; Xen hands out its highest free pages first, so "
+           "what dom0 gives back may lie above 4 GiB), start PCI guests soon after boot; or use "
+           "an HVM/PVH guest, which needs no bounce buffer from Xen")
+
+
+def xen_low_memory(f: DoctorFacts) -> Verdict:
+    low = f.xen_free_below_4gib
+    if low.value is None:
+        return unknown(low.why, low.fix)
+    mib = low.value / MIB
+    said = (f"xc_availheap (XEN_SYSCTL_availheap, 32 address bits): {mib:.1f} MiB "
+            f"({low.value // PAGE} pages of 4 KiB) free below 4 GiB")
+    if mib < SWIOTLB_MIN_MIB:
+        return failed(f"{said}, less than the {SWIOTLB_MIN_MIB} MiB at least that a PV guest "
+                      "with a PCI device exchanges for its bounce buffer (swiotlb): its "
+                      "pcifront fails with \"Could not setup SWIOTLB!\"", LOW_FIX)
+    if mib < SWIOTLB_MIB:
+        fits = (f"a {SWIOTLB_LATE_MIB} MiB one as Linux 6.1's pcifront sets up"
+                if mib >= SWIOTLB_LATE_MIB else f"only a {SWIOTLB_MIN_MIB} MiB one")
+        return warned(f"{said}: room for {fits}, not for the {SWIOTLB_MIB} MiB a PV guest "
+                      "sets up at boot (with more than 4 GiB of memory, or iommu=soft); "
+                      "each guest needs its own, in 256 KiB extents", LOW_FIX)
+    return passed(f"{said} (in total: Xen does not say whether it lies in the 256 KiB "
+                  "extents a bounce buffer is exchanged for)")
 
 
 HIDE_WORDS = ("xen-pciback.hide=", "xen_pciback.hide=", "pciback.hide=")

@@ -65,6 +65,11 @@ CHECKS: tuple[Check, ...] = (
     Check("xen-free-memory", "xen", "`xl info` free_memory",
           "pass: at least 64 MiB free (a PV guest's swiotlb); warn: less",
           host=h.xen_free_memory),
+    Check("xen-low-memory", "xen", "libxenctrl xc_availheap(max_width=32): Xen's free memory "
+          "below 4 GiB (XEN_SYSCTL_availheap; labs/evidence/swiotlb/low-memory.txt)",
+          "fail: less than 2 MiB (the smallest bounce buffer Linux 6.1 exchanges); warn: less "
+          "than 64 MiB (a boot-time swiotlb); pass otherwise; unknown: Xen cannot be asked "
+          "(not root, no libxenctrl, --root)", host=h.xen_low_memory),
     Check("grub-hide", "xen", "/etc/default/grub, /etc/default/grub.d/*.cfg",
           "warn: xen-pciback.hide in GRUB_CMDLINE_XEN[_DEFAULT] (the hypervisor's line) or "
           "replaced by GRUB_CMDLINE_LINUX_XEN_REPLACE; unknown: no GRUB defaults",

@@ -10,6 +10,7 @@ import os
 from typing import Any
 
 from pcipass.sim.output import Output
+from pcipass.sim.xen import memory
 
 XsNode = dict[str, Any]
 
@@ -25,6 +26,7 @@ def new_xen_state(iommu: str, nr_cpus: int = 2, memory_mb: int = 3071) -> dict[s
         "iommu_vendor": iommu,
         "nr_cpus": nr_cpus,
         "memory_mb": memory_mb,
+        **memory.after_boot(memory_mb),
     }
     xs = Xenstore(xen)
     xs.write("/local/domain/0/name", "Domain-0")

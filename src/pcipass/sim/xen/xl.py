@@ -13,7 +13,7 @@ from pcipass.sim.boot_log import XEN_COMMANDLINE, xen_console
 from pcipass.sim.kernel import SimKernel
 from pcipass.sim.kernel.state import RELEASE
 from pcipass.sim.output import Output
-from pcipass.sim.xen import assignable, domains
+from pcipass.sim.xen import assignable, domains, memory
 from pcipass.sim.xen.context import XlContext
 
 
@@ -31,7 +31,7 @@ def info(ctx: XlContext, args: list[str]) -> None:
         ("nr_nodes", "1"),
         ("virt_caps", caps),
         ("total_memory", str(mem)),
-        ("free_memory", str(mem - 1059)),
+        ("free_memory", str(memory.free_mb(ctx.xen))),
         ("xen_major", "4"),
         ("xen_minor", "17"),
         ("xen_extra", ".7"),
