@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 
 import pytest
 from lab_layout import E1000E, dev
@@ -17,6 +18,7 @@ from waits import driver_of
 
 from helpers.cli import pcipass, where
 from pcipass.host.base import Host
+from pcipass.ops.persist_store import load
 
 pytestmark = pytest.mark.targets("sim", "kernel-lab")
 ADD = ("assignable", "add", "--backend", "vfio", E1000E)
@@ -64,9 +66,11 @@ def back_to_e1000e(host: Host) -> None:
     assert driver_of(host, E1000E) == "e1000e"
 
 
-def sweep(host: Host, args: tuple[str, ...], finished: str, prepare: bool) -> None:
+def sweep(host: Host, args: tuple[str, ...], finished: str,
+          again: Callable[[Host, str], None]) -> None:
     """Kill before each step (the plan is re-planned each time: the first add also loads
-    vfio-pci), then after the last one; recover; check; start again."""
+    vfio-pci), then after the last one; recover; check; `again` checks the rest and sets
+    the host up for the next kill."""
     k, total = 1, step_count(host, args)
     while k <= total + 1:
         when, at = ("before", k) if k <= total else ("after", total)
@@ -74,20 +78,39 @@ def sweep(host: Host, args: tuple[str, ...], finished: str, prepare: bool) -> No
         code, _, err = pcipass("recover", host=host)
         assert code == 0, err
         assert assert_consistent(host) == finished, (when, k)
-        back_to_e1000e(host)
-        if prepare:
-            assert pcipass(*ADD, host=host)[0] == 0
+        again(host, f"{when}:{k}")
         k, total = k + 1, step_count(host, args)
 
 
+def declared(host: Host) -> list[str]:
+    """The devices host.toml declares assignable (a half-written file fails to parse)."""
+    return [a.bdf for a in load(host).assignable]
+
+
 def test_sweep_add(host: Host) -> None:
-    sweep(host, ADD, finished="vfio-pci", prepare=False)
+    sweep(host, ADD, "vfio-pci", lambda h, _: back_to_e1000e(h))
 
 
 def test_sweep_remove_rebind(host: Host) -> None:
+    def again(h: Host, _: str) -> None:
+        back_to_e1000e(h)
+        assert pcipass(*ADD, host=h)[0] == 0
+
     assert pcipass(*ADD, host=host)[0] == 0
-    sweep(host, REMOVE, finished="e1000e", prepare=True)
+    sweep(host, REMOVE, "e1000e", again)
     back_to_e1000e(host)
+
+
+def test_sweep_add_persist(host: Host) -> None:
+    """`--persist`: the device's change and the host.toml edit are one plan, so recovery
+    finishes both; the file is whole after every kill."""
+    def again(h: Host, kill: str) -> None:
+        assert declared(h) == [E1000E], kill
+        code, _, err = pcipass(*REMOVE, "--persist", host=h)
+        assert code == 0, err
+        assert declared(h) == [] and driver_of(h, E1000E) == "e1000e"
+
+    sweep(host, (*ADD, "--persist"), "vfio-pci", again)
 
 
 def test_rollback_after_kill(host: Host) -> None:
