@@ -112,7 +112,7 @@ def _assignable_items(facts, spec, counts):
     count the wanted state declares per PF address."""
     backend = _backend(facts, spec)
     extra = {"name": spec.get("name"), "claim_at_boot": bool(spec.get("claim_at_boot"))}
-    if spec.get("device"):
+    if spec.get("device") is not None:
         dev = resolve(facts.model, spec["device"], SHOW)
         _check_id(dev, spec.get("id"), "device")
         return [AssignableItem(str(dev.bdf), _ids(dev), backend, **extra)], []
