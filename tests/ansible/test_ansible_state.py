@@ -112,6 +112,8 @@ def test_another_card_at_the_address_fails_with_nothing_changed(sim: SimHost,
     ({"vfs": [{"pf": PF, "count": 64}]}, f"64 VFs is not possible on {PF}"),
     ({"vfs": [{"pf": "0000:03:00.0", "count": 2}]}, "0000:03:00.0 is not an SR-IOV PF"),
     ({"assignable": [{"device": ""}]}, "no PCI device has a network interface named ''"),
+    ({"vfs": [{"pf": PF, "count": 2, "settings": [{"index": -1, "vlan": 5}]}]},
+     f"VF -1 is not a VF index of {PF}"),
 ])
 def test_bad_input_fails_with_one_line_and_nothing_written(
         sim: SimHost, run_module: RunModule, args: dict[str, Any], message: str) -> None:

@@ -135,6 +135,9 @@ def with_vf_settings(facts: HostFacts, declared: Declared, text: str, index: int
     if item is None:
         raise InputError(f"{pf.bdf} has no declared VF count, which its VFs' settings need",
                          f"declare it first: `pcipass state set-vfs {pf.bdf} N`")
+    if index < 0:
+        raise InputError(f"VF {index} is not a VF index of {pf.bdf}",
+                         "VF indexes start at 0")
     if index >= item.count:
         raise InputError(f"VF {index} is not below the declared count {item.count} of "
                          f"{pf.bdf}", f"`pcipass state set-vfs {pf.bdf} {index + 1}` first")
