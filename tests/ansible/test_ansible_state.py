@@ -114,6 +114,17 @@ def test_another_card_at_the_address_fails_with_nothing_changed(sim: SimHost,
     ({"assignable": [{"device": ""}]}, "no PCI device has a network interface named ''"),
     ({"vfs": [{"pf": PF, "count": 2, "settings": [{"index": -1, "vlan": 5}]}]},
      f"VF -1 is not a VF index of {PF}"),
+    ({"vfs": [{"pf": PF, "count": 2}, {"pf": "enp5s0f0", "count": 4}]},
+     f"vfs names {PF} twice"),
+    ({"vfs": [{"pf": PF, "count": 2, "settings": [{"index": 0, "mac": "02:00:00:00:00:01"},
+                                                  {"index": 0, "vlan": 5}]}]},
+     f"settings of {PF} name VF 0 twice"),
+    ({"assignable": [{"device": "0000:01:00.0", "backend": "xen"},
+                     {"device": "01:00.0", "backend": "vfio"}]},
+     "assignable names 0000:01:00.0 twice"),
+    ({"vfs": [{"pf": PF, "count": 2}], "assignable": [{"pf": PF, "vfs": "0-1"},
+                                                      {"pf": PF, "vfs": "1"}]},
+     "assignable names 0000:05:10.2 twice"),
 ])
 def test_bad_input_fails_with_one_line_and_nothing_written(
         sim: SimHost, run_module: RunModule, args: dict[str, Any], message: str) -> None:

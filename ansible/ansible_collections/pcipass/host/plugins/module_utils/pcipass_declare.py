@@ -169,20 +169,34 @@ def with_assignable(declared, item):
     return Declared(_put(declared.assignable, item, "bdf"), declared.vfs)
 
 
+def _once(seen, key, what):
+    """Refuse `key` named a second time in one task (else the last one would silently win)."""
+    if key in seen:
+        raise InputError(f"{what} twice in this task", "give each once: one entry per "
+                         "device (an address and its interface name are the same device)")
+    seen.add(key)
+
+
 def wanted_state(facts, current, params):
     """The declared state the task asks for (its items take the place of the entries of the
     same address; with `purge`, only the task's items stay) and the pending VFs."""
     wanted = Declared() if params.get("purge") else current
+    pfs, devices = set(), set()
     for spec in params.get("vfs") or []:
         item = _vfs_item(facts, spec)
+        _once(pfs, item.pf, f"vfs names {item.pf}")
         wanted = wanted.with_vfs(item)  # in its place; the VFs' settings kept unless given
+        indexes = set()
         for vf in spec.get("settings") or []:
+            _once(indexes, vf["index"], f"the settings of {item.pf} name VF {vf['index']}")
             wanted = with_vf_settings(facts, wanted, item.pf, vf["index"], setting_texts(vf),
                                       clear=True)
     counts = {v.pf: v.count for v in wanted.vfs}
     pending = []
     for spec in params.get("assignable") or []:
         items, waiting = _assignable_items(facts, spec, counts)
+        for bdf in [i.bdf for i in items] + [p.bdf for p in waiting]:
+            _once(devices, bdf, f"assignable names {bdf}")
         for item in items:
             wanted = with_assignable(wanted, item)
         pending += waiting

@@ -44,6 +44,8 @@ options:
     description:
       - Devices to keep assignable. Each entry replaces the declaration of the same address.
       - Give either C(assignable[].device), or C(assignable[].pf) with C(assignable[].vfs).
+      - A device named twice (also as a VF of C(assignable[].pf)) fails the task with
+        nothing changed.
     type: list
     elements: dict
     default: []
@@ -89,6 +91,8 @@ options:
   vfs:
     description:
       - VF counts per SR-IOV PF. Each entry replaces the declaration of the same PF.
+      - A PF named twice (by address or interface), or a VF index twice in one
+        C(vfs[].settings), fails the task with nothing changed.
     type: list
     elements: dict
     default: []
