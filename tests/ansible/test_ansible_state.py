@@ -55,6 +55,22 @@ def test_check_mode_returns_the_plan_and_touches_nothing(sim: SimHost,
     assert "(VF 3 of 0000:05:00.0): declared once the VF exists" in steps_diff["prepared"]
 
 
+def test_diff_before_is_the_file_as_it_is(sim: SimHost, run_module: RunModule) -> None:
+    absent = run_module(state, example(sim, apply=False), check=True, diff=True)
+    assert absent["diff"][0]["before"] == ""  # no host.toml yet: created, as --dry-run says
+    run_module(state, example(sim, apply=False))
+    text = sim.try_read_text(STATE_FILE)
+    assert text is not None
+    edited = text.replace("count = 7", "count = 7  # ask Bob first")
+    sim.write_state_file(STATE_FILE, edited)
+    other = run_module(state, {"sim": str(sim.directory), "apply": False,
+                               "vfs": [{"pf": OTHER_PF, "count": 2}]}, check=True, diff=True)
+    assert other["diff"][0]["before"] == edited  # the comment the write drops is shown going
+    assert "ask Bob" not in other["diff"][0]["after"]
+    same = run_module(state, example(sim, apply=False), check=True, diff=True)
+    assert same["changed"] is False and same["diff"][0]["after"] == edited  # not rewritten
+
+
 def test_apply_converges_and_a_second_run_is_ok(sim: SimHost, run_module: RunModule) -> None:
     first = run_module(state, example(sim))
     assert first["changed"] is True and first["converged"] is True

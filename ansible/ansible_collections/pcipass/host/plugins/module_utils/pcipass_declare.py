@@ -276,11 +276,13 @@ class Result:
     applied: list = field(default_factory=list)
     files: list = field(default_factory=list)
     final: object = None
+    text: str = ""  # the state file as it was ("" when absent)
+    written: bool = False  # the task (re)writes it
 
     def diff(self):
         return [
-            {"before_header": DIFF_HEADER, "after_header": DIFF_HEADER,
-             "before": render(self.before), "after": render(self.after)},
+            {"before_header": DIFF_HEADER, "after_header": DIFF_HEADER, "before": self.text,
+             "after": render(self.after) if self.written else self.text},
             {"prepared": "\n".join(self.planned.lines()) + "\n"},
         ]
 
@@ -310,7 +312,8 @@ def converge(host, params, check_mode, warn):
     text_changed = render(wanted) != render(before)
     applying = params.get("apply", True)
     changed = text_changed or (applying and not planned.converged)
-    result = Result(before, wanted, planned, changed)
+    result = Result(before, wanted, planned, changed, text=host.try_read_text(STATE_FILE) or "",
+                    written=text_changed)
     if check_mode or not changed:
         return result
     declaring = _Declaring(host, params, warn)
