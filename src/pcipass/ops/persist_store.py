@@ -36,6 +36,7 @@ from pcipass.model.resolve import SHOW, resolve
 from pcipass.ops.assign import HostFacts, choose_backend
 from pcipass.ops.persist import live_ids
 from pcipass.ops.sriov import sriov_pf
+from pcipass.ops.sriov_module import vf_count_param
 from pcipass.ops.vf import parse_values, refuse_known
 from pcipass.run.executor import Fault
 from pcipass.run.plan import Plan, Step, file_step
@@ -99,12 +100,15 @@ def assignable_item(facts: HostFacts, text: str, backend: str = "auto",
 def vfs_item(facts: HostFacts, text: str, count: int, autoprobe: bool | None = None,
              method: str = METHODS[0], reload_others: bool = False) -> VfsItem:
     """The declaration of `count` VFs (0: none) on the PF `text` names, created by `method`
-    (`reload_others`: as `sriov enable --reload-other-devices`)."""
+    (`reload_others`: as `sriov enable --reload-other-devices`; a driver without a VF count
+    parameter, or too many VFs for it, refused as there)."""
     pf = sriov_pf(facts.model, text)
     total = pf.sriov.total_vfs if pf.sriov else None
     if count < 0 or (total is not None and count > total):
         raise InputError(f"{count} VFs is not possible on {pf.bdf} (sriov_totalvfs {total})",
                          f"use 0-{total}")
+    if method == "module" and count and pf.driver:
+        vf_count_param(pf.driver, count)  # refused now as `sriov enable --method module` is
     return VfsItem(str(pf.bdf), _ids(pf), count, autoprobe, method=method,
                    reload_others=reload_others)
 
