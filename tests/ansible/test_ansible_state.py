@@ -176,6 +176,20 @@ def test_pcipass_missing_or_too_old(sim: SimHost, run_module: RunModule,
     assert "it has no pcipass.xlcfg_edit.fleet" in unnamed["msg"]
 
 
+def test_pcipass_without_a_library_it_needs(sim: SimHost, run_module: RunModule,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """pcipass importable (PYTHONPATH, pip --no-deps) but click missing for the interpreter
+    Ansible picked: one line naming what is missing, not a module traceback."""
+    import sys  # noqa: PLC0415
+
+    monkeypatch.delitem(sys.modules, "pcipass.cli.context")
+    monkeypatch.setitem(sys.modules, "click", None)
+    result = run_module(state, example(sim))
+    assert result["msg"].startswith("pcipass 0.1.0 at ")
+    assert "cannot be used: it needs the Python library click" in result["msg"]
+    assert sys.executable in result["msg"] and "\n" not in result["msg"]
+
+
 def test_version_parts() -> None:
     assert common._version("0.1.0") == (0, 1, 0)
     assert common._version("1.2rc3") == (1, 2)
