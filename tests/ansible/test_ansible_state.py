@@ -206,6 +206,20 @@ def test_apply_false_declares_only(sim: SimHost, run_module: RunModule) -> None:
     assert again["changed"] is False
 
 
+def test_the_vf_count_s_method_is_declared(sim: SimHost, run_module: RunModule) -> None:
+    task = {"sim": str(sim.directory), "apply": False,
+            "vfs": [{"pf": PF, "count": 2, "method": "module", "reload_other_devices": True}]}
+    declared = run_module(state, task)["declared"]["vfs"]
+    assert [(v["method"], v["reload_other_devices"]) for v in declared] == [("module", True)]
+    assert pcipass("state", "show", "--json", host=sim).json()["vfs"][0]["method"] == "module"
+    assert run_module(state, task)["changed"] is False
+    text = sim.try_read_text(STATE_FILE)
+    alone = run_module(state, {**task, "vfs": [{"pf": PF, "count": 2,
+                                                "reload_other_devices": True}]})
+    assert alone["msg"].startswith("reload_other_devices applies to method: module only")
+    assert sim.try_read_text(STATE_FILE) == text
+
+
 def test_entries_keep_their_place_and_purge_drops_the_rest(sim: SimHost,
                                                            run_module: RunModule) -> None:
     other = "0000:05:00.1"

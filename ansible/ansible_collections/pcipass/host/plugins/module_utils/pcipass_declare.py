@@ -32,7 +32,6 @@ if PCIPASS_IMPORT_ERROR is None:
         STATE_FILE,
         AssignableItem,
         Declared,
-        VfsItem,
         render,
         to_json,
     )
@@ -41,7 +40,7 @@ if PCIPASS_IMPORT_ERROR is None:
     from pcipass.ops.assign import choose_backend
     from pcipass.ops.persist import BLOCKING, PHASES, phase_plan, preview
     from pcipass.ops.persist_apply import FORGET_FIX, apply, boot_facts, vf_links
-    from pcipass.ops.persist_store import edit, load, with_vf_settings
+    from pcipass.ops.persist_store import edit, load, vfs_item, with_vf_settings
     from pcipass.ops.sriov import sriov_pf, vf_addresses, vf_indexes
     from pcipass.run.plan import Plan, file_step
     from pcipass.run.session import execute
@@ -95,11 +94,12 @@ def _ids(dev):
 def _vfs_item(facts, spec):
     pf = sriov_pf(facts.model, spec["pf"])
     _check_id(pf, spec.get("id"), "PF")
-    total = pf.sriov.total_vfs
-    if spec["count"] < 0 or (total is not None and spec["count"] > total):
-        raise InputError(f"{spec['count']} VFs is not possible on {pf.bdf} "
-                         f"(sriov_totalvfs {total})", f"use 0-{total}")
-    return VfsItem(str(pf.bdf), _ids(pf), spec["count"], spec.get("autoprobe"))
+    method, reload_others = spec.get("method") or "sysfs", bool(spec.get("reload_other_devices"))
+    if reload_others and method != "module":
+        raise InputError("reload_other_devices applies to method: module only",
+                         "set method: module, or leave out reload_other_devices")
+    return vfs_item(facts, str(pf.bdf), spec["count"], spec.get("autoprobe"), method,
+                    reload_others)
 
 
 def _backend(facts, spec):
