@@ -33,7 +33,7 @@ from pcipass.model.declared import (
 )
 from pcipass.model.device import Device
 from pcipass.model.resolve import SHOW, resolve
-from pcipass.ops.assign import HostFacts, choose_backend
+from pcipass.ops.assign import HostFacts, check_name, choose_backend
 from pcipass.ops.persist import live_ids
 from pcipass.ops.sriov import sriov_pf
 from pcipass.ops.sriov_module import vf_count_param
@@ -93,6 +93,8 @@ def assignable_item(facts: HostFacts, text: str, backend: str = "auto",
     """The declaration of the device `text` names (BDF or interface) as assignable on
     `backend` (auto: xen in a dom0, else vfio), keyed by its IDs now."""
     dev = resolve(facts.model, text, SHOW)
+    if name is not None:
+        check_name(facts, name, [str(dev.bdf)])  # refused now as `assignable add -n` is
     chosen = choose_backend(backend, facts) if backend not in BACKENDS else backend
     return AssignableItem(str(dev.bdf), _ids(dev), chosen, name, claim_at_boot)
 

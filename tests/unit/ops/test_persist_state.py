@@ -193,6 +193,9 @@ def test_show_and_forget(sim: SimHost, cli: Cli) -> None:
     (("state", "set-vfs", PF, "x"), "'x' is not a valid integer"),
     (("state", "add-assignable", "0000:09:00.0"), "no PCI device 0000:09:00.0"),
     (("state", "add-assignable", NIC, "--backend", "kvm"), "'kvm' is not one of"),
+    (("state", "add-assignable", NIC, "--name", "05:00.1"),
+     "bad device name '05:00.1': it reads as a PCI address"),  # as `assignable add -n` says
+    (("state", "add-assignable", NIC, "--name", "a b"), "bad device name 'a b'"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(sim: SimHost, cli: Cli, args: tuple[str, ...],
                                                   said: str) -> None:
