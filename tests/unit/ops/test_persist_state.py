@@ -233,3 +233,16 @@ def test_docs_list_every_key_of_state_show_and_plan(sim: SimHost, cli: Cli) -> N
     assert documented(0) == set(shown["assignable"][0])
     assert documented(1) == set(shown["vfs"][0])
     assert documented(2) == set(cli("plan", "--json", host=sim).json())
+
+
+def test_a_guard_apply_meets_names_a_fix_apply_has(sim: SimHost, cli: Cli) -> None:
+    assert cli("sriov", "enable", PF, "--vfs", "2", host=sim).code == 0
+    assert cli("state", "add-assignable", PF, "--backend", "vfio", host=sim).code == 0
+    r = cli("apply", host=sim)
+    assert r.code == 1
+    assert r.err.startswith(f"pcipass: error: refusing to take {PF}: it is an SR-IOV PF")
+    assert "pass --force-vfs" not in r.err  # apply has no such flag
+    assert r.err.endswith(" — the declared state never overrides a guard (--force-vfs is for "
+                          f"`pcipass assignable add` by hand): leave {PF} out of it (`pcipass "
+                          f"state forget {PF}`)\n")
+    assert driver(sim, PF) == "igb"
