@@ -65,9 +65,13 @@ def _results(doc: dict[str, Any], task: str) -> dict[str, Any]:
 
 
 def _guard_line(sim: SimHost) -> str:
+    """`assignable add`'s refusal, with the fix `apply` gives (it takes no override flag)."""
     cli = pcipass("assignable", "add", ROOT_DISK, "--backend", "xen", "--dry-run", host=sim)
     assert cli.code == 1
-    return cli.err.removeprefix("pcipass: error: ").removesuffix("\n")
+    what = cli.err.removeprefix("pcipass: error: ").partition(" — ")[0]
+    return (f"{what} — the declared state never overrides a guard (--force-storage is for "
+            f"`pcipass assignable add` by hand): leave {ROOT_DISK} out of it (`pcipass state "
+            f"forget {ROOT_DISK}`)")
 
 
 def _assert_guarded(doc: dict[str, Any], fleet: dict[str, Any]) -> None:

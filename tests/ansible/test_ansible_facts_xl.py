@@ -5,7 +5,10 @@ other byte, and write nothing in check mode."""
 from __future__ import annotations
 
 import importlib
+import re
 from pathlib import Path
+
+import yaml
 
 from conftest import RunModule
 from helpers.cli import pcipass
@@ -42,6 +45,18 @@ def test_facts_are_the_cli_documents(sim: SimHost, run_module: RunModule) -> Non
                                           "warn" if "warn" in statuses else "pass")
     assert found["host"]["kind"] == "xen" and found["host"]["dom0"] is True
     assert found["assignable"] == [] and found["declared"] == {"assignable": [], "vfs": []}
+
+
+def test_every_returned_key_is_documented(sim: SimHost, run_module: RunModule) -> None:
+    assert pcipass("sriov", "enable", "0000:05:00.0", "--vfs", "2", host=sim).code == 0
+    found = run_module(facts, {"sim": str(sim.directory)})["ansible_facts"]["pcipass"]
+    documented = yaml.safe_load(facts.RETURN)["ansible_facts"]["contains"]["pcipass"]["contains"]
+    assert set(found) == set(documented)
+    for key, value in (("host", found["host"]), ("devices", found["devices"][0]),
+                       ("sriov", found["sriov"][0]), ("sriov", found["sriov"][0]["vfs"][0]),
+                       ("doctor", found["doctor"])):
+        named = set(re.findall(r"[a-z_0-9]+", str(documented[key]["description"])))
+        assert set(value) <= named, (key, set(value) - named)
 
 
 def test_facts_without_doctor(sim: SimHost, run_module: RunModule) -> None:

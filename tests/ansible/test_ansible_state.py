@@ -55,6 +55,22 @@ def test_check_mode_returns_the_plan_and_touches_nothing(sim: SimHost,
     assert "(VF 3 of 0000:05:00.0): declared once the VF exists" in steps_diff["prepared"]
 
 
+def test_diff_before_is_the_file_as_it_is(sim: SimHost, run_module: RunModule) -> None:
+    absent = run_module(state, example(sim, apply=False), check=True, diff=True)
+    assert absent["diff"][0]["before"] == ""  # no host.toml yet: created, as --dry-run says
+    run_module(state, example(sim, apply=False))
+    text = sim.try_read_text(STATE_FILE)
+    assert text is not None
+    edited = text.replace("count = 7", "count = 7  # ask Bob first")
+    sim.write_state_file(STATE_FILE, edited)
+    other = run_module(state, {"sim": str(sim.directory), "apply": False,
+                               "vfs": [{"pf": OTHER_PF, "count": 2}]}, check=True, diff=True)
+    assert other["diff"][0]["before"] == edited  # the comment the write drops is shown going
+    assert "ask Bob" not in other["diff"][0]["after"]
+    same = run_module(state, example(sim, apply=False), check=True, diff=True)
+    assert same["changed"] is False and same["diff"][0]["after"] == edited  # not rewritten
+
+
 def test_apply_converges_and_a_second_run_is_ok(sim: SimHost, run_module: RunModule) -> None:
     first = run_module(state, example(sim))
     assert first["changed"] is True and first["converged"] is True
@@ -73,15 +89,15 @@ def test_apply_converges_and_a_second_run_is_ok(sim: SimHost, run_module: RunMod
 
 def test_a_guard_fails_the_task_with_pcipass_s_line_before_anything_is_written(
         sim: SimHost, run_module: RunModule) -> None:
-    cli = pcipass("assignable", "add", ROOT_DISK, "--backend", "xen", "--dry-run", host=sim)
-    assert cli.code == 1
     before = tree_digest(sim.directory)
     result = run_module(state, example(sim, assignable=[{"device": ROOT_DISK,
                                                          "backend": "xen"}]))
-    assert f"pcipass: error: {result['msg']}\n" == cli.err
     assert "holds the root filesystem" in result["msg"]
     assert result["pcipass_error"] == "operation"
     assert tree_digest(sim.directory) == before
+    assert pcipass("state", "add-assignable", ROOT_DISK, "--backend", "xen", host=sim).code == 0
+    cli = pcipass("apply", host=sim)  # the same declaration, applied by the CLI
+    assert cli.code == 1 and f"pcipass: error: {result['msg']}\n" == cli.err
 
 
 def test_another_card_at_the_address_fails_with_nothing_changed(sim: SimHost,
@@ -111,6 +127,20 @@ def test_another_card_at_the_address_fails_with_nothing_changed(sim: SimHost,
      f"VF 2 of {PF} is past the 2 VFs the host will have"),
     ({"vfs": [{"pf": PF, "count": 64}]}, f"64 VFs is not possible on {PF}"),
     ({"vfs": [{"pf": "0000:03:00.0", "count": 2}]}, "0000:03:00.0 is not an SR-IOV PF"),
+    ({"assignable": [{"device": ""}]}, "no PCI device has a network interface named ''"),
+    ({"vfs": [{"pf": PF, "count": 2, "settings": [{"index": -1, "vlan": 5}]}]},
+     f"VF -1 is not a VF index of {PF}"),
+    ({"vfs": [{"pf": PF, "count": 2}, {"pf": "enp5s0f0", "count": 4}]},
+     f"vfs names {PF} twice"),
+    ({"vfs": [{"pf": PF, "count": 2, "settings": [{"index": 0, "mac": "02:00:00:00:00:01"},
+                                                  {"index": 0, "vlan": 5}]}]},
+     f"settings of {PF} name VF 0 twice"),
+    ({"assignable": [{"device": "0000:01:00.0", "backend": "xen"},
+                     {"device": "01:00.0", "backend": "vfio"}]},
+     "assignable names 0000:01:00.0 twice"),
+    ({"vfs": [{"pf": PF, "count": 2}], "assignable": [{"pf": PF, "vfs": "0-1"},
+                                                      {"pf": PF, "vfs": "1"}]},
+     "assignable names 0000:05:10.2 twice"),
 ])
 def test_bad_input_fails_with_one_line_and_nothing_written(
         sim: SimHost, run_module: RunModule, args: dict[str, Any], message: str) -> None:
@@ -146,6 +176,20 @@ def test_pcipass_missing_or_too_old(sim: SimHost, run_module: RunModule,
     assert "it has no pcipass.xlcfg_edit.fleet" in unnamed["msg"]
 
 
+def test_pcipass_without_a_library_it_needs(sim: SimHost, run_module: RunModule,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """pcipass importable (PYTHONPATH, pip --no-deps) but click missing for the interpreter
+    Ansible picked: one line naming what is missing, not a module traceback."""
+    import sys  # noqa: PLC0415
+
+    monkeypatch.delitem(sys.modules, "pcipass.cli.context")
+    monkeypatch.setitem(sys.modules, "click", None)
+    result = run_module(state, example(sim))
+    assert result["msg"].startswith("pcipass 0.1.0 at ")
+    assert "cannot be used: it needs the Python library click" in result["msg"]
+    assert sys.executable in result["msg"] and "\n" not in result["msg"]
+
+
 def test_version_parts() -> None:
     assert common._version("0.1.0") == (0, 1, 0)
     assert common._version("1.2rc3") == (1, 2)
@@ -160,6 +204,20 @@ def test_apply_false_declares_only(sim: SimHost, run_module: RunModule) -> None:
     assert result["declared"]["assignable"] == []  # VFs that do not exist cannot be keyed
     again = run_module(state, example(sim, apply=False, assignable=[]))
     assert again["changed"] is False
+
+
+def test_the_vf_count_s_method_is_declared(sim: SimHost, run_module: RunModule) -> None:
+    task = {"sim": str(sim.directory), "apply": False,
+            "vfs": [{"pf": PF, "count": 2, "method": "module", "reload_other_devices": True}]}
+    declared = run_module(state, task)["declared"]["vfs"]
+    assert [(v["method"], v["reload_other_devices"]) for v in declared] == [("module", True)]
+    assert pcipass("state", "show", "--json", host=sim).json()["vfs"][0]["method"] == "module"
+    assert run_module(state, task)["changed"] is False
+    text = sim.try_read_text(STATE_FILE)
+    alone = run_module(state, {**task, "vfs": [{"pf": PF, "count": 2,
+                                                "reload_other_devices": True}]})
+    assert alone["msg"].startswith("reload_other_devices applies to method: module only")
+    assert sim.try_read_text(STATE_FILE) == text
 
 
 def test_entries_keep_their_place_and_purge_drops_the_rest(sim: SimHost,

@@ -183,7 +183,7 @@ def add_plan(facts: HostFacts, req: AddRequest) -> Plan:
     if not req.bdfs:
         raise InputError("no device given", "name one or more devices, e.g. 0000:05:00.0")
     if req.name is not None:
-        _check_name(facts, req.name, req.bdfs)
+        check_name(facts, req.name, req.bdfs)
     _check_backend(facts, req.backend)
     devices = [facts.device(b) for b in dict.fromkeys(req.bdfs)]
     for dev in devices:
@@ -244,7 +244,7 @@ def _check_backend(facts: HostFacts, backend: Backend) -> None:
         raise refusal
 
 
-def _check_name(facts: HostFacts, name: str, bdfs: Iterable[str]) -> None:
+def check_name(facts: HostFacts, name: str, bdfs: Iterable[str]) -> None:
     """xl's rule (1-64 printable characters, no blanks) plus what a `pci=[…]` entry can
     name: no `,` `=` `@` or quotes, not an address or slot, not an interface name."""
     targets = list(dict.fromkeys(bdfs))

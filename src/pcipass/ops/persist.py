@@ -25,6 +25,7 @@ from pcipass.model.declared import AssignableItem, Declared, Ids, VfSettings, Vf
 from pcipass.model.device import Device
 from pcipass.ops import vf as ops_vf
 from pcipass.ops.assign import STUB, AddRequest, Backend, HostFacts, add_plan
+from pcipass.ops.guards import Refused
 from pcipass.ops.sriov import EnableRequest, disable_plan, enable_plan, vf_addresses
 from pcipass.ops.sriov_module import module_plan
 from pcipass.run.plan import Plan, Step
@@ -259,12 +260,28 @@ def _add_plans(facts: HostFacts, items: list[AssignableItem]) -> list[Plan]:
     for backend in sorted({a.backend for a in items}):
         unnamed = tuple(a.bdf for a in items if a.backend == backend and a.name is None)
         if unnamed:
-            plans.append(add_plan(facts, AddRequest(bdfs=unnamed, backend=_backend(backend))))
+            plans.append(_declared_add(facts, AddRequest(bdfs=unnamed,
+                                                         backend=_backend(backend))))
     for a in items:
         if a.name is not None:
-            plans.append(add_plan(facts, AddRequest(bdfs=(a.bdf,), backend=_backend(a.backend),
-                                                    name=a.name)))
+            plans.append(_declared_add(facts, AddRequest(bdfs=(a.bdf,),
+                                                         backend=_backend(a.backend),
+                                                         name=a.name)))
     return plans
+
+
+def _declared_add(facts: HostFacts, request: AddRequest) -> Plan:
+    """`add_plan`; a guard's refusal says what fixes it here (apply takes no override flag)."""
+    try:
+        return add_plan(facts, request)
+    except Refused as exc:
+        flags = sorted({r.flag for r in exc.refusals if r.flag})
+        if flags:
+            bdf = next((r.bdf for r in exc.refusals if r.bdf in request.bdfs), request.bdfs[0])
+            exc.fix = (f"the declared state never overrides a guard ({', '.join(flags)} is for "
+                       f"`pcipass assignable add` by hand): leave {bdf} out of it (`pcipass "
+                       f"state forget {bdf}`)")
+        raise
 
 
 def _backend(name: str) -> Backend:

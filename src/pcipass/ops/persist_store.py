@@ -33,9 +33,10 @@ from pcipass.model.declared import (
 )
 from pcipass.model.device import Device
 from pcipass.model.resolve import SHOW, resolve
-from pcipass.ops.assign import HostFacts, choose_backend
+from pcipass.ops.assign import HostFacts, check_name, choose_backend
 from pcipass.ops.persist import live_ids
 from pcipass.ops.sriov import sriov_pf
+from pcipass.ops.sriov_module import vf_count_param
 from pcipass.ops.vf import parse_values, refuse_known
 from pcipass.run.executor import Fault
 from pcipass.run.plan import Plan, Step, file_step
@@ -92,6 +93,8 @@ def assignable_item(facts: HostFacts, text: str, backend: str = "auto",
     """The declaration of the device `text` names (BDF or interface) as assignable on
     `backend` (auto: xen in a dom0, else vfio), keyed by its IDs now."""
     dev = resolve(facts.model, text, SHOW)
+    if name is not None:
+        check_name(facts, name, [str(dev.bdf)])  # refused now as `assignable add -n` is
     chosen = choose_backend(backend, facts) if backend not in BACKENDS else backend
     return AssignableItem(str(dev.bdf), _ids(dev), chosen, name, claim_at_boot)
 
@@ -99,12 +102,15 @@ def assignable_item(facts: HostFacts, text: str, backend: str = "auto",
 def vfs_item(facts: HostFacts, text: str, count: int, autoprobe: bool | None = None,
              method: str = METHODS[0], reload_others: bool = False) -> VfsItem:
     """The declaration of `count` VFs (0: none) on the PF `text` names, created by `method`
-    (`reload_others`: as `sriov enable --reload-other-devices`)."""
+    (`reload_others`: as `sriov enable --reload-other-devices`; a driver without a VF count
+    parameter, or too many VFs for it, refused as there)."""
     pf = sriov_pf(facts.model, text)
     total = pf.sriov.total_vfs if pf.sriov else None
     if count < 0 or (total is not None and count > total):
         raise InputError(f"{count} VFs is not possible on {pf.bdf} (sriov_totalvfs {total})",
                          f"use 0-{total}")
+    if method == "module" and count and pf.driver:
+        vf_count_param(pf.driver, count)  # refused now as `sriov enable --method module` is
     return VfsItem(str(pf.bdf), _ids(pf), count, autoprobe, method=method,
                    reload_others=reload_others)
 
@@ -135,6 +141,9 @@ def with_vf_settings(facts: HostFacts, declared: Declared, text: str, index: int
     if item is None:
         raise InputError(f"{pf.bdf} has no declared VF count, which its VFs' settings need",
                          f"declare it first: `pcipass state set-vfs {pf.bdf} N`")
+    if index < 0:
+        raise InputError(f"VF {index} is not a VF index of {pf.bdf}",
+                         "VF indexes start at 0")
     if index >= item.count:
         raise InputError(f"VF {index} is not below the declared count {item.count} of "
                          f"{pf.bdf}", f"`pcipass state set-vfs {pf.bdf} {index + 1}` first")

@@ -51,7 +51,7 @@ def module_plan(facts: HostFacts, req: EnableRequest,
     check_count(pf, req.vfs)
     need_driver(pf)
     driver = pf.driver or ""
-    param = _param_for(driver, req.vfs)
+    param = vf_count_param(driver, req.vfs)
     module = facts.modules.get(driver)
     if module is None:
         raise OperationError(
@@ -91,7 +91,7 @@ def module_plan(facts: HostFacts, req: EnableRequest,
     return Plan(command, tuple(steps), (*notes, *lost))
 
 
-def _param_for(driver: str, vfs: int) -> str:
+def vf_count_param(driver: str, vfs: int) -> str:
     """The driver's VF parameter, or an `InputError` when it has none or `vfs` is too many."""
     entry = vf_param(driver)
     if entry is None:

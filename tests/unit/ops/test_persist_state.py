@@ -193,6 +193,9 @@ def test_show_and_forget(sim: SimHost, cli: Cli) -> None:
     (("state", "set-vfs", PF, "x"), "'x' is not a valid integer"),
     (("state", "add-assignable", "0000:09:00.0"), "no PCI device 0000:09:00.0"),
     (("state", "add-assignable", NIC, "--backend", "kvm"), "'kvm' is not one of"),
+    (("state", "add-assignable", NIC, "--name", "05:00.1"),
+     "bad device name '05:00.1': it reads as a PCI address"),  # as `assignable add -n` says
+    (("state", "add-assignable", NIC, "--name", "a b"), "bad device name 'a b'"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(sim: SimHost, cli: Cli, args: tuple[str, ...],
                                                   said: str) -> None:
@@ -246,3 +249,16 @@ def test_the_vfs_of_an_unfit_pf_do_not_wait_for_it(sim: SimHost, cli: Cli) -> No
     r = cli("apply", "--boot", host=sim)
     assert r.code == 1 and "nothing to apply" not in r.out
     assert f"but not: vfs {PF}: unfit" in r.err and f"assignable {VF0}: unfit" in r.err
+
+
+def test_a_guard_apply_meets_names_a_fix_apply_has(sim: SimHost, cli: Cli) -> None:
+    assert cli("sriov", "enable", PF, "--vfs", "2", host=sim).code == 0
+    assert cli("state", "add-assignable", PF, "--backend", "vfio", host=sim).code == 0
+    r = cli("apply", host=sim)
+    assert r.code == 1
+    assert r.err.startswith(f"pcipass: error: refusing to take {PF}: it is an SR-IOV PF")
+    assert "pass --force-vfs" not in r.err  # apply has no such flag
+    assert r.err.endswith(" — the declared state never overrides a guard (--force-vfs is for "
+                          f"`pcipass assignable add` by hand): leave {PF} out of it (`pcipass "
+                          f"state forget {PF}`)\n")
+    assert driver(sim, PF) == "igb"

@@ -168,3 +168,13 @@ def test_state_set_vfs_declares_the_method(sim: SimHost, cli: Cli) -> None:
             host=sim)
     assert r.code == 0, r.err
     assert [(v.count, v.method, v.reload_others) for v in load(sim).vfs] == [(2, "module", True)]
+
+
+def test_state_set_vfs_refuses_a_module_method_the_driver_cannot_take(sim: SimHost,
+                                                                      cli: Cli) -> None:
+    nvme = "0000:01:00.0"  # nvme has no VF count parameter: `sriov enable --method module` says
+    enable = cli("sriov", "enable", nvme, "--vfs", "2", "--method", "module", host=sim)
+    assert enable.code == 2
+    r = cli("state", "set-vfs", nvme, "2", "--method", "module", host=sim)
+    assert (r.code, r.err) == (2, enable.err)
+    assert load(sim).vfs == ()  # not declared, so `apply` is not left to refuse it at boot

@@ -10,6 +10,7 @@ A module builds its `AnsibleModule` with `HOST_ARGS` in its argument_spec and
 from __future__ import annotations
 
 import importlib
+import sys
 import traceback
 
 from ansible.module_utils.basic import missing_required_lib
@@ -33,6 +34,7 @@ NEEDED = (
     "pcipass.ops.doctor.table",
     "pcipass.run.config_edit",
     "pcipass.xlcfg_edit:parse_editable",
+    "pcipass.cli.context:check_host_tree",
 )
 #: The options that select the host, for every module's argument_spec.
 HOST_ARGS = dict(sim=dict(type="path"), root=dict(type="path"))
@@ -69,7 +71,14 @@ def require_pcipass(module):
         name, _, attribute = needed.partition(":")
         try:
             found = importlib.import_module(name)
-        except ImportError:
+        except ImportError as exc:
+            if exc.name and exc.name.partition(".")[0] != "pcipass":  # a dependency
+                module.fail_json(msg=f"pcipass {have} at {where} cannot be used: it needs the "
+                                     f"Python library {exc.name}, which {sys.executable} "
+                                     "cannot import: install pcipass with its dependencies "
+                                     "(pip), or point ansible_python_interpreter at the "
+                                     "Python that has them", pcipass_version=have,
+                                 exception=traceback.format_exc())
             found = None
         if found is None or (attribute and not hasattr(found, attribute)):
             what = f"{name}.{attribute}" if found is not None else name

@@ -32,7 +32,6 @@ if PCIPASS_IMPORT_ERROR is None:
         STATE_FILE,
         AssignableItem,
         Declared,
-        VfsItem,
         render,
         to_json,
     )
@@ -41,7 +40,7 @@ if PCIPASS_IMPORT_ERROR is None:
     from pcipass.ops.assign import choose_backend
     from pcipass.ops.persist import BLOCKING, PHASES, phase_plan, preview
     from pcipass.ops.persist_apply import FORGET_FIX, apply, boot_facts, vf_links
-    from pcipass.ops.persist_store import edit, load, with_vf_settings
+    from pcipass.ops.persist_store import edit, load, vfs_item, with_vf_settings
     from pcipass.ops.sriov import sriov_pf, vf_addresses, vf_indexes
     from pcipass.run.plan import Plan, file_step
     from pcipass.run.session import execute
@@ -95,11 +94,12 @@ def _ids(dev):
 def _vfs_item(facts, spec):
     pf = sriov_pf(facts.model, spec["pf"])
     _check_id(pf, spec.get("id"), "PF")
-    total = pf.sriov.total_vfs
-    if spec["count"] < 0 or (total is not None and spec["count"] > total):
-        raise InputError(f"{spec['count']} VFs is not possible on {pf.bdf} "
-                         f"(sriov_totalvfs {total})", f"use 0-{total}")
-    return VfsItem(str(pf.bdf), _ids(pf), spec["count"], spec.get("autoprobe"))
+    method, reload_others = spec.get("method") or "sysfs", bool(spec.get("reload_other_devices"))
+    if reload_others and method != "module":
+        raise InputError("reload_other_devices applies to method: module only",
+                         "set method: module, or leave out reload_other_devices")
+    return vfs_item(facts, str(pf.bdf), spec["count"], spec.get("autoprobe"), method,
+                    reload_others)
 
 
 def _backend(facts, spec):
@@ -112,7 +112,7 @@ def _assignable_items(facts, spec, counts):
     count the wanted state declares per PF address."""
     backend = _backend(facts, spec)
     extra = {"name": spec.get("name"), "claim_at_boot": bool(spec.get("claim_at_boot"))}
-    if spec.get("device"):
+    if spec.get("device") is not None:
         dev = resolve(facts.model, spec["device"], SHOW)
         _check_id(dev, spec.get("id"), "device")
         return [AssignableItem(str(dev.bdf), _ids(dev), backend, **extra)], []
@@ -169,20 +169,34 @@ def with_assignable(declared, item):
     return Declared(_put(declared.assignable, item, "bdf"), declared.vfs)
 
 
+def _once(seen, key, what):
+    """Refuse `key` named a second time in one task (else the last one would silently win)."""
+    if key in seen:
+        raise InputError(f"{what} twice in this task", "give each once: one entry per "
+                         "device (an address and its interface name are the same device)")
+    seen.add(key)
+
+
 def wanted_state(facts, current, params):
     """The declared state the task asks for (its items take the place of the entries of the
     same address; with `purge`, only the task's items stay) and the pending VFs."""
     wanted = Declared() if params.get("purge") else current
+    pfs, devices = set(), set()
     for spec in params.get("vfs") or []:
         item = _vfs_item(facts, spec)
+        _once(pfs, item.pf, f"vfs names {item.pf}")
         wanted = wanted.with_vfs(item)  # in its place; the VFs' settings kept unless given
+        indexes = set()
         for vf in spec.get("settings") or []:
+            _once(indexes, vf["index"], f"the settings of {item.pf} name VF {vf['index']}")
             wanted = with_vf_settings(facts, wanted, item.pf, vf["index"], setting_texts(vf),
                                       clear=True)
     counts = {v.pf: v.count for v in wanted.vfs}
     pending = []
     for spec in params.get("assignable") or []:
         items, waiting = _assignable_items(facts, spec, counts)
+        for bdf in [i.bdf for i in items] + [p.bdf for p in waiting]:
+            _once(devices, bdf, f"assignable names {bdf}")
         for item in items:
             wanted = with_assignable(wanted, item)
         pending += waiting
@@ -262,11 +276,13 @@ class Result:
     applied: list = field(default_factory=list)
     files: list = field(default_factory=list)
     final: object = None
+    text: str = ""  # the state file as it was ("" when absent)
+    written: bool = False  # the task (re)writes it
 
     def diff(self):
         return [
-            {"before_header": DIFF_HEADER, "after_header": DIFF_HEADER,
-             "before": render(self.before), "after": render(self.after)},
+            {"before_header": DIFF_HEADER, "after_header": DIFF_HEADER, "before": self.text,
+             "after": render(self.after) if self.written else self.text},
             {"prepared": "\n".join(self.planned.lines()) + "\n"},
         ]
 
@@ -296,7 +312,8 @@ def converge(host, params, check_mode, warn):
     text_changed = render(wanted) != render(before)
     applying = params.get("apply", True)
     changed = text_changed or (applying and not planned.converged)
-    result = Result(before, wanted, planned, changed)
+    result = Result(before, wanted, planned, changed, text=host.try_read_text(STATE_FILE) or "",
+                    written=text_changed)
     if check_mode or not changed:
         return result
     declaring = _Declaring(host, params, warn)

@@ -88,20 +88,24 @@ ansible_facts:
           description:
             - C(kind) (doctor's host kind, C(xen) or C(kvm)), C(dom0) (a Xen dom0 where
               C(xl info) answers), C(iommu) (IOMMU groups present), C(pci_ids) (the pci.ids
-              names' source).
+              names' source) and C(pci_ids_from) (C(tree) or C(machine)), as in C(pcipass list
+              --json).
           type: dict
         devices:
           description:
             - Every PCI function, as in C(pcipass list --json) (bdf, vendor_id, device_id,
-              subsystem IDs, class, vendor_name, device_name, class_name, driver, iommu_group,
-              status, physfn, sriov). IDs are lower-case hex without C(0x).
+              subsystem_vendor_id, subsystem_device_id, class, revision, vendor_name,
+              device_name, subsystem_vendor_name, subsystem_device_name, class_name,
+              description, subsystem_description, class_description, unknown, driver,
+              iommu_group, status, physfn, sriov). IDs are lower-case hex without C(0x).
           type: list
           elements: dict
         sriov:
           description:
-            - Every SR-IOV PF, as in C(pcipass sriov list --json) (bdf, driver,
-              total_vfs, num_vfs, autoprobe, and each VF with its index, driver, netdev, MAC);
-              each PF also carries its C(vendor_id) and C(device_id).
+            - Every SR-IOV PF, as in C(pcipass sriov list --json) (bdf, description, driver,
+              status, total_vfs, num_vfs, drivers_autoprobe, netdev, mac, and vfs, each VF
+              with its bdf, index, driver, status, netdev, mac, admin_mac, vlan, spoofchk,
+              trust); each PF also carries its C(vendor_id) and C(device_id).
           type: list
           elements: dict
         assignable:

@@ -44,6 +44,8 @@ options:
     description:
       - Devices to keep assignable. Each entry replaces the declaration of the same address.
       - Give either C(assignable[].device), or C(assignable[].pf) with C(assignable[].vfs).
+      - A device named twice (also as a VF of C(assignable[].pf)) fails the task with
+        nothing changed.
     type: list
     elements: dict
     default: []
@@ -89,6 +91,8 @@ options:
   vfs:
     description:
       - VF counts per SR-IOV PF. Each entry replaces the declaration of the same PF.
+      - A PF named twice (by address or interface), or a VF index twice in one
+        C(vfs[].settings), fails the task with nothing changed.
     type: list
     elements: dict
     default: []
@@ -108,6 +112,20 @@ options:
           - Whether host drivers take the new VFs (C(sriov_drivers_autoprobe)); default,
             leave it as it is.
         type: bool
+      method:
+        description:
+          - How apply creates the VFs, as C(pcipass sriov enable --method) - C(sysfs)
+            (C(sriov_numvfs)) or C(module) (the PF's driver reloaded with its VF count
+            parameter, C(max_vfs); refused for drivers pcipass does not know to take one).
+        type: str
+        choices: [sysfs, module]
+        default: sysfs
+      reload_other_devices:
+        description:
+          - With C(method=module), apply also reloads the other devices the PF's driver
+            drives (they go down while it reloads); without it, such a reload is refused.
+        type: bool
+        default: false
       id:
         description:
           - The vendor:device ID the PF must have (C(8086:10fb)); another device at that
@@ -318,6 +336,8 @@ VFS_ARGS = dict(
     pf=dict(type="str", required=True),
     count=dict(type="int", required=True),
     autoprobe=dict(type="bool"),
+    method=dict(type="str", choices=["sysfs", "module"], default="sysfs"),
+    reload_other_devices=dict(type="bool", default=False),
     id=dict(type="str"),
     settings=dict(type="list", elements="dict", options=VF_SETTINGS_ARGS),
 )
