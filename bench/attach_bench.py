@@ -39,7 +39,7 @@ from bench_host import bench_host
 
 from pcipass.host import paths
 from pcipass.host.base import DEFAULT_RUN_TIMEOUT, Host, RunResult
-from pcipass.host.xen import RECONFIGURING, backend_state, read_domains, xl_pci_list
+from pcipass.host.xen import RECONFIGURING, backend_state, pci_list, read_domains
 from pcipass.ops.assign import HostFacts
 from pcipass.ops.attach import AttachRequest, DetachRequest, attach_plan, detach_plan
 from pcipass.run.plan import Plan
@@ -88,7 +88,7 @@ def run(host: Host, *argv: str) -> None:
 def settled(host: Host, domid: int, attached: bool, timeout: float = 300.0) -> None:
     """Poll until xl lists the e1000e (or not) and the guest's pcifront is done."""
     deadline = time.monotonic() + timeout
-    while ((E1000E in xl_pci_list(host, domid)) != attached
+    while ((E1000E in pci_list(host, domid)) != attached
            or backend_state(host, domid) in RECONFIGURING):
         if time.monotonic() > deadline:
             sys.exit(f"attach_bench: domain {domid} did not settle (attached={attached})")

@@ -42,7 +42,7 @@ from pcipass.sim.kernel.netlink import SimNetlink
 from pcipass.sim.kernel.state import RELEASE, SimState, WriteError, alias_line, new_state
 from pcipass.sim.output import Output
 from pcipass.sim.tree import build_tree
-from pcipass.sim.xen.xenstore import new_xen_state, xenstore_command
+from pcipass.sim.xen.xenstore import Reader, new_xen_state, xenstore_command
 from pcipass.sim.xen.xl import Xl
 
 if TYPE_CHECKING:
@@ -164,6 +164,9 @@ class SimHost(Host):
         err = "".join(line + "\n" for line in res.err)
         return RunResult(tuple(argv), res.code, text, err)
 
+    def xenstore(self) -> Reader:
+        """The simulated store, read in-process as `RealHost` reads a dom0's (libxenstore)."""
+        return Reader(lambda: self._load().get("xen"))
 
     def vf_states(self, pf_ifname: str) -> list[VfState] | None:
         data = self._load()  # a read: nothing to save
