@@ -33,13 +33,14 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from bench_host import bench_host
 
 from pcipass.host import paths
 from pcipass.host.base import DEFAULT_RUN_TIMEOUT, Host, RunResult
 from pcipass.host.xen import RECONFIGURING, backend_state, pci_list, read_domains
+from pcipass.host.xenstore import XenstoreReader
 from pcipass.ops.assign import HostFacts
 from pcipass.ops.attach import AttachRequest, DetachRequest, attach_plan, detach_plan
 from pcipass.run.plan import Plan
@@ -61,14 +62,15 @@ CLOCKS = ("attach", "attach+guest", "detach", "detach+guest")
 
 
 class Counted:
-    """Counts the programs a `Host` runs while `active` (the library way's subprocesses),
-    by program and verb (paths, ids and addresses left out)."""
+    """Counts the programs a `Host` runs while `active` (the library way's subprocesses), by
+    program and verb (paths, ids and addresses left out), and its in-process xenstore reads
+    (`Host.xenstore`: libxenstore in the lab) as `xs-read` / `xs-tree`."""
 
     def __init__(self, host: Host) -> None:
         self.host = host
         self.runs: collections.Counter[str] = collections.Counter()
         self.active = False
-        original = host.run
+        original, store = host.run, host.xenstore()
 
         def run(argv: list[str], timeout: float = DEFAULT_RUN_TIMEOUT) -> RunResult:
             if self.active:
@@ -77,6 +79,23 @@ class Counted:
             return original(argv, timeout)
 
         host.run = run  # type: ignore[method-assign]
+        if store is not None:
+            host.xenstore = lambda: Reads(self, store)  # type: ignore[method-assign]
+
+
+class Reads:
+    """A host's xenstore reader whose reads `Counted` counts."""
+
+    def __init__(self, counted: Counted, store: XenstoreReader) -> None:
+        self.counted, self.store = counted, store
+
+    def read(self, path: str) -> str | None:
+        self.counted.runs["xs-read (in-process)"] += self.counted.active
+        return self.store.read(path)
+
+    def tree(self, paths: Sequence[str]) -> dict[str, str]:
+        self.counted.runs["xs-tree (in-process)"] += self.counted.active
+        return self.store.tree(paths)
 
 
 def run(host: Host, *argv: str) -> None:
@@ -229,8 +248,9 @@ def report(bench: Bench, rounds: int, where: str, starts: dict[str, float],
     for way in WAYS:
         print(f"  backend state right after {way} returned: {dict(bench.states[way])}")
     each = {name: count / rounds for name, count in bench.counted.runs.items()}
-    print(f"  programs the library way ran per attach + detach: {sum(each.values()):.0f}: "
-          + ", ".join(f"{name} {n:g}" for name, n in each.items()))
+    programs = sum(n for name, n in each.items() if not name.startswith("xs-"))
+    print(f"  programs the library way ran per attach + detach: {programs:g}; and every "
+          "in-process read: " + ", ".join(f"{name} {n:g}" for name, n in each.items() if n))
     for name, seconds in starts.items():
         print(f"  {name}: {seconds * 1000:.0f} ms")
 

@@ -1,31 +1,80 @@
 #!/bin/bash
 # Lab boot of the attach benchmark (issue 11): bench/attach_bench.py (xl, library, CLI side by
 # side), then the evidence of an attached device: `pcipass domain list` (human, --json),
-# `xl pci-list`, the guest's own view (its console's DOMU-PCI lines); then where one attach /
-# detach spends its time (bench/profile_attach.py). Writes /lab/ctl/out/{bench,evidence,profile}.txt
-# Run: labs/xen/run.sh 'bash bench/lab/bench.sh [ROUNDS [profile]]'
+# `xl pci-list`, the guest's own view (its console's DOMU-PCI lines); the import chain of
+# `pcipass attach` (python3 -X importtime); a detach xl leaves half-done (the guest paused, so
+# libxl's 10-s wait for its pcifront runs out) and what pcipass says of it; then (optional
+# words) where one attach / detach spends its time (bench/profile_attach.py) and the
+# attach/detach/domain scenarios. Writes /lab/ctl/out/{bench,evidence,closing,importtime,profile}.txt
+# Run: labs/xen/run.sh 'bash bench/lab/bench.sh [ROUNDS [profile] [scenarios]]'
 cd /mnt/share
 export PYTHONPATH=$PWD/src:$PWD/bench PYTHONPYCACHEPREFIX=/tmp/pyc
 O=/lab/ctl/out; mkdir -p $O
 LOG=/var/log/xen/console/guest-bench.log
+BE=/local/domain/0/backend/pci
 settle() {  # until the guest's pcifront is done (backend state 4)
-  for i in $(seq 600); do [ "$(xenstore-read /local/domain/0/backend/pci/$1/0/state 2>/dev/null)" = 4 ] && return; sleep 0.2; done
-  echo "backend of $1 not 4: $(xenstore-read /local/domain/0/backend/pci/$1/0/state)"; }
+  for i in $(seq 600); do [ "$(xenstore-read $BE/$1/0/state 2>/dev/null)" = 4 ] && return; sleep 0.2; done
+  echo "backend of $1 not 4: $(xenstore-read $BE/$1/0/state)"; }
 show() { echo "\$ $*"; "$@" 2>&1; echo "(exit $?)"; }
+timed() { echo "\$ $*"; local TIMEFORMAT='(%R s)'; time "$@" 2>&1; echo "(exit $?)"; }
 echo "=== $(date -u '+%F %T UTC'); load: $(cat /proc/loadavg); $(python3 --version); $(xl info | grep -E '^xen_(major|minor|extra)' | tr -s ' ' | tr '\n' ' ')" | tee $O/bench.txt
 python3 bench/attach_bench.py --rounds ${1:-3} --keep 2>&1 | tee -a $O/bench.txt
 dom=$(xl domid bench)
 {
 echo "=== evidence $(date -u '+%F %T UTC'); load: $(cat /proc/loadavg); domain bench = $dom"
+settle $dom
 show python3 -m pcipass attach bench 0000:02:00.0
 settle $dom; sleep 3  # the guest reports its devices once a second
 show python3 -m pcipass domain list
 show python3 -m pcipass domain list --json
 show xl pci-list $dom
-show xenstore-ls -f /local/domain/0/backend/pci/$dom/0
-echo "--- the guest's view ($LOG, its DOMU lines)"
-grep -E '^DOMU' $LOG
-xl destroy bench
+show xenstore-ls -f $BE/$dom/0
+echo "--- the guest's view ($LOG, its DOMU lines, last 6)"
+grep -E '^DOMU' $LOG | tail -6
 } 2>&1 | tee $O/evidence.txt
-[ "${2:-}" = profile ] && python3 bench/profile_attach.py --top 30 2>&1 | tee $O/profile.txt
-echo "=== done $(date -u '+%T'); load: $(cat /proc/loadavg)" | tee -a $O/profile.txt
+{
+echo "=== importtime $(date -u '+%F %T UTC'); load: $(cat /proc/loadavg)"
+timed python3 -c pass
+timed python3 -c 'import click'
+timed python3 -m pcipass --version
+python3 -X importtime -m pcipass attach --dry-run $dom 0000:02:00.0 2>$O/importtime-attach-dry.raw >/dev/null
+echo "--- importtime attach --dry-run, top 30 cumulative (us)"; sort -t'|' -k2 -n $O/importtime-attach-dry.raw | tail -30
+echo "--- top 25 self (us)"; sort -t'|' -k1.13 -n $O/importtime-attach-dry.raw | tail -25
+echo "--- pcipass modules imported: $(grep -c ' pcipass' $O/importtime-attach-dry.raw), their self time (us): $(grep ' pcipass' $O/importtime-attach-dry.raw | awk -F'|' '{gsub(/[^0-9]/,"",$1); s+=$1} END {print s}'), all self: $(awk -F'|' '/import time:/ {gsub(/[^0-9]/,"",$1); s+=$1} END {print s}' $O/importtime-attach-dry.raw)"
+} 2>&1 | tee $O/importtime.txt
+{
+echo "=== a detach xl leaves half-done $(date -u '+%F %T UTC'); load: $(cat /proc/loadavg)"
+settle $dom
+show xl pause bench
+timed xl pci-detach $dom 0000:02:00.0
+show xenstore-ls -f $BE/$dom/0
+show xl pci-list $dom
+show python3 -m pcipass domain list
+show xl unpause bench
+sleep 60; settle $dom; sleep 3
+echo "--- 60 s after unpause"
+show xenstore-ls -f $BE/$dom/0
+show xl pci-list $dom
+grep -E '^DOMU' $LOG | tail -3
+echo "--- pcipass detach of the half-done device"
+timed python3 -m pcipass detach bench 0000:02:00.0
+show xl pci-list $dom
+echo "--- xl pci-detach again"
+timed xl pci-detach $dom 0000:02:00.0
+show xenstore-ls -f $BE/$dom/0
+show xl pci-list $dom
+echo "--- xl destroy"
+timed xl destroy bench
+show xenstore-ls -f $BE/$dom
+show xl pci-assignable-list
+show readlink /sys/bus/pci/devices/0000:02:00.0/driver
+} 2>&1 | tee $O/closing.txt
+xl list | grep -q '^bench ' && xl destroy bench
+for word in "${@:2}"; do
+  case $word in
+    profile) python3 bench/profile_attach.py --top 30 2>&1 | tee $O/profile.txt ;;
+    scenarios) (export PCIPASS_TARGET=xen-lab PCIPASS_LAB_IOMMU=intel PYTHONDONTWRITEBYTECODE=1
+                python3 -m pytest -p no:cacheprovider -rs tests/scenarios -k 'attach or detach or domain') 2>&1 | tee $O/scenarios.txt ;;
+  esac
+done
+echo "=== done $(date -u '+%T'); load: $(cat /proc/loadavg)"

@@ -319,6 +319,23 @@ def read_domains(host: Host, only: str | None = None, config: bool = True) -> li
 RECONFIGURING = ("7", "8")
 
 
+#: A device's `state-N` while libxl removes it: 5 Closing. libxl (Xen 4.17 libxl_pci.c,
+#: libxl__device_pci_remove_xenstore) writes it, waits up to 10 s (100 polls, 0.1 s apart,
+#: libxl__wait_for_backend) for the guest's pcifront, and only then removes the device's
+#: keys; when the wait runs out it logs "Backend ... not ready", leaves the keys, and
+#: pci_remove_done ignores the failure: xl exits 0, and `xl pci-list` keeps the device.
+CLOSING = "5"
+
+
+def left_closing(host: Host, domid: int) -> list[str]:
+    """The devices the domain's pci backend still lists as Closing (`CLOSING`)."""
+    try:
+        held = backend_pci(host, domid)
+    except XlUnavailable:
+        return []
+    return [p.bdf for p in held if p.state == CLOSING]
+
+
 def backend_state(host: Host, domid: int) -> str | None:
     """The xenbus state of the domain's PCI backend (None: it has none)."""
     return xenstore_read(host, f"{BACKEND_PCI}/{domid}/0/state")

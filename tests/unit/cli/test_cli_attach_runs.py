@@ -187,6 +187,30 @@ def test_a_guest_still_reconfiguring_is_waited_for_then_read_again(tmp_path: Pat
     assert ("xl", "pci-detach", "1", NIC) in guest.calls
 
 
+def test_a_detach_libxl_left_closing_says_so(tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    guest = _guest(tmp_path, monkeypatch)
+    assert pcipass("attach", "g", NIC, host=guest.sim).code == 0
+    detach = guest.run
+
+    def gave_up(host: SimHost, argv: list[str], timeout: float = 30.0) -> RunResult:
+        """xl pci-detach as the Xen lab's slow guest made it: exit 0, the keys left Closing."""
+        if argv[:2] != ["xl", "pci-detach"]:
+            return detach(host, argv, timeout)
+        RUN(host, ["xenstore-write", f"{BACKEND}/state-0", "5"])
+        return RunResult(tuple(argv), 0, "", "libxl: error: libxl_device.c:1470:"
+                         f"libxl__wait_for_backend: Backend {BACKEND} not ready\n")
+
+    monkeypatch.setattr(SimHost, "run", gave_up)
+    guest.calls.clear()
+    r = pcipass("detach", "g", NIC, host=guest.sim)
+    assert r.code == 1 and "was accepted but did not take effect" in r.err, r.err
+    assert f"leaves {NIC} in its pci backend as Closing" in r.err and "xl destroy" in r.err
+    assert RUN(guest.sim, ["xl", "pci-list", "1"]).stdout.split()[-1] == NIC
+    assert ("xs-tree", BACKEND) in guest.calls  # re-read, still listed: the undo is skipped
+    assert not any(c[:2] == ("xl", "pci-attach") for c in guest.calls)
+
+
 def test_xenstore_tree_asks_again_after_an_absent_path(tmp_path: Path) -> None:
     host = FaultyHost(RealHost(tmp_path), programs=xenstore({"/b/k": "v", "/c/k": "w"}))
     assert xenstore_tree(host, "/b", "/a", "/c") == {"/b/k": "v", "/c/k": "w"}
