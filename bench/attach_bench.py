@@ -58,6 +58,9 @@ CONFIG = (
 )
 GUEST_LOG = f"var/log/xen/console/guest-{GUEST}.log"
 WAYS = ("xl", "library", "cli")
+CLI_ENV: dict[str, str] | None = None
+"""The CLI's environment (None: this process's; `--cli-src` sets its PYTHONPATH)."""
+CLI_CWD: str | None = None
 CLOCKS = ("attach", "attach+guest", "detach", "detach+guest")
 
 
@@ -186,6 +189,7 @@ class Bench:
             run(self.host, "xl", f"pci-{verb}", dom, E1000E)
         elif way == "cli":
             subprocess.run([*self.cli, verb, dom, E1000E], check=True, stdout=subprocess.DEVNULL,
+                           env=CLI_ENV, cwd=CLI_CWD,
                            timeout=900)
         elif verb == "attach":
             library(self.host, lambda f: attach_plan(
@@ -220,7 +224,7 @@ def startup(argv: list[str], count: int) -> float:
     spent = []
     for _ in range(count):
         start = time.perf_counter()
-        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, env=CLI_ENV, cwd=CLI_CWD)
         spent.append(time.perf_counter() - start)
     return statistics.median(spent)
 
@@ -260,7 +264,14 @@ def main() -> None:
     parser.add_argument("--sim", action="store_true", help="use a fresh simulated xen-lab host")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="leave the guest running")
+    parser.add_argument("--cli-src", metavar="DIR",
+                        help="run the CLI from this copy of src/, from /, as an installed "
+                        "pcipass on the local disk (the lab's share is 9p: every import "
+                        "there stats each share directory on sys.path)")
     args = parser.parse_args()
+    global CLI_ENV, CLI_CWD  # noqa: PLW0603 - one setting for every CLI run
+    if args.cli_src:
+        CLI_ENV, CLI_CWD = dict(os.environ, PYTHONPATH=args.cli_src), "/"
     os.environ.setdefault("PYTHONPYCACHEPREFIX", "/tmp/pcipass-pycache")
     sys.pycache_prefix = os.environ["PYTHONPYCACHEPREFIX"]
     host, prefix = bench_host(
