@@ -91,10 +91,12 @@ show xl pci-assignable-list
 show readlink /sys/bus/pci/devices/0000:02:00.0/driver
 }
 profile() { xl list | grep -q '^bench ' && xl destroy bench; python3 bench/profile_attach.py --top 30; }
-scenarios() {
+scenarios() {  # from the boot state: the bench's devices given back, no VF
   xl list | grep -q '^bench ' && xl destroy bench
+  for b in $(xl pci-assignable-list); do xl pci-assignable-remove -r $b; done
+  echo 0 > /sys/bus/pci/devices/0000:03:00.0/sriov_numvfs
   PCIPASS_TARGET=xen-lab PCIPASS_LAB_IOMMU=intel PYTHONDONTWRITEBYTECODE=1 \
-    python3 -m pytest -p no:cacheprovider -rs tests/scenarios -k 'attach or detach or domain'
+    python3 -m pytest -p no:cacheprovider -rs tests/scenarios -k "${SCENARIOS_K:-attach or detach or domain}"
 }
 for word in "${WORDS[@]}"; do
   case $word in

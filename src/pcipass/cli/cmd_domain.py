@@ -333,9 +333,9 @@ def _half_done(host: Host, target: Target, exc: OperationError) -> OperationErro
     return OperationError(
         f"{exc.what}; xl gave up waiting for domain {target.domid}'s pcifront (libxl waits "
         f"10 s, then leaves {', '.join(left)} in its pci backend as Closing, state 5, and "
-        "exits 0): xl pci-list keeps listing it although the guest may have let it go",
-        "`xl destroy` the domain (libxl clears its backend then) and create it again; a "
-        "guest this slow (under load, emulated) makes xl give up again")
+        "exits 0): xl pci-list keeps listing it, and another xl pci-detach does not clear it",
+        "`xl destroy` the domain (its devices are assignable again) and create it again; "
+        "a guest this slow (under load, emulated) can make xl give up again")
 
 
 COLUMNS = ("ID", "NAME", "STATE", "TYPE", "DEVICE", "VDEV", "OPTIONS")
