@@ -33,13 +33,14 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from bench_host import bench_host
 
 from pcipass.host import paths
 from pcipass.host.base import DEFAULT_RUN_TIMEOUT, Host, RunResult
-from pcipass.host.xen import RECONFIGURING, backend_state, read_domains, xl_pci_list
+from pcipass.host.xen import RECONFIGURING, backend_state, pci_list, read_domains
+from pcipass.host.xenstore import XenstoreReader
 from pcipass.ops.assign import HostFacts
 from pcipass.ops.attach import AttachRequest, DetachRequest, attach_plan, detach_plan
 from pcipass.run.plan import Plan
@@ -57,18 +58,22 @@ CONFIG = (
 )
 GUEST_LOG = f"var/log/xen/console/guest-{GUEST}.log"
 WAYS = ("xl", "library", "cli")
+CLI_ENV: dict[str, str] | None = None
+"""The CLI's environment (None: this process's; `--cli-src` sets its PYTHONPATH)."""
+CLI_CWD: str | None = None
 CLOCKS = ("attach", "attach+guest", "detach", "detach+guest")
 
 
 class Counted:
-    """Counts the programs a `Host` runs while `active` (the library way's subprocesses),
-    by program and verb (paths, ids and addresses left out)."""
+    """Counts the programs a `Host` runs while `active` (the library way's subprocesses), by
+    program and verb (paths, ids and addresses left out), and its in-process xenstore reads
+    (`Host.xenstore`: libxenstore in the lab) as `xs-read` / `xs-tree`."""
 
     def __init__(self, host: Host) -> None:
         self.host = host
         self.runs: collections.Counter[str] = collections.Counter()
         self.active = False
-        original = host.run
+        original, store = host.run, host.xenstore()
 
         def run(argv: list[str], timeout: float = DEFAULT_RUN_TIMEOUT) -> RunResult:
             if self.active:
@@ -77,6 +82,23 @@ class Counted:
             return original(argv, timeout)
 
         host.run = run  # type: ignore[method-assign]
+        if store is not None:
+            host.xenstore = lambda: Reads(self, store)  # type: ignore[method-assign]
+
+
+class Reads:
+    """A host's xenstore reader whose reads `Counted` counts."""
+
+    def __init__(self, counted: Counted, store: XenstoreReader) -> None:
+        self.counted, self.store = counted, store
+
+    def read(self, path: str) -> str | None:
+        self.counted.runs["xs-read (in-process)"] += self.counted.active
+        return self.store.read(path)
+
+    def tree(self, paths: Sequence[str]) -> dict[str, str]:
+        self.counted.runs["xs-tree (in-process)"] += self.counted.active
+        return self.store.tree(paths)
 
 
 def run(host: Host, *argv: str) -> None:
@@ -88,7 +110,7 @@ def run(host: Host, *argv: str) -> None:
 def settled(host: Host, domid: int, attached: bool, timeout: float = 300.0) -> None:
     """Poll until xl lists the e1000e (or not) and the guest's pcifront is done."""
     deadline = time.monotonic() + timeout
-    while ((E1000E in xl_pci_list(host, domid)) != attached
+    while ((E1000E in pci_list(host, domid)) != attached
            or backend_state(host, domid) in RECONFIGURING):
         if time.monotonic() > deadline:
             sys.exit(f"attach_bench: domain {domid} did not settle (attached={attached})")
@@ -167,6 +189,7 @@ class Bench:
             run(self.host, "xl", f"pci-{verb}", dom, E1000E)
         elif way == "cli":
             subprocess.run([*self.cli, verb, dom, E1000E], check=True, stdout=subprocess.DEVNULL,
+                           env=CLI_ENV, cwd=CLI_CWD,
                            timeout=900)
         elif verb == "attach":
             library(self.host, lambda f: attach_plan(
@@ -201,7 +224,7 @@ def startup(argv: list[str], count: int) -> float:
     spent = []
     for _ in range(count):
         start = time.perf_counter()
-        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, env=CLI_ENV, cwd=CLI_CWD)
         spent.append(time.perf_counter() - start)
     return statistics.median(spent)
 
@@ -229,8 +252,9 @@ def report(bench: Bench, rounds: int, where: str, starts: dict[str, float],
     for way in WAYS:
         print(f"  backend state right after {way} returned: {dict(bench.states[way])}")
     each = {name: count / rounds for name, count in bench.counted.runs.items()}
-    print(f"  programs the library way ran per attach + detach: {sum(each.values()):.0f}: "
-          + ", ".join(f"{name} {n:g}" for name, n in each.items()))
+    programs = sum(n for name, n in each.items() if not name.startswith("xs-"))
+    print(f"  programs the library way ran per attach + detach: {programs:g}; and every "
+          "in-process read: " + ", ".join(f"{name} {n:g}" for name, n in each.items() if n))
     for name, seconds in starts.items():
         print(f"  {name}: {seconds * 1000:.0f} ms")
 
@@ -240,7 +264,14 @@ def main() -> None:
     parser.add_argument("--sim", action="store_true", help="use a fresh simulated xen-lab host")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="leave the guest running")
+    parser.add_argument("--cli-src", metavar="DIR",
+                        help="run the CLI from this copy of src/, from /, as an installed "
+                        "pcipass on the local disk (the lab's share is 9p: every import "
+                        "there stats each share directory on sys.path)")
     args = parser.parse_args()
+    global CLI_ENV, CLI_CWD  # noqa: PLW0603 - one setting for every CLI run
+    if args.cli_src:
+        CLI_ENV, CLI_CWD = dict(os.environ, PYTHONPATH=args.cli_src), "/"
     os.environ.setdefault("PYTHONPYCACHEPREFIX", "/tmp/pcipass-pycache")
     sys.pycache_prefix = os.environ["PYTHONPYCACHEPREFIX"]
     host, prefix = bench_host(

@@ -19,10 +19,17 @@ import click
 
 from pcipass.cli.context import AppContext, alias, json_option, pass_app
 from pcipass.cli.output import emit_json, out, say, show_plan, warn
-from pcipass.errors import InputError
+from pcipass.errors import InputError, OperationError
 from pcipass.host.base import Host
 from pcipass.host.user_files import BACKUP_SUFFIX, host_path
-from pcipass.host.xen import RECONFIGURING, XlDomain, backend_state, read_domains, xl_domains
+from pcipass.host.xen import (
+    RECONFIGURING,
+    XlDomain,
+    backend_state,
+    left_closing,
+    read_domains,
+    xl_domains,
+)
 from pcipass.model.resolve import REMOVE, resolve_all
 from pcipass.ops.assign import HostFacts
 from pcipass.ops.attach import (
@@ -311,7 +318,24 @@ def detach_cmd(app: AppContext, domain: str, targets: tuple[str, ...], force: bo
     def build(facts: HostFacts) -> Plan:
         return target.plan(detach_plan(facts, target.read(facts), request))
 
-    _run(app, build, dry_run, targets, target)
+    try:
+        _run(app, build, dry_run, targets, target)
+    except OperationError as exc:
+        raise _half_done(app.host(), target, exc) from exc
+
+
+def _half_done(host: Host, target: Target, exc: OperationError) -> OperationError:
+    """A failed detach, with libxl's half-done removal said when the backend shows one (its
+    10-s wait for the guest's pcifront ran out: `pcipass.host.xen.CLOSING`)."""
+    left = left_closing(host, target.domid) if target.domid is not None else []
+    if not left:
+        return exc
+    return OperationError(
+        f"{exc.what}; xl gave up waiting for domain {target.domid}'s pcifront (libxl waits "
+        f"10 s, then leaves {', '.join(left)} in its pci backend as Closing, state 5, and "
+        "exits 0): xl pci-list keeps listing it, and another xl pci-detach does not clear it",
+        "`xl destroy` the domain (its devices are assignable again) and create it again; "
+        "a guest this slow (under load, emulated) can make xl give up again")
 
 
 COLUMNS = ("ID", "NAME", "STATE", "TYPE", "DEVICE", "VDEV", "OPTIONS")

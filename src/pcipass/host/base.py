@@ -31,6 +31,7 @@ from pcipass.host import user_files
 
 if TYPE_CHECKING:
     from pcipass.host.netlink import VfState
+    from pcipass.host.xenstore import XenstoreReader
 
 DEFAULT_WRITE_TIMEOUT = 10.0
 DEFAULT_RUN_TIMEOUT = 120.0
@@ -202,6 +203,11 @@ class Host:
     def rmmod(self, module: str) -> RunResult:
         """Unload a kernel module (`modprobe -r MODULE`)."""
         return self.run(["modprobe", "-r", module])
+
+    def xenstore(self) -> XenstoreReader | None:
+        """This host's xenstore, read in-process; None: ask the `xenstore-*` programs
+        (`pcipass.host.xen`)."""
+        return None
 
     # -- VF settings over netlink (`pcipass.host.netlink`) -------------------
     def vf_states(self, pf_ifname: str) -> list[VfState] | None:

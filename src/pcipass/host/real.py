@@ -26,6 +26,7 @@ from pcipass.host.base import (
 
 if TYPE_CHECKING:
     from pcipass.host.netlink import VfState
+    from pcipass.host.xenstore import XenstoreReader
 
 
 class _Job:
@@ -70,6 +71,8 @@ class RealHost(Host):
 
     kind = "real"
     _writer: _Writer | None = None
+    _xenstore: XenstoreReader | None = None
+    _xenstore_tried = False
 
     def __init__(self, root: str | os.PathLike[str] = "/") -> None:
         super().__init__(root)
@@ -115,6 +118,19 @@ class RealHost(Host):
                 "check the host (dmesg) and retry",
             ) from exc
         return RunResult(tuple(argv), proc.returncode, proc.stdout, proc.stderr)
+
+    def xenstore(self) -> XenstoreReader | None:
+        """libxenstore on this machine, opened once (None: on another host's tree, or no
+        libxenstore or xenstored here: then the programs are asked, and say why not)."""
+        if self.local and not self._xenstore_tried:
+            self._xenstore_tried = True
+            from pcipass.host.xenstore import LibXenstore  # noqa: PLC0415 - ctypes only on Xen
+
+            try:
+                self._xenstore = LibXenstore()
+            except OSError:
+                self._xenstore = None
+        return self._xenstore
 
     def vf_states(self, pf_ifname: str) -> list[VfState] | None:
         """This machine's netlink; on another host's tree unknown (None), never this one's."""

@@ -52,7 +52,14 @@ def xen_directio(info: str) -> bool | None:
 
 
 def xenstore_read(host: Host, path: str) -> str | None:
-    """One xenstore value, or None if the key (or xenstore) is absent."""
+    """One xenstore value, or None if the key (or xenstore) is absent: in-process
+    (`Host.xenstore`), else `xenstore-read`."""
+    xs = host.xenstore()
+    if xs is not None:
+        try:
+            return xs.read(path)
+        except OSError:  # xenstored failed: as `xenstore-read` failing
+            return None
     try:
         result = host.run(["xenstore-read", path])
     except CommandFailed:
@@ -78,18 +85,30 @@ def unsanitise(text: str) -> str:
 
 
 def xenstore_tree(host: Host, *paths: str) -> dict[str, str]:
-    """Every key under `paths` (full path → value), in one `xenstore-ls -f PATH...` call.
+    """Every key under `paths` (full path → value); {} when xenstore cannot be asked."""
+    return _tree(host, paths) or {}
+
+
+def _tree(host: Host, paths: tuple[str, ...]) -> dict[str, str] | None:
+    """Every key under `paths`, in-process (`Host.xenstore`), else in one `xenstore-ls -f
+    PATH...` call; None when xenstore could not be asked (an absent path is no failure).
 
     xenstore-ls stops at the first path that does not exist (`xs_directory (PATH): No such
     file or directory`, exit 1), keeping what it printed before: the paths after it are then
     asked again, so an absent path costs one more call and hides nothing."""
+    xs = host.xenstore()
+    if xs is not None:
+        try:
+            return xs.tree(paths)
+        except OSError:  # xenstored failed, not an absent key: nothing is concluded
+            return None
     found: dict[str, str] = {}
     left = list(paths)
     while left:
         try:
             result = host.run(["xenstore-ls", "-f", *left])
         except CommandFailed:
-            return found
+            return None
         for line in result.stdout.splitlines():
             path, sep, value = line.partition(" = ")
             if sep and value.startswith('"') and value.endswith('"'):
@@ -98,7 +117,7 @@ def xenstore_tree(host: Host, *paths: str) -> dict[str, str]:
             return found
         failed = next((i for i, p in enumerate(left) if f"({p})" in result.stderr), None)
         if failed is None:  # not an absent path: xenstore itself failed
-            return found
+            return None
         left = left[failed + 1:]
     return found
 
@@ -145,6 +164,8 @@ class XlPci:
     vslot: int | None = None
     """The guest slot the spec asked for (libxl's `vdevfn-N` >> 3, written only when one
     was given); None when pciback or the device model picked it."""
+    state: str | None = None
+    """Its xenbus state in the backend (`state-N`): 5 (Closing) while libxl removes it."""
 
 
 @dataclass(frozen=True)
@@ -161,7 +182,7 @@ class XlDomain:
     """libxl's `c_info.passthrough`: `disabled` when created without pci=[…] or
     `passthrough = "enabled"` (then xl cannot hot-plug into it), `enabled`, `sync_pt`..."""
     pci: tuple[XlPci, ...] = ()
-    """The devices it holds (`xl pci-list`), with their backend options."""
+    """The devices it holds (as `xl pci-list` lists them), with their backend options."""
     backend: str | None = None
     """The xenbus state of its PCI backend (`RECONFIGURING` while its pcifront takes a
     hot-plug; None: it has no PCI backend, or it was not read)."""
@@ -236,27 +257,30 @@ def xl_domain_config(host: Host, domid: int) -> tuple[str | None, str | None]:
     return None, None
 
 
-def xl_pci_list(host: Host, domid: int) -> list[str]:
-    """The BDFs `xl pci-list DOMID` prints (its `Vdev Device` rows); `XlUnavailable`
-    when xl does not answer."""
-    result = ask_xl(host, ["xl", "pci-list", str(domid)])
-    rows = (line.split() for line in result.stdout.splitlines()[1:])
-    return [r[1] for r in rows if len(r) == 2]
-
-
 HEX = frozenset("0123456789abcdefABCDEF")
 
 
 def backend_pci(host: Host, domid: int) -> list[XlPci]:
-    """The devices in dom0's pci backend of a domain (`xenstore-ls -f`, one call):
-    `/local/domain/0/backend/pci/DOMID/0/{num_devs,dev-N,vdev-N,vdevfn-N,opts-N}`."""
-    return _backend_devices(_backend_keys(host, domid))
+    """The devices a domain holds, as `xl pci-list DOMID` lists them: libxl's
+    `libxl_device_pci_list` reads dom0's pci backend of the domain,
+    `/local/domain/0/backend/pci/DOMID/0/{num_devs,dev-N,vdev-N,vdevfn-N,opts-N}`, and so does
+    this, in-process (`XlUnavailable` when xenstore cannot be asked)."""
+    return _backend_devices(backend_keys(host, domid))
 
 
-def _backend_keys(host: Host, domid: int) -> dict[str, str]:
-    """The keys of the domain's pci backend, relative to it (`num_devs`, `state`, ...)."""
+def pci_list(host: Host, domid: int) -> list[str]:
+    """The BDFs `xl pci-list DOMID` would print, read as libxl reads them (`backend_pci`)."""
+    return [p.bdf for p in backend_pci(host, domid)]
+
+
+def backend_keys(host: Host, domid: int) -> dict[str, str]:
+    """The keys of the domain's pci backend, relative to it (`num_devs`, `state`, ...); empty
+    when it has none, `XlUnavailable` when xenstore cannot be asked."""
     base = f"{BACKEND_PCI}/{domid}/0"
-    keys = xenstore_tree(host, base)
+    keys = _tree(host, (base,))
+    if keys is None:
+        raise XlUnavailable(f"xenstore could not be read ({base})",
+                            "run pcipass in a Xen dom0 where xenstored runs")
     return {p[len(base) + 1:]: v for p, v in keys.items() if p.startswith(base + "/")}
 
 
@@ -272,28 +296,26 @@ def _backend_devices(keys: dict[str, str]) -> list[XlPci]:
         vdevfn = keys.get(f"vdevfn-{i}", "")
         vslot = int(vdevfn, 16) >> 3 if vdevfn and all(c in HEX for c in vdevfn) else None
         out.append(XlPci(bdf=bdf, vdev=keys.get(f"vdev-{i}"),
-                         options=tuple((k, v) for k, v in opts), vslot=vslot or None))
+                         options=tuple((k, v) for k, v in opts), vslot=vslot or None,
+                         state=keys.get(f"state-{i}")))
     return out
 
 
 def read_domains(host: Host, only: str | None = None, config: bool = True) -> list[XlDomain]:
     """Every domain with its type, passthrough and devices: `xl list`, then for each domU
     (or only the one named `only`, by name or id) `xl list -l` (not with `config` False:
-    type and passthrough stay None), `xl pci-list` and its backend keys in one
-    `xenstore-ls` (the options of each device, the backend's xenbus state). `XlUnavailable`
-    when xl does not answer (`xl list`, or a domain's `xl pci-list`: not "it holds
-    nothing")."""
+    type and passthrough stay None) and its pci backend's keys, in-process (the devices as
+    `xl pci-list` lists them, their options, the backend's xenbus state). `XlUnavailable`
+    when xl or xenstore does not answer (not "it holds nothing")."""
     found: list[XlDomain] = []
     for row in xl_domains(host):
         if row.domid == 0 or only is not None and only.strip() not in (row.name, str(row.domid)):
             found.append(row)
             continue
         kind, passthrough = xl_domain_config(host, row.domid) if config else (None, None)
-        keys = _backend_keys(host, row.domid)
-        options = {p.bdf: p for p in _backend_devices(keys)}
-        pci = tuple(options.get(bdf, XlPci(bdf)) for bdf in xl_pci_list(host, row.domid))
-        found.append(XlDomain(row.domid, row.name, row.state, kind, passthrough, pci,
-                              keys.get("state")))
+        keys = backend_keys(host, row.domid)
+        found.append(XlDomain(row.domid, row.name, row.state, kind, passthrough,
+                              tuple(_backend_devices(keys)), keys.get("state")))
     return found
 
 
@@ -301,6 +323,23 @@ def read_domains(host: Host, only: str | None = None, config: bool = True) -> li
 #: 7 Reconfiguring, 8 Reconfigured (4 Connected when done). The Xen lab measured libxl's
 #: "Backend ... not ready" for the next hot-plug while a slow guest left it in 7 or 8.
 RECONFIGURING = ("7", "8")
+
+
+#: A device's `state-N` while libxl removes it: 5 Closing. libxl (Xen 4.17 libxl_pci.c,
+#: libxl__device_pci_remove_xenstore) writes it, waits up to 10 s (100 polls, 0.1 s apart,
+#: libxl__wait_for_backend) for the guest's pcifront, and only then removes the device's
+#: keys; when the wait runs out it logs "Backend ... not ready", leaves the keys, and
+#: pci_remove_done ignores the failure: xl exits 0, and `xl pci-list` keeps the device.
+CLOSING = "5"
+
+
+def left_closing(host: Host, domid: int) -> list[str]:
+    """The devices the domain's pci backend still lists as Closing (`CLOSING`)."""
+    try:
+        held = backend_pci(host, domid)
+    except XlUnavailable:
+        return []
+    return [p.bdf for p in held if p.state == CLOSING]
 
 
 def backend_state(host: Host, domid: int) -> str | None:

@@ -40,7 +40,7 @@ from pcipass.host.base import (
     RunResult,
 )
 from pcipass.host.netlink import text as setting_text
-from pcipass.host.xen import XlUnavailable, xenstore_read, xl_pci_list
+from pcipass.host.xen import XlUnavailable, pci_list, xenstore_read
 from pcipass.run.journal import Entry, Journal, State
 from pcipass.run.leftover import observe, xl_listed
 from pcipass.run.plan import (
@@ -171,8 +171,8 @@ def holds(host: Host, records: RecordKeeper, check: Check) -> bool:
         return VfSnapshots(host).has(check.bdf) == (check.value == "present")
     if check.kind == "xl-attached":
         try:
-            listed = xl_pci_list(host, int(check.path))
-        except XlUnavailable:  # xl pci-list failed: neither listed nor unlisted is known
+            listed = pci_list(host, int(check.path))
+        except XlUnavailable:  # xenstore not read: neither listed nor unlisted is known
             return False
         return (check.bdf in listed) is (check.value == "listed")
     if check.kind == "listed":

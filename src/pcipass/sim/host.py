@@ -43,7 +43,7 @@ from pcipass.sim.kernel.state import RELEASE, SimState, WriteError, alias_line, 
 from pcipass.sim.output import Output
 from pcipass.sim.tree import build_tree
 from pcipass.sim.xen import memory
-from pcipass.sim.xen.xenstore import new_xen_state, xenstore_command
+from pcipass.sim.xen.xenstore import Reader, new_xen_state, xenstore_command
 from pcipass.sim.xen.xl import Xl
 
 if TYPE_CHECKING:
@@ -165,6 +165,9 @@ class SimHost(Host):
         err = "".join(line + "\n" for line in res.err)
         return RunResult(tuple(argv), res.code, text, err)
 
+    def xenstore(self) -> Reader:
+        """The simulated store, read in-process as `RealHost` reads a dom0's (libxenstore)."""
+        return Reader(lambda: self._load().get("xen"))
 
     def xen_free_below_4gib(self) -> int:
         """The simulated Xen's free memory below 4 GiB (`pcipass.sim.xen.memory`)."""

@@ -1,8 +1,10 @@
 """`domain list` and attach tell "xl answered: none" from "xl could not be asked" (a --root
-tree, xl failing), and the executor's xl-attached check fails when `xl pci-list` does."""
+tree, xl failing, xenstore not read), and the executor's xl-attached check fails when the
+domain's backend keys (what `xl pci-list` lists) cannot be read."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -27,12 +29,15 @@ def _xen(tmp_path: Path) -> SimHost:
     return host
 
 
-class PciListFails(SimHost):
-    """The simulated host, whose `xl pci-list` fails."""
+class XenstoreFails(SimHost):
+    """The simulated host, whose xenstore cannot be opened in-process nor by its programs."""
+
+    def xenstore(self) -> None:  # type: ignore[override]
+        return None
 
     def run(self, argv: list[str], timeout: float = 30.0) -> RunResult:
-        if argv[:2] == ["xl", "pci-list"]:
-            return RunResult(tuple(argv), 1, "", "libxl: error: cannot get pci list")
+        if argv[0].startswith("xenstore-"):
+            return RunResult(tuple(argv), 1, "", "xs_open: No such file or directory")
         return super().run(argv, timeout)
 
 
@@ -51,10 +56,10 @@ def test_attach_on_a_root_tree_fails_instead_of_saying_no_domain(tmp_path: Path)
     assert r.code == 1 and "only on the host itself" in r.err, r
 
 
-def test_a_failing_pci_list_is_not_a_domain_holding_nothing(tmp_path: Path) -> None:
+def test_an_unread_xenstore_is_not_a_domain_holding_nothing(tmp_path: Path) -> None:
     host = _xen(tmp_path)
-    failing = PciListFails(host.directory)
-    with pytest.raises(XlUnavailable, match="cannot get pci list"):
+    failing = XenstoreFails(host.directory)
+    with pytest.raises(XlUnavailable, match="xenstore could not be read"):
         read_domains(failing)
     unlisted = Check(CheckKind.XL_ATTACHED, NIC, path="1", value="unlisted")
     assert holds(host, RecordStore(host), unlisted)
@@ -68,17 +73,24 @@ def test_domain_list_0_shows_dom0(tmp_path: Path) -> None:
     assert [d["domid"] for d in r.json()["domains"]] == [0]
 
 
-class Backend(SimHost):
-    """The simulated host, whose xenstore holds one HVM guest's backend with a vdevfn."""
+class HvmBackend:
+    """A xenstore holding one HVM guest's backend with a vdevfn."""
 
-    def run(self, argv: list[str], timeout: float = 30.0) -> RunResult:
-        if argv[:1] == ["xenstore-ls"]:
-            base = "/local/domain/0/backend/pci/1/0"
-            keys = {"num_devs": "1", "dev-0": NIC, "vdevfn-0": "28",
-                    "opts-0": "msitranslate=0,power_mgmt=0,permissive=0,rdm_policy=strict"}
-            text = "".join(f'{base}/{k} = "{v}"\n' for k, v in keys.items())
-            return RunResult(tuple(argv), 0, text, "")
-        return super().run(argv, timeout)
+    def read(self, path: str) -> str | None:
+        return self.tree(["/"]).get(path)
+
+    def tree(self, paths: Sequence[str]) -> dict[str, str]:
+        base = "/local/domain/0/backend/pci/1/0"
+        keys = {"num_devs": "1", "dev-0": NIC, "vdevfn-0": "28",
+                "opts-0": "msitranslate=0,power_mgmt=0,permissive=0,rdm_policy=strict"}
+        return {f"{base}/{k}": v for k, v in keys.items()}
+
+
+class Backend(SimHost):
+    """The simulated host, whose xenstore is `HvmBackend`."""
+
+    def xenstore(self) -> HvmBackend:  # type: ignore[override]
+        return HvmBackend()
 
 
 def test_backend_pci_reads_the_guest_slot_from_vdevfn(tmp_path: Path) -> None:

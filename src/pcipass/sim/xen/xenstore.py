@@ -7,6 +7,7 @@ also holds Xen's quarantine (devices assigned to DOMID_IO, a list of BDFs) and t
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pcipass.sim.output import Output
@@ -80,6 +81,35 @@ class Xenstore:
     def directory(self, path: str) -> list[str] | None:
         n = self.node(path)
         return None if n is None else list(n["c"])
+
+
+class Reader:
+    """The in-process reads a real dom0 makes through libxenstore (`Host.xenstore`), on the
+    Xen state `load` returns at each read (None: the host has no Xen, the store is empty)."""
+
+    def __init__(self, load: Callable[[], dict[str, Any] | None]) -> None:
+        self._load = load
+
+    def read(self, path: str) -> str | None:
+        xen = self._load()
+        return None if xen is None else Xenstore(xen).read(path)
+
+    def tree(self, paths: Sequence[str]) -> dict[str, str]:
+        xen = self._load()
+        found: dict[str, str] = {}
+        if xen is None:
+            return found
+        xs = Xenstore(xen)
+        for path in paths:
+            _walk(xs, path.rstrip("/") or "/", found)
+        return found
+
+
+def _walk(xs: Xenstore, path: str, found: dict[str, str]) -> None:
+    for child in xs.directory(path) or []:
+        sub = f"{path.rstrip('/')}/{child}"
+        found[sub] = xs.read(sub) or ""
+        _walk(xs, sub, found)
 
 
 def _sanitise(value: str) -> str:
