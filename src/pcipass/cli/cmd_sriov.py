@@ -19,7 +19,6 @@ from pcipass.cli.context import AppContext, json_option, pass_app
 from pcipass.cli.output import columns, emit_json, err, out, run_change
 from pcipass.errors import InputError
 from pcipass.model import views
-from pcipass.model.declared import Declared
 from pcipass.ops import persist_store
 from pcipass.ops.assign import HostFacts
 from pcipass.ops.sriov import (
@@ -176,13 +175,8 @@ def _persisted(app: AppContext, facts: HostFacts, live: Plan, pf: str, count: in
     step; the declared settings of VFs from `count` on are refused unless
     `drop_vf_settings`, as `state set-vfs` does."""
     item = persist_store.vfs_item(facts, pf, count, autoprobe, method, reload_others)
-
-    def change(declared: Declared) -> Declared:
-        if not drop_vf_settings:
-            persist_store.refuse_dropping_settings(declared, item)
-        return declared.with_vfs(item)
-
-    return persist_store.persisted(app.host(), live, change)
+    return persist_store.persisted(
+        app.host(), live, lambda d: persist_store.with_vfs(d, item, drop_vf_settings))
 
 
 @click.group("sriov")

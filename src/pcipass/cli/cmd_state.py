@@ -219,9 +219,7 @@ def set_vfs_cmd(app: AppContext, pf: str, count: int, autoprobe: bool | None, me
 
     def declare(facts: HostFacts, declared: model.Declared) -> tuple[model.Declared, str]:
         item = persist_store.vfs_item(facts, pf, count, autoprobe, method, reload_others)
-        if not drop_vf_settings:
-            persist_store.refuse_dropping_settings(declared, item)
-        return declared.with_vfs(item), f"vfs {item.pf}"
+        return persist_store.with_vfs(declared, item, drop_vf_settings), f"vfs {item.pf}"
 
     _declare(app, json_, dry_run, f"state set-vfs {pf} {count}", declare)
 

@@ -115,16 +115,18 @@ def vfs_item(facts: HostFacts, text: str, count: int, autoprobe: bool | None = N
                    reload_others=reload_others)
 
 
-def refuse_dropping_settings(declared: Declared, item: VfsItem) -> None:
-    """An `InputError` when declaring `item` would drop the declared settings of VFs at or
-    above its count (`state set-vfs` drops them only when told to)."""
+def with_vfs(declared: Declared, item: VfsItem, drop_vf_settings: bool = False) -> Declared:
+    """`declared` with `item` in place of the PF's declaration; an `InputError` when that
+    would drop the declared settings of VFs at or above its count, unless
+    `drop_vf_settings` (`--drop-vf-settings`) says to."""
     old = declared.vfs_of(item.pf)
     lost = [v for v in old.settings if v.index >= item.count] if old is not None else []
-    if lost:
+    if lost and not drop_vf_settings:
         said = ", ".join(f"VF {v.index} ({describe_vf(dict(v.values))})" for v in lost)
         raise InputError(f"{item.count} VFs on {item.pf} would drop the declared settings of "
                          f"{said}", f"give --drop-vf-settings to drop them, or declare "
                          f"{lost[-1].index + 1} VFs or more")
+    return declared.with_vfs(item)
 
 
 def with_vf_settings(facts: HostFacts, declared: Declared, text: str, index: int,
@@ -189,9 +191,7 @@ def declare_vfs(host: Host, text: str, count: int, autoprobe: bool | None = None
 
     def change(facts: HostFacts, declared: Declared) -> Declared:
         made[:] = [vfs_item(facts, text, count, autoprobe)]
-        if not drop_vf_settings:
-            refuse_dropping_settings(declared, made[0])
-        return declared.with_vfs(made[0])
+        return with_vfs(declared, made[0], drop_vf_settings)
 
     edit(host, f"state set-vfs {text} {count}", change)
     return made[0]
